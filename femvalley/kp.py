@@ -250,9 +250,10 @@ def _at_quadrature(value: Any, basis: Any, name: str, *, complex_ok: bool = Fals
         v = np.full((nel, nqp), value, dtype=dtype)
     elif isinstance(value, Mapping):
         per_elem = _region_elements(basis.mesh, value, name)
-        v = np.repeat(per_elem[basis.tind][:, None], nqp, axis=1).astype(dtype)
+        tind = np.arange(nel) if basis.tind is None else np.asarray(basis.tind)
+        v = np.repeat(per_elem[tind][:, None], nqp, axis=1).astype(dtype)
     elif callable(value):
-        x = basis.global_coordinates().value
+        x = np.asarray(basis.global_coordinates())
         v = np.asarray(value(x))
         try:
             v = np.broadcast_to(v, (nel, nqp)).astype(dtype)
@@ -274,9 +275,9 @@ def _at_quadrature(value: Any, basis: Any, name: str, *, complex_ok: bool = Fals
             arr = arr.real
         _finite_or_raise(arr, name)
         if arr.shape[0] == basis.N:
-            v = np.asarray(basis.interpolate(arr.astype(dtype)).value)
+            v = np.asarray(basis.interpolate(arr.astype(dtype)))
         elif arr.shape[0] == basis.mesh.nvertices:
-            v = np.asarray(_p1_basis(basis).interpolate(arr.astype(dtype)).value)
+            v = np.asarray(_p1_basis(basis).interpolate(arr.astype(dtype)))
         else:
             raise ValueError(
                 f"{name} has {arr.shape[0]} values; expected {basis.mesh.nvertices} (vertices) "
@@ -600,7 +601,7 @@ def _assemble_constant(
                     values = values.real
                 elif not np.any(values.imag):
                     values = values.real
-                qp = cbasis.interpolate(values).value
+                qp = cbasis.interpolate(values)
                 b = _condense(_weighted_mass(basis, np.asarray(qp)), interior)
                 blocks[p][q] = b
                 if p != q:

@@ -1,0 +1,48 @@
+"""Shared helpers: meshes and closed-form spectra."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skfem import MeshTet, MeshTri
+
+from femvalley.units import HBAR2_OVER_2M0_MEV_NM2
+
+M_T = 0.19
+C_T = HBAR2_OVER_2M0_MEV_NM2 / M_T  # hbar^2 / (2 m_t), meV nm^2
+
+
+def square_mesh(n: int, half_width_nm: float) -> MeshTri:
+    x = np.linspace(-half_width_nm, half_width_nm, n + 1)
+    return MeshTri.init_tensor(x, x)
+
+
+def box_mesh(n: tuple[int, int, int], size_nm: tuple[float, float, float]) -> MeshTet:
+    axes = [np.linspace(0.0, s, k + 1) for s, k in zip(size_nm, n)]
+    return MeshTet.init_tensor(*axes)
+
+
+def ho_potential(hw_meV: tuple[float, ...], c_meV_nm2: tuple[float, ...]):
+    """U = sum_a (hbar w_a)^2 x_a^2 / (4 c_a): levels sum_a hbar w_a (n_a + 1/2)."""
+
+    def u(x):
+        return sum(hw**2 * x[a] ** 2 / (4.0 * c) for a, (hw, c) in enumerate(zip(hw_meV, c_meV_nm2)))
+
+    return u
+
+
+def ho_levels(hw_meV: tuple[float, ...], count: int, nmax: int = 12) -> np.ndarray:
+    grids = np.meshgrid(*[np.arange(nmax)] * len(hw_meV), indexing="ij")
+    e = sum(hw * (g + 0.5) for hw, g in zip(hw_meV, grids))
+    return np.sort(np.ravel(e))[:count]
+
+
+def box_levels(size_nm, c_meV_nm2, count: int, nmax: int = 10) -> np.ndarray:
+    grids = np.meshgrid(*[np.arange(1, nmax)] * len(size_nm), indexing="ij")
+    e = sum(c * (np.pi * g / s) ** 2 for s, c, g in zip(size_nm, c_meV_nm2, grids))
+    return np.sort(np.ravel(e))[:count]
+
+
+@pytest.fixture(scope="session")
+def small_dot_mesh() -> MeshTri:
+    return square_mesh(24, 60.0)

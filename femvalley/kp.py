@@ -518,8 +518,8 @@ class KPOperators:
         """Rigorous lower bound of the lowest eigenvalue of ``H(s) x = E M x``, in meV.
 
         The kinetic part is positive semi-definite, the potential and constant terms are
-        interpolated from nodal values (P1) so their Rayleigh quotients are bounded by the
-        nodal extremes. For P2 the bound is approximate (interpolants may undershoot slightly).
+        evaluated at the quadrature points (positive weights), so their Rayleigh quotients are
+        bounded by the extremes over those points (nodal extremes for P1 interpolants).
         """
         return self.potential_lower_bound_meV(**scales) + self.constant_min_eig_meV
 
@@ -592,6 +592,10 @@ def _assemble_constant(
                 if cmat[p, q] != 0:
                     blocks[p][q] = cmat[p, q] * m
     else:
+        higher_order = cbasis.elem.maxdeg > 1
+        if higher_order:
+            # P2 interpolants can undershoot the nodal values: bound from quadrature points
+            qp_c = np.zeros((basis.nelems, basis.X.shape[1], n, n), dtype=np.complex128)
         for p in range(n):
             for q in range(p, n):
                 values = nodal[:, p, q]
@@ -602,11 +606,16 @@ def _assemble_constant(
                 elif not np.any(values.imag):
                     values = values.real
                 qp = cbasis.interpolate(values)
+                if higher_order:
+                    qp_c[:, :, p, q] = qp
+                    qp_c[:, :, q, p] = np.conj(qp)
                 b = _condense(_weighted_mass(basis, np.asarray(qp)), interior)
                 blocks[p][q] = b
                 if p != q:
                     # forms are bilinear: the block is complex symmetric; the lower block is B^H
                     blocks[q][p] = b.conj().T.tocsr()
+        if higher_order:
+            min_eig = min(min_eig, float(np.linalg.eigvalsh(qp_c.reshape(-1, n, n))[:, 0].min()))
     for p in range(n):
         if blocks[p][p] is None:
             blocks[p][p] = sp.csr_matrix((ni, ni))

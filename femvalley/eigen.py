@@ -435,37 +435,49 @@ def solve_matrices(
             tight = float(prev_energies[0] - max(0.5 * spread, 0.05))
             if lower_bound_meV is not None and tight <= sigma:
                 tight = None
-        w, x, sigma = _iterate(
-            name,
-            h,
-            m,
-            k,
-            sigma,
-            tight,
-            n_components=n_components,
-            v0=v0,
-            tol=tol,
-            maxiter=maxiter,
-            timings=timings,
-        )
-
+        failure: str | None = None
+        try:
+            w, x, sigma = _iterate(
+                name,
+                h,
+                m,
+                k,
+                sigma,
+                tight,
+                n_components=n_components,
+                v0=v0,
+                tol=tol,
+                maxiter=maxiter,
+                timings=timings,
+            )
+            res = _relative_residuals(h, m, w, x)
+            if not np.all(res < residual_tol):
+                failure = f"relative residual {res.max():.3g} > {residual_tol:g}"
+        except (spla.ArpackNoConvergence, spla.ArpackError, np.linalg.LinAlgError) as exc:
+            failure = f"{type(exc).__name__}: {exc}"
+        if failure is not None:
+            # one robust retry: SuperLU, larger Krylov space, random start, many iterations
+            timings["retry"] = 1.0
+            try:
+                w, x = _run_shift_invert(
+                    h,
+                    m,
+                    k,
+                    sigma,
+                    _factor_superlu,
+                    v0=None,
+                    tol=0.0,
+                    ncv=min(ndof - 1, max(4 * k + 1, 40)),
+                    maxiter=max(10 * ndof, 10000),
+                    timings=timings,
+                )
+            except (spla.ArpackNoConvergence, spla.ArpackError, RuntimeError) as exc:
+                raise EigenSolverError(
+                    f"backend {name!r} failed ({failure}) and the SuperLU retry failed too "
+                    f"({type(exc).__name__}: {exc}); check that M is positive definite and that "
+                    "the shift is below the spectrum"
+                ) from exc
     res = _relative_residuals(h, m, w, x)
-    if not np.all(res < residual_tol) and name != "dense":
-        # one robust retry: SuperLU, larger Krylov space, random start, tight tolerance
-        timings["retry"] = 1.0
-        w, x = _run_shift_invert(
-            h,
-            m,
-            k,
-            sigma,
-            _factor_superlu,
-            v0=None,
-            tol=0.0,
-            ncv=min(ndof - 1, max(4 * k + 1, 40)),
-            maxiter=max(10 * ndof, 10000),
-            timings=timings,
-        )
-        res = _relative_residuals(h, m, w, x)
     if not np.all(res < residual_tol):
         worst = int(np.argmax(res))
         raise EigenSolverError(
@@ -529,7 +541,15 @@ def _iterate(
         if tight is not None:
             try:
                 w, x = _run_shift_invert(
-                    h, m, k, tight, factor, v0=v0, tol=tol, ncv=None, maxiter=maxiter,
+                    h,
+                    m,
+                    k,
+                    tight,
+                    factor,
+                    v0=v0,
+                    tol=tol,
+                    ncv=None,
+                    maxiter=maxiter,
                     timings=timings,
                 )
                 return w, x, tight
@@ -597,7 +617,7 @@ def _refined_lower_bound(
     if n == 1 or not operators.kinetic_is_scalar or backend in ("dense", "lobpcg"):
         return None
     ni = operators.interior.size
-    if ni < 2000:
+    if ni < 1000:  # tiny problems: not worth a second factorisation
         return None
     h = operators.hamiltonian(**scales)
     hs = h[:ni, :ni] - operators.constant[:ni, :ni]
@@ -612,8 +632,16 @@ def _refined_lower_bound(
     timings: dict[str, float] = {}
     with _limit_bundled_blas():
         w, x = _run_shift_invert(
-            sp.csr_matrix(hs), ms, 1, sigma, factor, v0=None, tol=1e-10, ncv=None,
-            maxiter=None, timings=timings,
+            sp.csr_matrix(hs),
+            ms,
+            1,
+            sigma,
+            factor,
+            v0=None,
+            tol=1e-10,
+            ncv=None,
+            maxiter=None,
+            timings=timings,
         )
     e0 = float(w[0])
     res = _relative_residuals(hs, ms, w, x)

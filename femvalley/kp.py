@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -61,8 +61,8 @@ __all__ = [
     "make_basis",
 ]
 
-Coefficient = Union[float, complex, Mapping[str, float], ArrayLike, Callable[..., Any]]
-ConstantTerm = Union[float, complex, ArrayLike, Callable[..., Any]]
+Coefficient = float | complex | Mapping[str, float] | ArrayLike | Callable[..., Any]
+ConstantTerm = float | complex | ArrayLike | Callable[..., Any]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -294,7 +294,8 @@ def _constant_nodal(
 ) -> tuple[NDArray[np.complex128] | None, Any]:
     """Return ``(C at interpolation points (npts, n, n) or None if uniform, basis used)``."""
     if _is_number(constant):
-        return np.broadcast_to(complex(constant) * np.eye(n), (1, n, n)), None
+        value = complex(cast(complex, constant))
+        return np.broadcast_to(value * np.eye(n, dtype=np.complex128), (1, n, n)), None
     if callable(constant):
         x = basis.doflocs
         c = np.asarray(constant(x), dtype=np.complex128)
@@ -598,7 +599,7 @@ def _assemble_constant(
             qp_c = np.zeros((basis.nelems, basis.X.shape[1], n, n), dtype=np.complex128)
         for p in range(n):
             for q in range(p, n):
-                values = nodal[:, p, q]
+                values: NDArray[Any] = nodal[:, p, q]
                 if not np.any(values):
                     continue
                 if p == q:
@@ -706,9 +707,9 @@ def assemble(
         key = -1 if t.components is None else id(t.components)
         groups.setdefault(key, (t.components, []))[1].append(t)
     kinetic = sp.csr_matrix((n * ni, n * ni))
-    for _key, (smat, terms) in groups.items():
+    for _key, (smat, group_terms) in groups.items():
         coeffs = {}
-        for k, t in enumerate(terms):
+        for k, t in enumerate(group_terms):
             c = _at_quadrature(t.coefficient, basis, f"quadratic{t.axes}.coefficient")
             if t.axes[0] == t.axes[1] and c.min() < 0:
                 raise ValueError(
@@ -717,7 +718,7 @@ def assemble(
                 )
             coeffs[f"c{k}"] = c
         stiff = _condense(
-            asm(_stiffness_form([t.axes for t in terms]), basis, **coeffs), interior
+            asm(_stiffness_form([t.axes for t in group_terms]), basis, **coeffs), interior
         )
         if smat is None:
             kinetic = kinetic + _kron_identity(stiff, n)
@@ -771,7 +772,7 @@ def assemble(
 # constructors
 # --------------------------------------------------------------------------------------------
 
-MaterialSpec = Union[str, Material]
+MaterialSpec = str | Material
 
 
 def _resolve_material(m: MaterialSpec) -> Material:
@@ -846,7 +847,7 @@ def single_band_model(
             f"inverse_mass_meV_nm2 has {len(coeffs)} entries; expected one per axis ({dim})"
         )
     for a, c in enumerate(coeffs):
-        if _is_number(c) and not float(np.real(c)) > 0:
+        if _is_number(c) and not float(np.real(cast(complex, c))) > 0:
             raise ValueError(
                 f"inverse_mass_meV_nm2[{a}] = {c!r}: an inverse-mass prefactor must be > 0"
             )
@@ -894,8 +895,8 @@ def two_valley_model(
     if delta_meV is None:
         constant = None
     elif _is_number(delta_meV):
-        d = complex(delta_meV)
-        constant = np.array([[0.0, d], [d.conjugate(), 0.0]])
+        d0 = complex(cast(complex, delta_meV))
+        constant = np.array([[0.0, d0], [d0.conjugate(), 0.0]])
     elif callable(delta_meV):
         func = delta_meV
 
@@ -903,15 +904,14 @@ def two_valley_model(
             d = np.asarray(func(x), dtype=np.complex128).reshape(-1)
             if d.shape[0] != x.shape[1]:
                 raise ValueError(
-                    f"delta_meV: the callable returned {d.shape[0]} values for "
-                    f"{x.shape[1]} points"
+                    f"delta_meV: the callable returned {d.shape[0]} values for {x.shape[1]} points"
                 )
             z = np.zeros_like(d)
             return np.array([[z, d], [d.conj(), z]])
 
         constant = constant_fn
     else:
-        d = np.asarray(delta_meV, dtype=np.complex128)
+        d = np.asarray(cast(ArrayLike, delta_meV), dtype=np.complex128)
         if d.ndim != 1:
             raise ValueError(
                 f"delta_meV has shape {d.shape}; expected a number, a callable or a 1-D array "

@@ -51,7 +51,9 @@ class Material:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.eps_r) and self.eps_r > 0):
-            raise ValueError(f"Material {self.name!r}: eps_r = {self.eps_r!r} must be finite and > 0")
+            raise ValueError(
+                f"Material {self.name!r}: eps_r = {self.eps_r!r} must be finite and > 0"
+            )
         for field in ("m_t", "m_l"):
             value = getattr(self, field)
             if not math.isnan(value) and not (math.isfinite(value) and value > 0):

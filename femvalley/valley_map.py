@@ -93,9 +93,13 @@ class ValleyMapSpec:
         for name in ("nx", "ny"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 2:
-                raise ValueError(f"{name} = {value!r}: the grid needs an integer >= 2 points per axis")
+                raise ValueError(
+                    f"{name} = {value!r}: the grid needs an integer >= 2 points per axis"
+                )
         if self.seed is not None and (
-            not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool) or self.seed < 0
+            not isinstance(self.seed, (int, np.integer))
+            or isinstance(self.seed, bool)
+            or self.seed < 0
         ):
             raise ValueError(f"seed = {self.seed!r} must be a non-negative integer or None")
 

@@ -26,7 +26,9 @@ def ho_potential(hw_meV: tuple[float, ...], c_meV_nm2: tuple[float, ...]):
     """U = sum_a (hbar w_a)^2 x_a^2 / (4 c_a): levels sum_a hbar w_a (n_a + 1/2)."""
 
     def u(x):
-        return sum(hw**2 * x[a] ** 2 / (4.0 * c) for a, (hw, c) in enumerate(zip(hw_meV, c_meV_nm2)))
+        return sum(
+            hw**2 * x[a] ** 2 / (4.0 * c) for a, (hw, c) in enumerate(zip(hw_meV, c_meV_nm2))
+        )
 
     return u
 

@@ -99,7 +99,9 @@ def test_zero_delta_reproduces_single_band(ho_single):
 
 
 def _random_delta(mesh, mean_ueV, seed):
-    spec = ValleyMapSpec(mean_valley_splitting_ueV=mean_ueV, lx_nm=15.0, ly_nm=25.0, nx=30, ny=30, seed=seed)
+    spec = ValleyMapSpec(
+        mean_valley_splitting_ueV=mean_ueV, lx_nm=15.0, ly_nm=25.0, nx=30, ny=30, seed=seed
+    )
     d, _ = valley_map_on_nodes(spec, mesh.p)
     return d
 
@@ -148,7 +150,11 @@ def test_n4_valley_spin_zeeman_shifts_are_exact(ho_single):
         constant=nodes,
     )
     res4 = solve(assemble(model, mesh), k=8, backend="superlu")
-    res2 = solve(assemble(two_valley_model(dim=2, delta_meV=d, potential_meV=u), mesh), k=4, backend="superlu")
+    res2 = solve(
+        assemble(two_valley_model(dim=2, delta_meV=d, potential_meV=u), mesh),
+        k=4,
+        backend="superlu",
+    )
     expected = np.sort(np.concatenate([res2.energies_meV - ez / 2, res2.energies_meV + ez / 2]))
     np.testing.assert_allclose(res4.energies_meV, expected, rtol=1e-10)
     # spin weights of the lowest state: spin down (component 1 and 3) for positive ez
@@ -181,7 +187,8 @@ def test_separable_pieces_equal_reassembly():
         return 0.1 * x[0]
 
     ops = assemble(
-        two_valley_model(dim=2, delta_meV=0.05, potential_meV=u0, potential_terms={"field": u1}), mesh
+        two_valley_model(dim=2, delta_meV=0.05, potential_meV=u0, potential_terms={"field": u1}),
+        mesh,
     )
     s = 0.37
 

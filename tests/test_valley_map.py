@@ -49,8 +49,8 @@ def test_kronecker_factors_reproduce_covariance(lx, ly, extent):
     x = np.linspace(0, extent[0], spec.nx)
     y = np.linspace(0, extent[1], spec.ny)
     fx, fy = grid_covariance_factors(x, y, spec)
-    kx = np.exp(-((x[:, None] - x[None, :]) / lx) ** 2)
-    ky = np.exp(-((y[:, None] - y[None, :]) / ly) ** 2)
+    kx = np.exp(-(((x[:, None] - x[None, :]) / lx) ** 2))
+    ky = np.exp(-(((y[:, None] - y[None, :]) / ly) ** 2))
     assert np.abs(fx @ fx.T - kx).max() < 1e-12
     assert np.abs(fy @ fy.T - ky).max() < 1e-12
     # Cholesky of Ky fails in the near-singular case: the eigen route is needed there

@@ -49,12 +49,12 @@ def run(out_dir: Path, *, cells: int = 120, n_states: int = 8, seed: int = 8) ->
     res = solve(ops, k=n_states)
 
     # single-valley orbitals and first-order valley splittings 2 |<psi|Delta|psi>|
-    single = solve(assemble(single_band_model(dim=2, potential_meV=potential), mesh), k=n_states // 2)
+    single = solve(
+        assemble(single_band_model(dim=2, potential_meV=potential), mesh), k=n_states // 2
+    )
     ni = ops.interior.size
     b = ops.constant[:ni, ni:]  # int Delta phi_i phi_j on interior DOFs
-    first_order = np.array(
-        [2 * abs(v @ (b @ v)) for v in single.vectors.T]
-    )
+    first_order = np.array([2 * abs(v @ (b @ v)) for v in single.vectors.T])
     pairs = res.energies_meV.reshape(-1, 2)
     splitting = pairs[:, 1] - pairs[:, 0]
 

@@ -146,3 +146,52 @@ def test_solve_matrices_plain_pencil():
     res = solve_matrices(h, m, k=3, backend="superlu")
     exact = 4 * (n + 1) ** 2 * np.sin(np.arange(1, 4) * np.pi / (2 * (n + 1))) ** 2
     np.testing.assert_allclose(res.energies_meV, exact, rtol=1e-10)
+
+
+def test_warm_start_from_higher_spectrum_rejects_tight_shift():
+    """A warm start whose energies lie above the new spectrum must not hide lower states."""
+    mesh = square_mesh(40, 60.0)
+    ops = assemble(
+        two_valley_model(dim=2, delta_meV=0.05, potential_meV=U2, potential_terms={"offset": 1.0}),
+        mesh,
+    )
+    high = solve(ops, k=4, scales={"offset": 0.0}, backend="cholmod")
+    low = solve(ops, k=4, scales={"offset": -5.0}, backend="cholmod", warm_start=high)
+    assert low.timings_s.get("tight_shift_rejected") == 1.0
+    np.testing.assert_allclose(low.energies_meV, high.energies_meV - 5.0, rtol=1e-10)
+    # the other way round the tight shift is accepted and proven below the spectrum
+    again = solve(ops, k=4, scales={"offset": 0.0}, backend="cholmod", warm_start=low)
+    assert "tight_shift_rejected" not in again.timings_s
+    np.testing.assert_allclose(again.energies_meV, high.energies_meV, rtol=1e-10)
+
+
+def test_with_constant_equals_reassembly():
+    mesh = square_mesh(16, 40.0)
+    d1 = 0.1 * np.exp(1j * mesh.p[0] / 10)
+    d2 = 0.2 * np.exp(-1j * mesh.p[1] / 7)
+    a = assemble(two_valley_model(dim=2, delta_meV=d1, potential_meV=U2), mesh)
+    b = assemble(two_valley_model(dim=2, delta_meV=d2, potential_meV=U2), mesh)
+    c = a.with_constant(b.model.constant)
+    assert abs(c.hamiltonian() - b.hamiltonian()).max() < 1e-14
+    assert c.constant_min_eig_meV == pytest.approx(-0.2)
+    # the original is unchanged
+    assert abs(a.hamiltonian() - c.hamiltonian()).max() > 1e-3
+
+
+def test_p2_callable_constant_term_matches_node_array():
+    mesh = square_mesh(10, 40.0)
+
+    def delta(x):
+        return 0.1 * np.exp(1j * x[0] / 10)
+
+    a = assemble(two_valley_model(dim=2, delta_meV=delta, potential_meV=U2), mesh, element="P2")
+    ea = solve(a, k=4, backend="superlu").energies_meV
+    # constant Delta on P2: exact splitting of 2 * 0.1 for every pair
+    b = assemble(
+        two_valley_model(dim=2, delta_meV=lambda x: 0.1 + 0 * x[0], potential_meV=U2),
+        mesh,
+        element="P2",
+    )
+    eb = solve(b, k=4, backend="superlu").energies_meV
+    assert eb[1] - eb[0] == pytest.approx(0.2, rel=1e-9)
+    assert 0 < ea[1] - ea[0] < 0.2

@@ -24,9 +24,7 @@ def test_valley_dot_2d(tmp_path):
     np.testing.assert_allclose(out["orbital_meV"], out["exact_orbital_meV"], rtol=0.02)
     # ground-orbital valley splitting: first-order theory (|Delta| << orbital spacing)
     assert out["valley_splitting_meV"][0] == np.float64(out["valley_splitting_meV"][0])
-    np.testing.assert_allclose(
-        out["valley_splitting_meV"][0], out["first_order_meV"][0], rtol=0.05
-    )
+    np.testing.assert_allclose(out["valley_splitting_meV"][0], out["first_order_meV"][0], rtol=0.05)
     assert (tmp_path / "valley_map.png").stat().st_size > 10_000
     lines = (tmp_path / "spectrum.csv").read_text().splitlines()
     assert lines[0].startswith("state,E_meV") and len(lines) == 9

@@ -614,7 +614,8 @@ def _refined_lower_bound(
     doubles the ARPACK iterations in 3-D). Returns ``None`` if it cannot help.
     """
     n = operators.n_components
-    if n == 1 or not operators.kinetic_is_scalar or backend in ("dense", "lobpcg"):
+    # "eigsh" is the plain-SciPy reference: it keeps the plain lower bound as its shift
+    if n == 1 or not operators.kinetic_is_scalar or backend not in ("cholmod", "superlu"):
         return None
     ni = operators.interior.size
     if ni < 1000:  # tiny problems: not worth a second factorisation
@@ -686,6 +687,7 @@ def solve(
         For multi-component models with a scalar kinetic term, tighten the lower bound with
         the lowest eigenvalue of the real single-component problem (Weyl's inequality) before
         placing the shift. Cheap next to the complex solve, and it cuts the iterations.
+        Used by the "cholmod" and "superlu" backends; "eigsh" stays the plain reference.
 
     Returns
     -------

@@ -221,3 +221,55 @@ def test_p2_constant_term_and_region_coefficients():
     ea = solve(a, k=4, backend="superlu").energies_meV
     eb = solve(b, k=4, backend="superlu").energies_meV
     np.testing.assert_allclose(ea, eb, rtol=1e-12)
+
+
+def test_off_diagonal_quadratic_terms_rotated_mass_tensor():
+    """k^T A k with a rotated anisotropic inverse-mass tensor in an isotropic oscillator.
+
+    U = k_s r^2 / 2 is rotation invariant, so the levels are those of the principal axes:
+    hbar w_i = 2 sqrt(c_i * kappa) with U = kappa r^2 (c_i = hbar^2 / 2 m_i), whatever the angle.
+    """
+    c1, c2, kappa = C_T, 2.5 * C_T, 0.01  # meV nm^2, meV nm^2, meV / nm^2
+    theta = 0.6
+    r = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    a = r @ np.diag([c1, c2]) @ r.T
+    model = KPModel(
+        n_components=1,
+        quadratic=[
+            QuadraticTerm(axes=(0, 0), coefficient=a[0, 0]),
+            QuadraticTerm(axes=(1, 1), coefficient=a[1, 1]),
+            # (k_x c k_y + k_y c k_x) / 2 with c = 2 A_xy gives the cross terms of k^T A k
+            QuadraticTerm(axes=(0, 1), coefficient=2 * a[0, 1]),
+        ],
+        potential=lambda x: kappa * (x[0] ** 2 + x[1] ** 2),
+    )
+    hw = (2 * np.sqrt(c1 * kappa), 2 * np.sqrt(c2 * kappa))
+    res = solve(assemble(model, square_mesh(48, 80.0), element="P2"), k=5, backend="superlu")
+    np.testing.assert_allclose(res.energies_meV, ho_levels(hw, 5), rtol=2e-3)
+    # without the cross terms the answer is different (the test can fail)
+    wrong = KPModel(n_components=1, quadratic=model.quadratic[:2], potential=model.potential)
+    res_w = solve(assemble(wrong, square_mesh(48, 80.0), element="P2"), k=5, backend="superlu")
+    assert np.abs(res_w.energies_meV - ho_levels(hw, 5)).max() > 1e-2
+
+
+def test_component_matrix_gives_valley_dependent_mass():
+    """A quadratic term acting on one component only: two decoupled oscillators."""
+    extra = 0.44 * C_T  # component 0 gets c = 1.44 c_t along x
+    model = KPModel(
+        n_components=2,
+        quadratic=[
+            QuadraticTerm(axes=(0, 0), coefficient=C_T),
+            QuadraticTerm(axes=(1, 1), coefficient=C_T),
+            QuadraticTerm(axes=(0, 0), coefficient=extra, components=np.diag([1.0, 0.0])),
+        ],
+        potential=lambda x: 0.01 * (x[0] ** 2 + x[1] ** 2),
+    )
+    ops = assemble(model, square_mesh(48, 80.0), element="P2")
+    assert not ops.kinetic_is_scalar
+    res = solve(ops, k=6, backend="superlu")
+    # U = kappa r^2: hbar w_a = 2 sqrt(c_a kappa)
+    kappa = 0.01
+    w0 = (2 * np.sqrt(1.44 * C_T * kappa), 2 * np.sqrt(C_T * kappa))
+    w1 = (2 * np.sqrt(C_T * kappa), 2 * np.sqrt(C_T * kappa))
+    expected = np.sort(np.concatenate([ho_levels(w0, 6), ho_levels(w1, 6)]))[:6]
+    np.testing.assert_allclose(res.energies_meV, expected, rtol=2e-3)

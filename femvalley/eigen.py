@@ -350,6 +350,7 @@ def solve_matrices(
     backend: Backend = "auto",
     shift_meV: float | None = None,
     lower_bound_meV: float | None = None,
+    shift_hint_meV: float | None = None,
     warm_start: EigenResult | NDArray[Any] | None = None,
     tol: float = 0.0,
     residual_tol: float = 1e-8,
@@ -373,6 +374,10 @@ def solve_matrices(
     lower_bound_meV : float, optional
         A rigorous lower bound of the spectrum; if neither this nor ``shift_meV`` is given, the
         bound is estimated by a Gershgorin-type estimate of ``m^-1 h`` (diagonal scaling).
+    shift_hint_meV : float, optional
+        A shift believed to be below the spectrum and closer to it than the lower bound (used
+        by the CHOLMOD and SuperLU backends; CHOLMOD proves it by a successful Cholesky
+        factorisation and otherwise falls back to the lower bound).
     warm_start : EigenResult or ndarray, optional
         A previous solution (e.g. the previous sweep point) used as the starting vector and to
         place the shift.
@@ -430,10 +435,13 @@ def solve_matrices(
             margin = 1e-3 * max(1.0, abs(lower_bound_meV))
             sigma = lower_bound_meV - margin
         tight: float | None = None
-        if shift_meV is None and prev_energies is not None and name == "cholmod":
+        if shift_meV is None and shift_hint_meV is not None and shift_hint_meV > sigma:
+            tight = float(shift_hint_meV)
+        elif shift_meV is None and prev_energies is not None and name == "cholmod":
+            # just below the previous ground state; CHOLMOD proves it below the spectrum
             spread = float(prev_energies[-1] - prev_energies[0])
             tight = float(prev_energies[0] - max(0.5 * spread, 0.05))
-            if lower_bound_meV is not None and tight <= sigma:
+            if tight <= sigma:
                 tight = None
         failure: str | None = None
         try:
@@ -554,16 +562,30 @@ def _iterate(
                 )
                 return w, x, tight
             except Exception as exc:  # CHOLMOD: not positive definite -> shift not below
-                if "positive definite" not in str(exc).lower() and type(exc).__name__ not in (
-                    "CholmodNotPositiveDefiniteError",
-                ):
+                if not _is_not_positive_definite(exc):
                     raise
                 timings["tight_shift_rejected"] = 1.0
-        w, x = _run_shift_invert(
-            h, m, k, sigma, factor, v0=v0, tol=tol, ncv=None, maxiter=maxiter, timings=timings
-        )
+        try:
+            w, x = _run_shift_invert(
+                h, m, k, sigma, factor, v0=v0, tol=tol, ncv=None, maxiter=maxiter, timings=timings
+            )
+        except Exception as exc:
+            if not _is_not_positive_definite(exc):
+                raise
+            raise EigenSolverError(
+                f"the shift {sigma:.6g} meV is not below the spectrum: H - shift * M is not "
+                "positive definite (CHOLMOD). Give shift_meV below the lowest eigenvalue, or "
+                "check that the mass matrix and the kinetic coefficients are positive"
+            ) from exc
     gc.collect()
     return w, x, sigma
+
+
+def _is_not_positive_definite(exc: Exception) -> bool:
+    return (
+        type(exc).__name__ == "CholmodNotPositiveDefiniteError"
+        or "positive definite" in str(exc).lower()
+    )
 
 
 def _gershgorin_lower_bound(h: Any, m: Any) -> float:
@@ -721,7 +743,8 @@ def solve(
         n_components=operators.n_components,
         backend=backend,
         lower_bound_meV=bound,
-        shift_meV=refined if shift_meV is None else shift_meV,
+        shift_meV=shift_meV,
+        shift_hint_meV=refined,
         warm_start=warm_start,
         tol=tol,
         residual_tol=residual_tol,

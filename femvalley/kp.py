@@ -255,6 +255,10 @@ def _at_quadrature(value: Any, basis: Any, name: str, *, complex_ok: bool = Fals
     elif callable(value):
         x = np.asarray(basis.global_coordinates())
         v = np.asarray(value(x))
+        if not complex_ok and np.iscomplexobj(v):
+            if np.abs(np.imag(v)).max(initial=0.0) > 0:
+                raise ValueError(f"{name}: the callable returned complex values; it must be real")
+            v = np.real(v)
         try:
             v = np.broadcast_to(v, (nel, nqp)).astype(dtype)
         except ValueError:

@@ -195,3 +195,9 @@ def test_p2_callable_constant_term_matches_node_array():
     eb = solve(b, k=4, backend="superlu").energies_meV
     assert eb[1] - eb[0] == pytest.approx(0.2, rel=1e-9)
     assert 0 < ea[1] - ea[0] < 0.2
+
+
+def test_shift_above_spectrum_is_refused_by_cholmod(ops2d):
+    ref = solve(ops2d, k=2, backend="cholmod")
+    with pytest.raises(EigenSolverError, match="not below the spectrum"):
+        solve(ops2d, k=2, backend="cholmod", shift_meV=ref.energies_meV[1] + 0.5)

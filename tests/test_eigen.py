@@ -47,11 +47,19 @@ def test_backends_agree_to_1e9_relative(ops2d, backend):
 def test_backends_agree_3d_with_dense():
     mesh = box_mesh((6, 5, 3), (40.0, 30.0, 10.0))
     d = 0.3 * np.exp(1j * mesh.p[0] / 9.0)
-    ops = assemble(two_valley_model(dim=3, delta_meV=d, potential_meV=lambda x: 0.2 * x[2]), mesh)
-    dense = la.eigh(ops.hamiltonian().toarray(), ops.mass.toarray(), eigvals_only=True)[:6]
-    for backend in ("cholmod", "superlu", "dense"):
-        res = solve(ops, k=6, backend=backend)
-        np.testing.assert_allclose(res.energies_meV, dense, rtol=1e-9)
+    for element in ("P1", "P2"):
+        ops = assemble(
+            two_valley_model(dim=3, delta_meV=d, potential_meV=lambda x: 0.2 * x[2]),
+            mesh,
+            element=element,
+        )
+        h = ops.hamiltonian().toarray()
+        np.testing.assert_allclose(h, h.conj().T, atol=1e-12)
+        dense = la.eigh(h, ops.mass.toarray(), eigvals_only=True)[:6]
+        assert ops.spectrum_lower_bound_meV() < dense[0]
+        for backend in ("cholmod", "superlu", "dense"):
+            res = solve(ops, k=6, backend=backend)
+            np.testing.assert_allclose(res.energies_meV, dense, rtol=1e-9)
 
 
 def test_default_backend_and_refined_shift_below_spectrum(ops2d):
@@ -201,3 +209,15 @@ def test_shift_above_spectrum_is_refused_by_cholmod(ops2d):
     ref = solve(ops2d, k=2, backend="cholmod")
     with pytest.raises(EigenSolverError, match="not below the spectrum"):
         solve(ops2d, k=2, backend="cholmod", shift_meV=ref.energies_meV[1] + 0.5)
+
+
+def test_pure_scipy_fallback_without_cholmod(ops2d, monkeypatch):
+    import femvalley.eigen as eig
+
+    ref = solve(ops2d, k=4, backend="cholmod")
+    monkeypatch.setattr(eig, "available_backends", lambda: ["superlu", "lobpcg", "eigsh", "dense"])
+    res = solve(ops2d, k=4)
+    assert res.backend == "superlu"
+    np.testing.assert_allclose(res.energies_meV, ref.energies_meV, rtol=1e-9)
+    with pytest.raises(ValueError, match="scikit-sparse"):
+        solve(ops2d, k=4, backend="cholmod")

@@ -27,6 +27,7 @@ Coefficient fields (``c_t``, ``U``, ``U_i``) may be given as
 - a number;
 - a mapping ``{region name: number}`` over ``mesh.subdomains`` (every element covered);
 - an array over the mesh vertices (interpolated linearly) or over the DOFs of the basis;
+- an array of shape ``(nelems, nqp)``: values at the quadrature points of the basis;
 - a callable ``f(x) -> values`` of global coordinates ``x`` with shape ``(dim, ...)``, in nm,
   evaluated at the quadrature points.
 
@@ -47,6 +48,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from femvalley.materials import Material, get_material
+from femvalley.mesh import element_values
 from femvalley.units import inverse_mass_prefactor_meV_nm2
 
 __all__ = [
@@ -217,28 +219,6 @@ def _finite_or_raise(values: NDArray[Any], name: str) -> None:
         raise ValueError(f"{name}: {bad} value(s) are NaN or infinite; a finite field is required")
 
 
-def _region_elements(mesh: Any, values: Mapping[str, Any], name: str) -> NDArray[np.float64]:
-    """Element-wise array from ``{region: value}``, checking that every element is covered."""
-    regions = mesh.subdomains or {}
-    out = np.full(mesh.t.shape[1], np.nan)
-    for region, value in values.items():
-        if region not in regions:
-            raise ValueError(
-                f"{name}: region {region!r} is not in the mesh; regions present: "
-                f"{sorted(regions) if regions else 'none (mesh.subdomains is empty)'}"
-            )
-        if not _is_number(value):
-            raise ValueError(f"{name}[{region!r}] = {value!r} must be a number")
-        out[np.asarray(regions[region])] = value
-    missing = int(np.count_nonzero(np.isnan(out)))
-    if missing:
-        raise ValueError(
-            f"{name}: {missing} element(s) belong to none of the regions {sorted(values)}; "
-            "give a value for every region of the mesh"
-        )
-    return out
-
-
 def _at_quadrature(value: Any, basis: Any, name: str, *, complex_ok: bool = False) -> Any:
     """Evaluate a coefficient field at the quadrature points, shape (nelems, nqp)."""
     nel = basis.nelems
@@ -249,7 +229,7 @@ def _at_quadrature(value: Any, basis: Any, name: str, *, complex_ok: bool = Fals
             raise ValueError(f"{name} = {value!r} must be real")
         v = np.full((nel, nqp), value, dtype=dtype)
     elif isinstance(value, Mapping):
-        per_elem = _region_elements(basis.mesh, value, name)
+        per_elem = element_values(basis.mesh, value, name)
         tind = np.arange(nel) if basis.tind is None else np.asarray(basis.tind)
         v = np.repeat(per_elem[tind][:, None], nqp, axis=1).astype(dtype)
     elif callable(value):
@@ -266,6 +246,11 @@ def _at_quadrature(value: Any, basis: Any, name: str, *, complex_ok: bool = Fals
                 f"{name}: the callable returned shape {np.shape(v)}; expected values at the "
                 f"quadrature points, broadcastable to {(nel, nqp)}"
             ) from None
+    elif isinstance(value, np.ndarray) and value.shape == (nel, nqp):
+        # values at the quadrature points of this basis (e.g. from electrostatics)
+        if not complex_ok and np.iscomplexobj(value):
+            raise ValueError(f"{name} must be real")
+        v = value.astype(dtype)
     else:
         arr = np.asarray(value)
         if arr.ndim != 1:

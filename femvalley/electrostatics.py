@@ -1,0 +1,315 @@
+"""Gate electrostatics by superposition.
+
+Linear Poisson (Laplace with piecewise-constant permittivity) on the device mesh,
+
+    div(eps_r grad phi) = 0,
+
+with ``phi = V_g - w_g`` on the surface (or volume) of every gate ``g`` (``w_g`` the work-function
+offset, in V) and zero normal field on the rest of the outer boundary. The problem is linear
+in the gate voltages, so it is solved once per gate at unit bias (all other gates at 0) plus
+once for the offsets (all gates at ``-w_g``):
+
+    phi(V) = phi_0 + sum_g V_g phi_g.
+
+A detuning sweep then needs no new Poisson solve. All gate problems share one matrix: it is
+factorised once (CHOLMOD when installed, SuperLU otherwise) and every right-hand side reuses it
+(``method="direct"``), or each is solved by AMG-preconditioned CG (``method="amg"``).
+
+The electron potential energy is ``-1000 phi`` meV per volt; the conduction-band edge adds the
+band offset of each material, ``U = offset - 1000 phi``.
+
+Units: nm, V, meV.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from femvalley.materials import get_material
+from femvalley.mesh import element_values, group_names
+from femvalley.units import MEV_PER_VOLT
+
+__all__ = ["GatePotentials", "solve_gates"]
+
+Method = Literal["direct", "amg"]
+
+
+@dataclass(frozen=True, eq=False)
+class GatePotentials:
+    """Unit-bias gate potentials of a device, combined late by superposition.
+
+    Attributes
+    ----------
+    mesh : skfem.Mesh
+        The device mesh (nm).
+    gates : tuple of str
+        Gate names, in the order of ``unit_V``.
+    unit_V : ndarray, shape (ngates, nvertices)
+        ``phi_g``: potential with gate ``g`` at 1 V and all other gates at 0 V.
+    offset_V : ndarray, shape (nvertices,)
+        ``phi_0``: potential with every gate at minus its work-function offset.
+    work_function_offset_V : dict of str to float
+        The offsets used.
+    timings_s : dict of str to float
+        Assembly, factorisation and solve times.
+    """
+
+    mesh: Any
+    gates: tuple[str, ...]
+    unit_V: NDArray[np.float64]
+    offset_V: NDArray[np.float64]
+    work_function_offset_V: dict[str, float]
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    def _voltage_vector(self, voltages: Mapping[str, float]) -> NDArray[np.float64]:
+        unknown = sorted(set(voltages) - set(self.gates))
+        if unknown:
+            raise ValueError(
+                f"voltages: unknown gate(s) {unknown}; the gates are {list(self.gates)}"
+            )
+        v = np.zeros(len(self.gates))
+        for i, g in enumerate(self.gates):
+            value = voltages.get(g, 0.0)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                raise ValueError(f"voltages[{g!r}] = {value!r} must be a number (V)")
+            if not math.isfinite(float(value)):
+                raise ValueError(f"voltages[{g!r}] = {value!r} must be finite")
+            v[i] = float(value)
+        return v
+
+    def potential_V(self, voltages: Mapping[str, float]) -> NDArray[np.float64]:
+        """Electrostatic potential phi (V) at the vertices; gates not named are at 0 V."""
+        return np.asarray(self.offset_V + self._voltage_vector(voltages) @ self.unit_V)
+
+    def electron_energy_meV(self, voltages: Mapping[str, float]) -> NDArray[np.float64]:
+        """Electron potential energy ``-1000 phi`` (meV) at the vertices."""
+        return MEV_PER_VOLT * self.potential_V(voltages)
+
+    def band_edge_meV(
+        self,
+        voltages: Mapping[str, float],
+        *,
+        band_offset_meV: Mapping[str, float],
+        basis: Any,
+        node_map: NDArray[np.int64] | None = None,
+    ) -> NDArray[np.float64]:
+        """Conduction-band edge ``U = offset(region) - 1000 phi`` at the quadrature points.
+
+        Parameters
+        ----------
+        voltages : mapping of gate name to V
+            Gate voltages.
+        band_offset_meV : mapping of region name to meV
+            Conduction-band offset of every region of ``basis.mesh``.
+        basis : skfem.CellBasis
+            Basis on the device mesh or on a sub-mesh (then give ``node_map``).
+        node_map : ndarray of int, optional
+            Device vertex of every vertex of ``basis.mesh`` (:attr:`SubMesh.node_map`).
+
+        Returns
+        -------
+        ndarray, shape (nelems, nqp)
+            Values at the quadrature points, usable as a k.p potential.
+        """
+        from skfem import ElementTetP1, ElementTriP1
+        from skfem.mesh import MeshTri1
+
+        phi = self.potential_V(voltages)
+        if node_map is not None:
+            phi = phi[np.asarray(node_map)]
+        if phi.shape[0] != basis.mesh.nvertices:
+            raise ValueError(
+                f"the basis mesh has {basis.mesh.nvertices} vertices but the potential has "
+                f"{phi.shape[0]}; pass node_map for a sub-mesh"
+            )
+        p1 = basis.with_element(
+            ElementTriP1() if isinstance(basis.mesh, MeshTri1) else ElementTetP1()
+        )
+        energy = MEV_PER_VOLT * np.asarray(p1.interpolate(phi))
+        offsets = element_values(basis.mesh, band_offset_meV, "band_offset_meV")
+        tind = np.arange(basis.nelems) if basis.tind is None else np.asarray(basis.tind)
+        return np.asarray(offsets[tind][:, None] + energy)
+
+
+def _gate_dofs(mesh: Any, basis: Any, gate: str) -> NDArray[np.int64]:
+    if mesh.boundaries and gate in mesh.boundaries:
+        return np.asarray(basis.get_dofs(mesh.boundaries[gate]).all(), dtype=np.int64)
+    if mesh.subdomains and gate in mesh.subdomains:
+        return np.unique(mesh.t[:, np.asarray(mesh.subdomains[gate])]).astype(np.int64)
+    names = group_names(mesh)
+    raise ValueError(
+        f"gate {gate!r} is neither a boundary nor a region of the mesh; boundaries present: "
+        f"{names['boundaries']}; regions present: {names['regions']}"
+    )
+
+
+def _permittivity_per_element(mesh: Any, permittivity: Mapping[str, Any]) -> NDArray[np.float64]:
+    values: dict[str, float] = {}
+    for region, spec in permittivity.items():
+        eps = get_material(spec).eps_r if isinstance(spec, str) else spec
+        if isinstance(eps, bool) or not isinstance(eps, (int, float, np.number)):
+            raise ValueError(f"permittivity[{region!r}] = {spec!r}: give eps_r or a material name")
+        if not (math.isfinite(float(eps)) and eps > 0):
+            raise ValueError(f"permittivity[{region!r}] = {eps!r} must be finite and > 0")
+        values[region] = float(eps)
+    return element_values(mesh, values, "permittivity")
+
+
+def solve_gates(
+    mesh: Any,
+    *,
+    permittivity: Mapping[str, float | str],
+    gates: Sequence[str],
+    work_function_offset_V: Mapping[str, float] | None = None,
+    method: Method = "direct",
+    tol: float = 1e-12,
+) -> GatePotentials:
+    """Solve the gate electrostatics once per gate (unit bias) and once for the offsets.
+
+    Parameters
+    ----------
+    mesh : skfem.MeshTet or skfem.MeshTri
+        Device mesh in nm with named regions (materials) and gates (boundaries, i.e. surfaces,
+        interior ones included, or regions, i.e. metal volumes).
+    permittivity : mapping of region name to eps_r or material name
+        Relative permittivity of every region (every element must be covered).
+    gates : sequence of str
+        Gate names (boundary or region names of the mesh).
+    work_function_offset_V : mapping of gate name to V, optional
+        Work-function offsets; ``phi = V_g - offset`` on gate ``g``. Default 0.
+    method : {"direct", "amg"}
+        One sparse factorisation reused for every gate, or AMG-preconditioned CG per gate.
+    tol : float
+        Relative residual tolerance of CG (``method="amg"``).
+
+    Returns
+    -------
+    GatePotentials
+        ``phi(V) = offset_V + sum_g V_g unit_V[g]`` at the vertices.
+    """
+    from skfem import Basis, BilinearForm, ElementTetP1, ElementTriP1, asm
+    from skfem.helpers import dot, grad
+    from skfem.mesh import MeshTet1, MeshTri1
+
+    if isinstance(mesh, MeshTri1):
+        elem: Any = ElementTriP1()
+    elif isinstance(mesh, MeshTet1):
+        elem = ElementTetP1()
+    else:
+        raise ValueError(f"mesh of type {type(mesh).__name__}: use a triangle or tetrahedron mesh")
+    gates = tuple(gates)
+    if not gates:
+        raise ValueError("gates is empty: at least one gate is needed to fix the potential")
+    if len(set(gates)) != len(gates):
+        raise ValueError(f"gates = {list(gates)} names a gate twice")
+    if method not in ("direct", "amg"):
+        raise ValueError(f"method = {method!r}; allowed: 'direct', 'amg'")
+    offsets = {g: 0.0 for g in gates}
+    for g, w in (work_function_offset_V or {}).items():
+        if g not in offsets:
+            raise ValueError(f"work_function_offset_V: {g!r} is not one of the gates {list(gates)}")
+        offsets[g] = float(w)
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    basis = Basis(mesh, elem, intorder=1)
+    eps = _permittivity_per_element(mesh, permittivity)
+
+    @BilinearForm
+    def laplace(u: Any, v: Any, w: Any) -> Any:
+        return w["eps"] * dot(grad(u), grad(v))
+
+    eps_qp = np.repeat(eps[:, None], basis.X.shape[1], axis=1)
+    k = asm(laplace, basis, eps=eps_qp).tocsr()
+    timings["assemble"] = time.perf_counter() - t0
+
+    n = basis.N
+    owner = np.full(n, -1, dtype=np.int64)
+    for i, g in enumerate(gates):
+        dofs = _gate_dofs(mesh, basis, g)
+        clash = dofs[(owner[dofs] >= 0) & (owner[dofs] != i)]
+        if clash.size:
+            other = gates[int(owner[clash[0]])]
+            raise ValueError(
+                f"gates {other!r} and {g!r} share {clash.size} node(s): gates must not touch"
+            )
+        owner[dofs] = i
+    fixed = np.nonzero(owner >= 0)[0]
+    free = np.nonzero(owner < 0)[0]
+    if free.size == 0:
+        raise ValueError("every node lies on a gate: nothing to solve")
+
+    # Dirichlet data: one column per gate (unit bias) and one for the offsets
+    ng = len(gates)
+    data = np.zeros((fixed.size, ng + 1))
+    g_of_fixed = owner[fixed]
+    data[np.arange(fixed.size), g_of_fixed] = 1.0
+    data[:, ng] = -np.array([offsets[gates[j]] for j in g_of_fixed])
+    kff = k[free][:, free].tocsc()
+    rhs = -(k[free][:, fixed] @ data)
+
+    t0 = time.perf_counter()
+    sol = _solve_many(kff, rhs, method=method, tol=tol, timings=timings)
+    timings["solve"] = time.perf_counter() - t0
+
+    full = np.zeros((ng + 1, n))
+    full[:, fixed] = data.T
+    full[:, free] = sol.T
+    return GatePotentials(
+        mesh=mesh,
+        gates=gates,
+        unit_V=np.ascontiguousarray(full[:ng]),
+        offset_V=np.ascontiguousarray(full[ng]),
+        work_function_offset_V=offsets,
+        timings_s=timings,
+    )
+
+
+def _solve_many(
+    a: Any, rhs: NDArray[np.float64], *, method: str, tol: float, timings: dict[str, float]
+) -> NDArray[np.float64]:
+    """Solve ``a x = b`` for every column of ``rhs`` (``a`` symmetric positive definite)."""
+    import scipy.sparse.linalg as spla
+
+    if method == "direct":
+        t0 = time.perf_counter()
+        try:
+            from sksparse.cholmod import cholesky
+
+            factor = cholesky(sp.csc_matrix(a))
+            timings["factorize"] = time.perf_counter() - t0
+            return np.asarray(factor(rhs))
+        except ImportError:
+            lu = spla.splu(
+                sp.csc_matrix(a),
+                permc_spec="MMD_AT_PLUS_A",
+                diag_pivot_thresh=0.0,
+                options={"SymmetricMode": True},
+            )
+            timings["factorize"] = time.perf_counter() - t0
+            return np.asarray(lu.solve(rhs))
+    import pyamg
+
+    t0 = time.perf_counter()
+    ml = pyamg.smoothed_aggregation_solver(sp.csr_matrix(a), symmetry="symmetric")
+    prec = ml.aspreconditioner(cycle="V")
+    timings["factorize"] = time.perf_counter() - t0
+    out = np.empty_like(rhs)
+    for j in range(rhs.shape[1]):
+        b = rhs[:, j]
+        if not np.any(b):
+            out[:, j] = 0.0
+            continue
+        x, info = spla.cg(a, b, rtol=tol, atol=0.0, M=prec, maxiter=2000)
+        if info != 0:
+            raise RuntimeError(f"CG did not converge for right-hand side {j} (info = {info})")
+        out[:, j] = x
+    return out

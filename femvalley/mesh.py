@@ -1,0 +1,220 @@
+"""Meshes: meshio to scikit-fem with region and boundary tags, and quantum-region sub-meshes.
+
+Device builders in ``geometries/`` return meshio meshes whose physical groups are named:
+material volumes (and dot regions) become ``mesh.subdomains`` (element indices), gate and other
+surfaces become ``mesh.boundaries`` (facet indices, interior surfaces included). The conversion
+itself is scikit-fem's :func:`skfem.io.meshio.from_meshio`; this module removes nodes that no
+volume element uses (gmsh keeps geometry points), checks the labels and extracts sub-meshes.
+
+A :class:`SubMesh` carries the node and element maps to its parent, so fields move both ways:
+:meth:`SubMesh.restrict` (device -> quantum region) and :meth:`SubMesh.extend` (back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "from_meshio",
+    "require_groups",
+    "group_names",
+    "element_values",
+    "SubMesh",
+    "submesh",
+]
+
+_VOLUME_TYPES = ("tetra", "triangle")
+_FACET_TYPES = {"tetra": "triangle", "triangle": "line"}
+
+
+def _strip_orphans(m: Any) -> Any:
+    """Return a meshio mesh without points that no cell of the top dimension uses."""
+    import meshio
+
+    kind = next((k for k in _VOLUME_TYPES if k in m.cells_dict), None)
+    if kind is None:
+        raise ValueError(
+            f"the mesh has cells {sorted(m.cells_dict)}; need 'tetra' (3-D) or 'triangle' (2-D)"
+        )
+    used = np.unique(m.cells_dict[kind])
+    if used.size == len(m.points):
+        return m
+    remap = np.full(len(m.points), -1, dtype=np.int64)
+    remap[used] = np.arange(used.size)
+    cells = []
+    keep_idx = []
+    for i, block in enumerate(m.cells):
+        new = remap[block.data]
+        if np.all(new >= 0):
+            cells.append(meshio.CellBlock(block.type, new))
+            keep_idx.append(i)
+    cell_sets = {
+        name: [blocks[i] for i in keep_idx] for name, blocks in (m.cell_sets or {}).items()
+    }
+    return meshio.Mesh(m.points[used], cells, cell_sets=cell_sets)
+
+
+def from_meshio(m: Any, *, dim: int | None = None) -> Any:
+    """Convert a labelled meshio mesh to a scikit-fem mesh, keeping region and boundary tags.
+
+    Parameters
+    ----------
+    m : meshio.Mesh
+        Coordinates in nm; physical groups as ``cell_sets`` (as written by gmsh/pygmsh).
+    dim : {2, 3}, optional
+        Expected dimension; checked if given.
+
+    Returns
+    -------
+    skfem.MeshTet or skfem.MeshTri
+        With ``subdomains`` (volume groups) and ``boundaries`` (surface groups).
+    """
+    from skfem.io.meshio import from_meshio as skfem_from_meshio
+
+    clean = _strip_orphans(m)
+    kind = next(k for k in _VOLUME_TYPES if k in clean.cells_dict)
+    got_dim = 3 if kind == "tetra" else 2
+    if dim is not None and dim != got_dim:
+        raise ValueError(f"dim = {dim}, but the mesh holds {kind} cells ({got_dim}-D)")
+    if got_dim == 2:
+        # 2-D meshes from gmsh carry z = 0; scikit-fem wants 2 coordinates
+        clean.points = np.ascontiguousarray(clean.points[:, :2])
+    if not np.all(np.isfinite(clean.points)):
+        raise ValueError("the mesh has non-finite node coordinates")
+    return skfem_from_meshio(clean)
+
+
+def group_names(mesh: Any) -> dict[str, list[str]]:
+    """Names of the labelled regions and boundaries of a scikit-fem mesh."""
+    return {
+        "regions": sorted(mesh.subdomains or {}),
+        "boundaries": sorted(mesh.boundaries or {}),
+    }
+
+
+def require_groups(
+    mesh: Any, *, regions: Iterable[str] = (), boundaries: Iterable[str] = ()
+) -> None:
+    """Raise ``ValueError`` naming any missing group and listing the groups present."""
+    present = group_names(mesh)
+    for kind, wanted in (("regions", regions), ("boundaries", boundaries)):
+        for name in wanted:
+            if name not in present[kind]:
+                raise ValueError(
+                    f"{kind[:-1] if kind == 'regions' else 'boundary'} {name!r} is not in the "
+                    f"mesh; regions present: {present['regions']}; boundaries present: "
+                    f"{present['boundaries']}"
+                )
+
+
+def element_values(mesh: Any, values: Mapping[str, Any], name: str) -> NDArray[np.float64]:
+    """Element-wise array from ``{region: number}``, checking that every element is covered.
+
+    Parameters
+    ----------
+    mesh : skfem.Mesh
+        Mesh with ``subdomains``.
+    values : mapping of str to float
+        One number per region name.
+    name : str
+        Name of the quantity, for error messages.
+    """
+    regions = mesh.subdomains or {}
+    out = np.full(mesh.t.shape[1], np.nan)
+    for region, value in values.items():
+        if region not in regions:
+            raise ValueError(
+                f"{name}: region {region!r} is not in the mesh; regions present: "
+                f"{sorted(regions) if regions else 'none (mesh.subdomains is empty)'}"
+            )
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise ValueError(f"{name}[{region!r}] = {value!r} must be a real number")
+        out[np.asarray(regions[region])] = value
+    missing = int(np.count_nonzero(np.isnan(out)))
+    if missing:
+        raise ValueError(
+            f"{name}: {missing} element(s) belong to none of the regions {sorted(values)}; "
+            "give a value for every region of the mesh"
+        )
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class SubMesh:
+    """A sub-mesh with maps to its parent.
+
+    Attributes
+    ----------
+    mesh : skfem.Mesh
+        The sub-mesh (its regions are the parent's, restricted).
+    parent : skfem.Mesh
+        The parent mesh.
+    node_map : ndarray of int, shape (sub nvertices,)
+        Parent vertex index of every sub-mesh vertex.
+    element_map : ndarray of int, shape (sub nelements,)
+        Parent element index of every sub-mesh element.
+    """
+
+    mesh: Any
+    parent: Any
+    node_map: NDArray[np.int64]
+    element_map: NDArray[np.int64]
+
+    def restrict(self, parent_values: ArrayLike) -> NDArray[Any]:
+        """Values at the parent's vertices -> values at the sub-mesh vertices."""
+        v = np.asarray(parent_values)
+        if v.shape[0] != self.parent.nvertices:
+            raise ValueError(
+                f"parent_values has {v.shape[0]} entries; expected {self.parent.nvertices}"
+            )
+        return v[self.node_map]
+
+    def extend(self, sub_values: ArrayLike, *, fill: Any = 0.0) -> NDArray[Any]:
+        """Values at the sub-mesh vertices -> parent vertices (``fill`` elsewhere)."""
+        v = np.asarray(sub_values)
+        if v.shape[0] != self.mesh.nvertices:
+            raise ValueError(f"sub_values has {v.shape[0]} entries; expected {self.mesh.nvertices}")
+        out = np.full((self.parent.nvertices, *v.shape[1:]), fill, dtype=np.result_type(v, fill))
+        out[self.node_map] = v
+        return out
+
+
+def submesh(mesh: Any, regions: str | Iterable[str]) -> SubMesh:
+    """Extract the elements of one or more labelled regions as a new mesh.
+
+    Parameters
+    ----------
+    mesh : skfem.MeshTet or skfem.MeshTri
+        Parent mesh with ``subdomains``.
+    regions : str or iterable of str
+        Region names; their union is extracted.
+
+    Returns
+    -------
+    SubMesh
+        The sub-mesh (with the parent's regions restricted to it) and the node/element maps.
+    """
+    names = [regions] if isinstance(regions, str) else list(regions)
+    if not names:
+        raise ValueError("regions is empty; name at least one region")
+    require_groups(mesh, regions=names)
+    elems = np.unique(np.concatenate([np.asarray(mesh.subdomains[r]) for r in names]))
+    t = mesh.t[:, elems]
+    node_map = np.unique(t)
+    remap = np.full(mesh.nvertices, -1, dtype=np.int64)
+    remap[node_map] = np.arange(node_map.size)
+    sub = type(mesh)(np.ascontiguousarray(mesh.p[:, node_map]), remap[t])
+    # carry the parent's regions over (restricted to the extracted elements)
+    elem_remap = np.full(mesh.t.shape[1], -1, dtype=np.int64)
+    elem_remap[elems] = np.arange(elems.size)
+    sub_regions: Mapping[str, NDArray[np.int64]] = {
+        name: elem_remap[np.asarray(idx)][elem_remap[np.asarray(idx)] >= 0]
+        for name, idx in (mesh.subdomains or {}).items()
+    }
+    sub = sub.with_subdomains({k: v for k, v in sub_regions.items() if v.size})
+    return SubMesh(mesh=sub, parent=mesh, node_map=node_map.astype(np.int64), element_map=elems)

@@ -139,9 +139,10 @@ class GatePotentials:
         return np.asarray(offsets[tind][:, None] + energy)
 
 
-def _gate_dofs(mesh: Any, basis: Any, gate: str) -> NDArray[np.int64]:
+def _gate_dofs(mesh: Any, gate: str) -> NDArray[np.int64]:
     if mesh.boundaries and gate in mesh.boundaries:
-        return np.asarray(basis.get_dofs(mesh.boundaries[gate]).all(), dtype=np.int64)
+        # P1: the DOFs of a facet set are its vertices (avoids building the edge tables)
+        return np.unique(mesh.facets[:, np.asarray(mesh.boundaries[gate])]).astype(np.int64)
     if mesh.subdomains and gate in mesh.subdomains:
         return np.unique(mesh.t[:, np.asarray(mesh.subdomains[gate])]).astype(np.int64)
     names = group_names(mesh)
@@ -234,7 +235,7 @@ def solve_gates(
     n = basis.N
     owner = np.full(n, -1, dtype=np.int64)
     for i, g in enumerate(gates):
-        dofs = _gate_dofs(mesh, basis, g)
+        dofs = _gate_dofs(mesh, g)
         clash = dofs[(owner[dofs] >= 0) & (owner[dofs] != i)]
         if clash.size:
             other = gates[int(owner[clash[0]])]
@@ -253,8 +254,9 @@ def solve_gates(
     g_of_fixed = owner[fixed]
     data[np.arange(fixed.size), g_of_fixed] = 1.0
     data[:, ng] = -np.array([offsets[gates[j]] for j in g_of_fixed])
-    kff = k[free][:, free].tocsc()
-    rhs = -(k[free][:, fixed] @ data)
+    k_free = k[free]
+    kff = k_free[:, free].tocsc()
+    rhs = -(k_free[:, fixed] @ data)
 
     t0 = time.perf_counter()
     sol = _solve_many(kff, rhs, method=method, tol=tol, timings=timings)

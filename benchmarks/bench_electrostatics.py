@@ -9,10 +9,10 @@ Run: python benchmarks/bench_electrostatics.py
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 import sys
-import json
 from pathlib import Path
 
 import numpy as np

@@ -6,13 +6,15 @@ lx = 19.2 nm, ly = 1000 nm (PHYSICS.md section 5). For each orbital the valley s
 compared with first-order theory 2 |<psi|Delta|psi>|.
 
 Run:  python examples/valley_dot_2d.py --out out/valley_dot
-Writes valley_map.png, spectrum.csv and prints a table.
+Writes valley_map.png, spectrum.csv, parameters.json and prints a table.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +67,18 @@ def run(out_dir: Path, *, cells: int = 120, n_states: int = 8, seed: int = 8) ->
         for i, (e, wt) in enumerate(zip(res.energies_meV, res.weights)):
             w.writerow([i, f"{e:.9f}", f"{wt[0]:.6f}", f"{wt[1]:.6f}"])
     tmp.replace(out_dir / "spectrum.csv")
+    params = {
+        "hbar_omega_meV": HW_MEV,
+        "m_t": M_T,
+        "cells_per_side": cells,
+        "half_width_nm": half,
+        "n_states": n_states,
+        "valley_map": dataclasses.asdict(spec),
+        "backend": res.backend,
+    }
+    tmp = out_dir / "parameters.json.tmp"
+    tmp.write_text(json.dumps(params, indent=1))
+    tmp.replace(out_dir / "parameters.json")
 
     print(f"mesh: {mesh.nvertices} nodes, {ops.ndof} complex DOFs, backend {res.backend}")
     print("| orbital | E_orb (meV) | E_V FEM (ueV) | 2|<Delta>| (ueV) |")

@@ -28,3 +28,7 @@ def test_valley_dot_2d(tmp_path):
     assert (tmp_path / "valley_map.png").stat().st_size > 10_000
     lines = (tmp_path / "spectrum.csv").read_text().splitlines()
     assert lines[0].startswith("state,E_meV") and len(lines) == 9
+    import json
+
+    params = json.loads((tmp_path / "parameters.json").read_text())
+    assert params["valley_map"]["mean_valley_splitting_ueV"] == 200.0

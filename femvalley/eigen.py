@@ -317,9 +317,18 @@ def _dense(h: Any, m: Any, k: int) -> tuple[NDArray[np.float64], NDArray[Any]]:
 # --------------------------------------------------------------------------------------------
 
 
+#: Largest problem the dense backend accepts (a complex 20000^2 matrix is 6.4 GB).
+DENSE_MAX_DOF = 20000
+
+
 def _validate_k(k: int, ndof: int, backend: str) -> None:
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k = {k!r} must be an integer >= 1")
+    if backend == "dense" and ndof > DENSE_MAX_DOF:
+        raise ValueError(
+            f"backend = 'dense' with {ndof} degrees of freedom (> {DENSE_MAX_DOF}) would need "
+            f"{16 * ndof**2 / 2**30:.1f} GiB per matrix; use a sparse backend"
+        )
     limit = ndof if backend == "dense" else ndof - 1
     if k > limit:
         raise ValueError(

@@ -221,3 +221,10 @@ def test_pure_scipy_fallback_without_cholmod(ops2d, monkeypatch):
     np.testing.assert_allclose(res.energies_meV, ref.energies_meV, rtol=1e-9)
     with pytest.raises(ValueError, match="scikit-sparse"):
         solve(ops2d, k=4, backend="cholmod")
+
+
+def test_dense_backend_refuses_large_problems():
+    n = 20001
+    h = sp.identity(n, format="csr")
+    with pytest.raises(ValueError, match="backend = 'dense' with 20001"):
+        solve_matrices(h, h, k=1, backend="dense")

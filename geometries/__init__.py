@@ -1,0 +1,1 @@
+"""Parametric device geometries (gmsh). The only package that imports gmsh (DESIGN.md)."""

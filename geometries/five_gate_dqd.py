@@ -1,0 +1,243 @@
+"""Five-gate Si/SiO2 double quantum dot (Binder, Burkard, Fisher, section IV.1.1).
+
+Domain 160 x 160 x 50 nm: silicon below the interface (z = 0 nm), SiO2 above. Gates are metal
+volumes cut out of the oxide, so their surfaces are boundaries of the mesh (Dirichlet data for
+the electrostatics):
+
+- plungers P1 and P3 at x = -30 and +30 nm, 25 x 60 x 10 nm, bottom at ``gate_bottom_nm``;
+- barrier P2 at x = 0, same size, 5 nm closer to the substrate (``barrier_lowering_nm``);
+- confinement gates C1 and C2 at y = -50 and +50 nm, 160 x 30 x 10 nm.
+
+The paper does not give the gate heights; here the silicon is 25 nm deep and the gates sit on
+``gate_bottom_nm`` = 10 nm of oxide (P2 on 5 nm), embedded in the 25 nm oxide.
+
+Optional stepped interface (paper Fig. 2): x in [-80, -10] at z = +0.5 nm, [-10, 10] at
+z = -0.5 nm, [10, 80] at z = 0.
+
+Physical groups: volumes ``Si``, ``SiO2``, ``quantum`` (the silicon within
+``quantum_depth_nm`` below the interface, part of ``Si``'s material: ``Si`` is the deep part);
+surfaces ``P1``, ``P2``, ``P3``, ``C1``, ``C2`` (each gate's whole surface), ``interface``.
+
+Units: nm.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["FiveGateParams", "build", "GATES"]
+
+GATES = ("P1", "P2", "P3", "C1", "C2")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FiveGateParams:
+    """Parameters of the five-gate device (all lengths in nm)."""
+
+    domain_xy_nm: float = 160.0
+    si_depth_nm: float = 25.0
+    oxide_height_nm: float = 25.0
+    gate_bottom_nm: float = 10.0
+    gate_height_nm: float = 10.0
+    barrier_lowering_nm: float = 5.0
+    plunger_x_nm: float = 30.0
+    plunger_size_nm: tuple[float, float] = (25.0, 60.0)
+    confinement_y_nm: float = 50.0
+    confinement_width_nm: float = 30.0
+    stepped_interface: bool = False
+    quantum_depth_nm: float = 10.0
+    mesh_size_nm: float = 12.0
+    quantum_mesh_size_nm: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in (
+            "domain_xy_nm",
+            "si_depth_nm",
+            "oxide_height_nm",
+            "gate_height_nm",
+            "quantum_depth_nm",
+            "mesh_size_nm",
+            "quantum_mesh_size_nm",
+        ):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} = {value!r} must be finite and > 0")
+        lowest = self.gate_bottom_nm - self.barrier_lowering_nm
+        if lowest <= 1.0:
+            raise ValueError(
+                f"gate_bottom_nm - barrier_lowering_nm = {lowest!r}: the barrier gate must stay "
+                "above the interface (> 1 nm of oxide)"
+            )
+        if self.gate_bottom_nm + self.gate_height_nm >= self.oxide_height_nm:
+            raise ValueError(
+                f"gate_bottom_nm + gate_height_nm = {self.gate_bottom_nm + self.gate_height_nm} "
+                f"must be below oxide_height_nm = {self.oxide_height_nm}"
+            )
+        if self.quantum_depth_nm >= self.si_depth_nm:
+            raise ValueError(
+                f"quantum_depth_nm = {self.quantum_depth_nm} must be < si_depth_nm = "
+                f"{self.si_depth_nm}"
+            )
+
+    def gate_boxes(self) -> dict[str, tuple[float, float, float, float, float, float]]:
+        """Gate boxes as (x0, y0, z0, dx, dy, dz)."""
+        px, py = self.plunger_size_nm
+        h = self.gate_height_nm
+        z0 = self.gate_bottom_nm
+        half = self.domain_xy_nm / 2
+        cw = self.confinement_width_nm
+        cy = self.confinement_y_nm
+        return {
+            "P1": (-self.plunger_x_nm - px / 2, -py / 2, z0, px, py, h),
+            "P2": (-px / 2, -py / 2, z0 - self.barrier_lowering_nm, px, py, h),
+            "P3": (self.plunger_x_nm - px / 2, -py / 2, z0, px, py, h),
+            "C1": (-half, -cy - cw / 2, z0, 2 * half, cw, h),
+            "C2": (-half, cy - cw / 2, z0, 2 * half, cw, h),
+        }
+
+    def interface_sections(self) -> list[tuple[float, float, float]]:
+        """(x_min, x_max, z) of the Si/SiO2 interface sections."""
+        half = self.domain_xy_nm / 2
+        if not self.stepped_interface:
+            return [(-half, half, 0.0)]
+        return [(-half, -10.0, 0.5), (-10.0, 10.0, -0.5), (10.0, half, 0.0)]
+
+
+def _in_box(
+    gmsh: Any, dim: int, box: tuple[float, float, float, float, float, float], eps: float = 1e-3
+) -> list[int]:
+    x0, y0, z0, dx, dy, dz = box
+    ents = gmsh.model.getEntitiesInBoundingBox(
+        x0 - eps, y0 - eps, z0 - eps, x0 + dx + eps, y0 + dy + eps, z0 + dz + eps, dim
+    )
+    return [tag for _, tag in ents]
+
+
+def build(params: FiveGateParams | None = None) -> Any:
+    """Mesh the device and return a labelled meshio mesh (tetrahedra, nm)."""
+    import gmsh
+    import meshio
+
+    p = params or FiveGateParams()
+    half = p.domain_xy_nm / 2
+    if gmsh.isInitialized():
+        gmsh.finalize()
+    gmsh.initialize(interruptible=False)
+    try:
+        gmsh.option.setNumber("General.Terminal", 0)
+        gmsh.option.setNumber("General.NumThreads", 1)  # deterministic meshes
+        gmsh.option.setNumber("Mesh.RandomSeed", 1)
+        gmsh.model.add("five_gate_dqd")
+        occ = gmsh.model.occ
+        sections = p.interface_sections()
+        z_bot = -p.si_depth_nm
+        zq = [z - p.quantum_depth_nm for _, _, z in sections]
+        pieces = []
+        for (x0, x1, z), zqi in zip(sections, zq):
+            pieces.append(("Si", occ.addBox(x0, -half, z_bot, x1 - x0, 2 * half, zqi - z_bot)))
+            pieces.append(("quantum", occ.addBox(x0, -half, zqi, x1 - x0, 2 * half, z - zqi)))
+            pieces.append(
+                ("SiO2", occ.addBox(x0, -half, z, x1 - x0, 2 * half, p.oxide_height_nm - z))
+            )
+        gate_tags = {name: occ.addBox(*box) for name, box in p.gate_boxes().items()}
+        oxide = [(3, t) for name, t in pieces if name == "SiO2"]
+        cut, _ = occ.cut(oxide, [(3, t) for t in gate_tags.values()])
+        others = [(3, t) for name, t in pieces if name != "SiO2"]
+        occ.fragment(others + cut, [])
+        occ.synchronize()
+
+        # classify volumes by their centre of mass
+        groups: dict[str, list[int]] = {"Si": [], "quantum": [], "SiO2": []}
+        for _, tag in gmsh.model.getEntities(3):
+            cx, _, cz = occ.getCenterOfMass(3, tag)
+            z_if = next(z for x0, x1, z in sections if x0 - 1e-9 <= cx <= x1 + 1e-9)
+            if cz > z_if:
+                groups["SiO2"].append(tag)
+            elif cz > z_if - p.quantum_depth_nm:
+                groups["quantum"].append(tag)
+            else:
+                groups["Si"].append(tag)
+        for name, tags in groups.items():
+            gmsh.model.addPhysicalGroup(3, sorted(tags), name=name)
+        for name, box in p.gate_boxes().items():
+            surfaces = _in_box(gmsh, 2, box)
+            if not surfaces:
+                raise RuntimeError(f"gate {name}: no surfaces found")
+            gmsh.model.addPhysicalGroup(2, sorted(surfaces), name=name)
+        iface = []
+        for x0, x1, z in sections:
+            iface += _in_box(gmsh, 2, (x0, -half, z, x1 - x0, 2 * half, 0.0))
+        gmsh.model.addPhysicalGroup(2, sorted(set(iface)), name="interface")
+
+        # mesh size: fine in the quantum layer (and 2 nm above it), coarse elsewhere
+        field = gmsh.model.mesh.field
+        box_field = field.add("Box")
+        field.setNumber(box_field, "VIn", p.quantum_mesh_size_nm)
+        field.setNumber(box_field, "VOut", p.mesh_size_nm)
+        pad = p.quantum_mesh_size_nm  # the transition to coarse starts outside the region
+        field.setNumber(box_field, "XMin", -half - pad)
+        field.setNumber(box_field, "XMax", half + pad)
+        field.setNumber(box_field, "YMin", -half - pad)
+        field.setNumber(box_field, "YMax", half + pad)
+        field.setNumber(box_field, "ZMin", min(zq) - pad)
+        field.setNumber(box_field, "ZMax", max(z for _, _, z in sections) + 2.0)
+        field.setNumber(box_field, "Thickness", 4 * p.quantum_mesh_size_nm)
+        field.setAsBackgroundMesh(box_field)
+        gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 0)
+        gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
+        gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
+        gmsh.option.setNumber("Mesh.Algorithm3D", 10)  # HXT: 5-10x faster (MEASURED.md)
+        gmsh.model.mesh.generate(3)
+
+        return _to_meshio(gmsh, meshio)
+    finally:
+        gmsh.finalize()
+
+
+def _to_meshio(gmsh: Any, meshio: Any) -> Any:
+    """Tetrahedra and tagged triangles of the physical groups, as a meshio mesh."""
+    node_tags, coords, _ = gmsh.model.mesh.getNodes()
+    order = np.argsort(node_tags)
+    node_tags = node_tags[order]
+    points = coords.reshape(-1, 3)[order]
+
+    def index(tags: np.ndarray) -> np.ndarray:
+        return np.searchsorted(node_tags, tags)
+
+    tets_all: list[np.ndarray] = []
+    tri_all: list[np.ndarray] = []
+    vol_sets: dict[str, list[np.ndarray]] = {}
+    surf_sets: dict[str, list[np.ndarray]] = {}
+    n_tet = 0
+    n_tri = 0
+    for dim, ptag in gmsh.model.getPhysicalGroups():
+        name = gmsh.model.getPhysicalName(dim, ptag)
+        for ent in gmsh.model.getEntitiesForPhysicalGroup(dim, ptag):
+            etypes, _, enodes = gmsh.model.mesh.getElements(dim, ent)
+            for et, en in zip(etypes, enodes):
+                npe = 4 if dim == 3 else 3
+                if (dim == 3 and et != 4) or (dim == 2 and et != 2):
+                    continue
+                cells = index(en).reshape(-1, npe)
+                if dim == 3:
+                    vol_sets.setdefault(name, []).append(n_tet + np.arange(len(cells)))
+                    tets_all.append(cells)
+                    n_tet += len(cells)
+                else:
+                    surf_sets.setdefault(name, []).append(n_tri + np.arange(len(cells)))
+                    tri_all.append(cells)
+                    n_tri += len(cells)
+    tets = np.vstack(tets_all)
+    tris = np.vstack(tri_all)
+    empty = np.zeros(0, dtype=np.int64)
+    cell_sets = {k: [np.concatenate(v), empty] for k, v in vol_sets.items()}
+    cell_sets.update({k: [empty, np.concatenate(v)] for k, v in surf_sets.items()})
+    return meshio.Mesh(
+        points,
+        [meshio.CellBlock("tetra", tets), meshio.CellBlock("triangle", tris)],
+        cell_sets=cell_sets,
+    )

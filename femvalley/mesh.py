@@ -208,7 +208,7 @@ def submesh(mesh: Any, regions: str | Iterable[str]) -> SubMesh:
     node_map = np.unique(t)
     remap = np.full(mesh.nvertices, -1, dtype=np.int64)
     remap[node_map] = np.arange(node_map.size)
-    sub = type(mesh)(np.ascontiguousarray(mesh.p[:, node_map]), remap[t])
+    sub = type(mesh)(np.ascontiguousarray(mesh.p[:, node_map]), np.ascontiguousarray(remap[t]))
     # carry the parent's regions over (restricted to the extracted elements)
     elem_remap = np.full(mesh.t.shape[1], -1, dtype=np.int64)
     elem_remap[elems] = np.arange(elems.size)

@@ -27,6 +27,7 @@ robust setting (SuperLU, larger Krylov space, more iterations, a random start) a
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import importlib.util
 import time
@@ -634,7 +635,7 @@ def _component_weights(m: Any, x: NDArray[Any], n: int) -> NDArray[np.float64]:
 
 
 def _refined_lower_bound(
-    operators: KPOperators, scales: Mapping[str, float], backend: str, bound: float
+    operators: KPOperators, h: Any, backend: str, bound: float
 ) -> float | None:
     """Tighter rigorous lower bound from the single-component (real) problem.
 
@@ -651,8 +652,7 @@ def _refined_lower_bound(
     ni = operators.interior.size
     if ni < 1000:  # tiny problems: not worth a second factorisation
         return None
-    h = operators.hamiltonian(**scales)
-    hs = h[:ni, :ni] - operators.constant[:ni, :ni]
+    hs = h[:ni, :ni] - operators.constant[:ni, :ni]  # h: the Hamiltonian already bound
     if np.iscomplexobj(hs.data):
         if np.abs(hs.data.imag).max(initial=0.0) > 0:
             return None
@@ -743,7 +743,7 @@ def solve(
     t0 = time.perf_counter()
     refined = None
     if shift_meV is None and warm_start is None and auto_refine_shift:
-        refined = _refined_lower_bound(operators, scales, name, bound)
+        refined = _refined_lower_bound(operators, h, name, bound)
     t_refine = time.perf_counter() - t0
     result = solve_matrices(
         h,
@@ -759,13 +759,8 @@ def solve(
         residual_tol=residual_tol,
         maxiter=maxiter,
     )
-    return EigenResult(
-        energies_meV=result.energies_meV,
-        vectors=result.vectors,
+    return dataclasses.replace(
+        result,
         components=operators.expand(result.vectors),
-        weights=result.weights,
-        residuals=result.residuals,
-        backend=result.backend,
-        shift_meV=result.shift_meV,
         timings_s={**result.timings_s, "refine_shift": t_refine},
     )

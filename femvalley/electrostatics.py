@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from femvalley.materials import get_material
-from femvalley.mesh import element_values, group_names
+from femvalley.mesh import element_values, group_names, p1_basis
 from femvalley.units import MEV_PER_VOLT
 
 __all__ = ["GatePotentials", "solve_gates"]
@@ -119,9 +119,6 @@ class GatePotentials:
         ndarray, shape (nelems, nqp)
             Values at the quadrature points, usable as a k.p potential.
         """
-        from skfem import ElementTetP1, ElementTriP1
-        from skfem.mesh import MeshTri1
-
         phi = self.potential_V(voltages)
         if node_map is not None:
             phi = phi[np.asarray(node_map)]
@@ -130,10 +127,7 @@ class GatePotentials:
                 f"the basis mesh has {basis.mesh.nvertices} vertices but the potential has "
                 f"{phi.shape[0]}; pass node_map for a sub-mesh"
             )
-        p1 = basis.with_element(
-            ElementTriP1() if isinstance(basis.mesh, MeshTri1) else ElementTetP1()
-        )
-        energy = MEV_PER_VOLT * np.asarray(p1.interpolate(phi))
+        energy = MEV_PER_VOLT * np.asarray(p1_basis(basis).interpolate(phi))
         offsets = element_values(basis.mesh, band_offset_meV, "band_offset_meV")
         tind = np.arange(basis.nelems) if basis.tind is None else np.asarray(basis.tind)
         return np.asarray(offsets[tind][:, None] + energy)

@@ -48,7 +48,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from femvalley.materials import Material, get_material
-from femvalley.mesh import element_values
+from femvalley.mesh import element_values, p1_basis
 from femvalley.units import inverse_mass_prefactor_meV_nm2
 
 __all__ = [
@@ -199,16 +199,6 @@ def make_basis(mesh: Any, *, element: str = "P1", intorder: int | None = None) -
     return Basis(mesh, table[(kind, element)](), intorder=intorder)
 
 
-def _p1_basis(basis: Any) -> Any:
-    from skfem import ElementTetP1, ElementTriP1
-    from skfem.mesh import MeshTri1
-
-    if basis.elem.maxdeg == 1:
-        return basis
-    elem = ElementTriP1() if isinstance(basis.mesh, MeshTri1) else ElementTetP1()
-    return basis.with_element(elem)
-
-
 def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float, complex, np.number)) and not isinstance(x, bool)
 
@@ -266,7 +256,7 @@ def _at_quadrature(value: Any, basis: Any, name: str, *, complex_ok: bool = Fals
         if arr.shape[0] == basis.N:
             v = np.asarray(basis.interpolate(arr.astype(dtype)))
         elif arr.shape[0] == basis.mesh.nvertices:
-            v = np.asarray(_p1_basis(basis).interpolate(arr.astype(dtype)))
+            v = np.asarray(p1_basis(basis).interpolate(arr.astype(dtype)))
         else:
             raise ValueError(
                 f"{name} has {arr.shape[0]} values; expected {basis.mesh.nvertices} (vertices) "
@@ -301,7 +291,7 @@ def _constant_nodal(
         if c.shape[0] == basis.N:
             return c, basis
         if c.shape[0] == basis.mesh.nvertices:
-            return c, _p1_basis(basis)
+            return c, p1_basis(basis)
         raise ValueError(
             f"constant has {c.shape[0]} node values; expected {basis.mesh.nvertices} (vertices) "
             f"or {basis.N} (DOFs)"
@@ -549,7 +539,9 @@ class KPOperators:
             potential_terms=self.model.potential_terms,
             component_names=self.model.component_names,
         )
-        block, min_eig = _assemble_constant(constant, self.basis, self.n_components, self.interior)
+        block, min_eig = _assemble_constant(
+            constant, self.basis, self.n_components, self.interior, self.mass_scalar
+        )
         fields = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
         fields.update(model=new_model, constant=block, constant_min_eig_meV=min_eig)
         return KPOperators(**fields)
@@ -560,7 +552,11 @@ def _condense(a: Any, interior: NDArray[np.int64]) -> Any:
 
 
 def _assemble_constant(
-    constant: ConstantTerm | None, basis: Any, n: int, interior: NDArray[np.int64]
+    constant: ConstantTerm | None,
+    basis: Any,
+    n: int,
+    interior: NDArray[np.int64],
+    mass_scalar: Any,
 ) -> tuple[Any, float]:
     ni = interior.size
     if constant is None:
@@ -573,9 +569,7 @@ def _assemble_constant(
     blocks: list[list[Any]] = [[None] * n for _ in range(n)]
     if cbasis is None:
         # uniform matrix: C (x) M
-        from skfem import asm
-
-        m = _condense(asm(_mass_form(), basis), interior)
+        m = mass_scalar  # condensed scalar mass, assembled once in assemble()
         cmat = nodal[0]
         for p in range(n):
             for q in range(n):
@@ -733,7 +727,7 @@ def assemble(
         ranges[name] = (float(u.min()), float(u.max()))
         terms[name] = _kron_identity(_condense(_weighted_mass(basis, u), interior), n)
 
-    constant, min_eig = _assemble_constant(model.constant, basis, n, interior)
+    constant, min_eig = _assemble_constant(model.constant, basis, n, interior, mass_scalar)
 
     ops = KPOperators(
         model=model,

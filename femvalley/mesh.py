@@ -24,6 +24,7 @@ __all__ = [
     "require_groups",
     "group_names",
     "element_values",
+    "p1_basis",
     "SubMesh",
     "submesh",
 ]
@@ -110,6 +111,21 @@ def require_groups(
                     f"mesh; regions present: {present['regions']}; boundaries present: "
                     f"{present['boundaries']}"
                 )
+
+
+def p1_basis(basis: Any) -> Any:
+    """Return the P1 basis on the same mesh and quadrature as ``basis`` (itself if P1).
+
+    Vertex arrays are interpolated with it, whatever the degree of ``basis``.
+    """
+    from skfem import ElementTetP1, ElementTriP1
+    from skfem.mesh import MeshTri1
+
+    if basis.elem.maxdeg == 1:
+        return basis
+    return basis.with_element(
+        ElementTriP1() if isinstance(basis.mesh, MeshTri1) else ElementTetP1()
+    )
 
 
 def element_values(mesh: Any, values: Mapping[str, Any], name: str) -> NDArray[np.float64]:

@@ -22,8 +22,9 @@ from skfem import MeshTri
 
 from femvalley.eigen import solve
 from femvalley.kp import assemble, single_band_model, two_valley_model
+from femvalley.plot import plot_valley_splitting_map
 from femvalley.units import HBAR2_OVER_2M0_MEV_NM2, UEV_PER_MEV
-from femvalley.valley_map import ValleyMapSpec, plot_valley_splitting_map, valley_map_on_nodes
+from femvalley.valley_map import ValleyMapSpec, valley_map_on_nodes
 
 HW_MEV = (2.0, 3.0)
 M_T = 0.19

@@ -31,13 +31,19 @@ from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from femvalley.materials import get_material
-from femvalley.mesh import element_values, group_names, p1_basis
+from femvalley.mesh import (
+    element_values,
+    group_names,
+    lumped_vertex_weights,
+    p1_basis,
+    require_groups,
+)
 from femvalley.units import MEV_PER_VOLT
 
-__all__ = ["GatePotentials", "solve_gates"]
+__all__ = ["GatePotentials", "LeverArms", "probe_matrix", "solve_gates"]
 
 Method = Literal["direct", "amg"]
 
@@ -132,6 +138,155 @@ class GatePotentials:
         tind = np.arange(basis.nelems) if basis.tind is None else np.asarray(basis.tind)
         return np.asarray(offsets[tind][:, None] + energy)
 
+    def interpolated_to(self, mesh: Any, *, z_nm: float | None = None) -> GatePotentials:
+        """Return the same potentials on the vertices of another mesh lying inside this one.
+
+        Parameters
+        ----------
+        mesh : skfem.Mesh
+            Target mesh (nm), e.g. the 2-D in-plane mesh of a quantum region
+            (``geometries.<device>.build_plane``) or a finer 3-D mesh.
+        z_nm : float, optional
+            Height of the plane; required when a 2-D mesh samples a 3-D device.
+
+        Returns
+        -------
+        GatePotentials
+            ``phi_g`` and ``phi_0`` linearly interpolated to ``mesh`` (superposition still
+            holds exactly), with ``mesh`` as its mesh.
+        """
+        pts = np.asarray(mesh.p, dtype=np.float64)
+        dim = self.mesh.p.shape[0]
+        if pts.shape[0] == dim - 1:
+            if z_nm is None or not math.isfinite(float(z_nm)):
+                raise ValueError(
+                    f"z_nm = {z_nm!r}: a {pts.shape[0]}-D mesh samples a {dim}-D device in a "
+                    "plane; give its height z_nm (finite, nm)"
+                )
+            pts = np.vstack([pts, np.full(pts.shape[1], float(z_nm))])
+        elif pts.shape[0] != dim:
+            raise ValueError(f"mesh is {pts.shape[0]}-D; the device is {dim}-D")
+        elif z_nm is not None:
+            raise ValueError(f"z_nm = {z_nm!r} is only for a 2-D mesh in a 3-D device")
+        probe = probe_matrix(self.mesh, pts)
+        return GatePotentials(
+            mesh=mesh,
+            gates=self.gates,
+            unit_V=np.ascontiguousarray((probe @ self.unit_V.T).T),
+            offset_V=np.asarray(probe @ self.offset_V),
+            work_function_offset_V=dict(self.work_function_offset_V),
+            timings_s=dict(self.timings_s),
+        )
+
+    def lever_arms(self, dots: Mapping[str, str | ArrayLike]) -> LeverArms:
+        """Lever-arm matrix: ``-dE_dot / dV_g`` in meV/mV for every dot and gate.
+
+        The energy of an electron with density ``n(r)`` moves by ``-1000 <phi_g>_n`` meV per
+        volt on gate ``g`` (first order, exact for a fixed state: Hellmann-Feynman), so the
+        lever arm is the weighted mean ``<phi_g>_n`` (meV/mV).
+
+        Parameters
+        ----------
+        dots : mapping of dot name to region name or vertex weights
+            A region name averages over that region's volume; an array of ``nvertices``
+            non-negative weights (e.g. ``lumped_vertex_weights(mesh) * |psi|^2`` moved to the
+            device with :meth:`SubMesh.extend`) averages over that density.
+
+        Returns
+        -------
+        LeverArms
+        """
+        if not dots:
+            raise ValueError("dots is empty; name at least one dot")
+        rows = []
+        for name, spec in dots.items():
+            if isinstance(spec, str):
+                require_groups(self.mesh, regions=[spec])
+                w = lumped_vertex_weights(self.mesh, elements=self.mesh.subdomains[spec])
+            else:
+                w = np.asarray(spec, dtype=np.float64)
+                if w.shape != (self.mesh.nvertices,):
+                    raise ValueError(
+                        f"dots[{name!r}]: weights of shape {w.shape}; expected "
+                        f"({self.mesh.nvertices},), one per device vertex"
+                    )
+                if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
+                    raise ValueError(
+                        f"dots[{name!r}]: weights must be finite, >= 0 and not all zero"
+                    )
+            rows.append(self.unit_V @ w / w.sum())
+        return LeverArms(
+            dots=tuple(dots), gates=self.gates, meV_per_mV=np.asarray(rows, dtype=np.float64)
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class LeverArms:
+    """Lever arms ``alpha[d, g] = -dE_d / dV_g`` (meV/mV, i.e. eV/V) of gates on dots.
+
+    Attributes
+    ----------
+    dots, gates : tuple of str
+        Row and column labels.
+    meV_per_mV : ndarray, shape (ndots, ngates)
+        The matrix.
+    """
+
+    dots: tuple[str, ...]
+    gates: tuple[str, ...]
+    meV_per_mV: NDArray[np.float64]
+
+    def __call__(self, dot: str, gate: str) -> float:
+        """Lever arm of ``gate`` on ``dot`` (meV/mV)."""
+        for kind, name, names in (("dot", dot, self.dots), ("gate", gate, self.gates)):
+            if name not in names:
+                raise ValueError(f"{kind} {name!r} is not one of {list(names)}")
+        return float(self.meV_per_mV[self.dots.index(dot), self.gates.index(gate)])
+
+
+def probe_matrix(mesh: Any, points_nm: ArrayLike) -> Any:
+    """Sparse matrix mapping P1 vertex values of ``mesh`` to values at ``points_nm``.
+
+    Parameters
+    ----------
+    mesh : skfem.MeshTri or skfem.MeshTet
+        The mesh (nm).
+    points_nm : array_like, shape (dim, npoints)
+        Points inside the mesh.
+
+    Raises
+    ------
+    ValueError
+        If a point lies outside the mesh (naming the first such point).
+    """
+    from skfem import Basis
+
+    pts = np.atleast_2d(np.asarray(points_nm, dtype=np.float64))
+    if pts.shape[0] != mesh.p.shape[0]:
+        raise ValueError(f"points_nm has shape {pts.shape}; expected ({mesh.p.shape[0]}, npoints)")
+    basis = Basis(mesh, _p1_element(mesh), intorder=1)
+    try:
+        return basis.probes(pts).tocsr()
+    except ValueError as err:
+        lo, hi = mesh.p.min(axis=1), mesh.p.max(axis=1)
+        outside = np.nonzero(np.any((pts < lo[:, None] - 1e-9) | (pts > hi[:, None] + 1e-9), 0))[0]
+        where = f"e.g. point {pts[:, outside[0]].tolist()}" if outside.size else "some point"
+        raise ValueError(
+            f"points_nm: {where} lies outside the mesh (bounding box {lo.tolist()} to "
+            f"{hi.tolist()} nm)"
+        ) from err
+
+
+def _p1_element(mesh: Any) -> Any:
+    from skfem import ElementTetP1, ElementTriP1
+    from skfem.mesh import MeshTet1, MeshTri1
+
+    if isinstance(mesh, MeshTri1):
+        return ElementTriP1()
+    if isinstance(mesh, MeshTet1):
+        return ElementTetP1()
+    raise ValueError(f"mesh of type {type(mesh).__name__}: use a triangle or tetrahedron mesh")
+
 
 def _gate_dofs(mesh: Any, gate: str) -> NDArray[np.int64]:
     if mesh.boundaries and gate in mesh.boundaries:
@@ -190,16 +345,10 @@ def solve_gates(
     GatePotentials
         ``phi(V) = offset_V + sum_g V_g unit_V[g]`` at the vertices.
     """
-    from skfem import Basis, BilinearForm, ElementTetP1, ElementTriP1, asm
+    from skfem import Basis, BilinearForm, asm
     from skfem.helpers import dot, grad
-    from skfem.mesh import MeshTet1, MeshTri1
 
-    if isinstance(mesh, MeshTri1):
-        elem: Any = ElementTriP1()
-    elif isinstance(mesh, MeshTet1):
-        elem = ElementTetP1()
-    else:
-        raise ValueError(f"mesh of type {type(mesh).__name__}: use a triangle or tetrahedron mesh")
+    elem = _p1_element(mesh)
     gates = tuple(gates)
     if not gates:
         raise ValueError("gates is empty: at least one gate is needed to fix the potential")

@@ -12,6 +12,7 @@ A :class:`SubMesh` carries the node and element maps to its parent, so fields mo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ __all__ = [
     "group_names",
     "element_values",
     "p1_basis",
+    "lumped_vertex_weights",
     "SubMesh",
     "submesh",
 ]
@@ -158,6 +160,22 @@ def element_values(mesh: Any, values: Mapping[str, Any], name: str) -> NDArray[n
             "give a value for every region of the mesh"
         )
     return out
+
+
+def lumped_vertex_weights(mesh: Any, *, elements: ArrayLike | None = None) -> NDArray[np.float64]:
+    """Volume (area in 2-D) attached to every vertex: each element gives 1/(d+1) of its own.
+
+    ``w @ f`` is the exact integral of a P1 field ``f`` over the elements (all by default), so
+    ``w * density`` turns a density at the vertices into weights. Units: nm^d.
+    """
+    t = mesh.t if elements is None else mesh.t[:, np.asarray(elements)]
+    p = mesh.p
+    d = p.shape[0]
+    edges = np.stack([p[:, t[i]] - p[:, t[0]] for i in range(1, d + 1)], axis=1)  # (d, d, ne)
+    size = np.abs(np.linalg.det(np.moveaxis(edges, -1, 0))) / math.factorial(d)
+    w = np.zeros(mesh.nvertices)
+    np.add.at(w, t.ravel(), np.tile(size / (d + 1), t.shape[0]))
+    return w
 
 
 @dataclass(frozen=True, eq=False)

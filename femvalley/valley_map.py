@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -43,7 +42,6 @@ __all__ = [
     "sample_grid",
     "interpolate_to_nodes",
     "valley_map_on_nodes",
-    "plot_valley_splitting_map",
 ]
 
 SamplerMethod = Literal["kronecker", "dense"]
@@ -328,68 +326,3 @@ def valley_map_on_nodes(
         method=method,
     )
     return interpolate_to_nodes(grid, p), grid
-
-
-def plot_valley_splitting_map(
-    grid: ValleyGrid,
-    path: str | Path,
-    *,
-    title: str | None = None,
-    dpi: int = 200,
-) -> Path:
-    """Write a PNG of the valley-splitting map ``E_V = 2 |Delta|`` in ueV.
-
-    Parameters
-    ----------
-    grid : ValleyGrid
-        The sampled field.
-    path : str or Path
-        Output file (PNG). Written to a temporary name first, then renamed.
-    title : str, optional
-        Figure title; by default the map statistics.
-    dpi : int
-        Resolution.
-
-    Returns
-    -------
-    Path
-        The written file.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out = Path(path)
-    ev = grid.valley_splitting_ueV
-    extent = (grid.x_nm[0], grid.x_nm[-1], grid.y_nm[0], grid.y_nm[-1])
-    width = 6.4
-    aspect = (extent[3] - extent[2]) / max(extent[1] - extent[0], 1e-12)
-    height = float(np.clip(width * aspect + 1.2, 2.4, 6.4))
-    fig, ax = plt.subplots(figsize=(width, height), constrained_layout=True)
-    im = ax.imshow(
-        ev.T,
-        origin="lower",
-        extent=extent,
-        aspect="auto",
-        cmap="viridis",
-        interpolation="bilinear",
-    )
-    cbar = fig.colorbar(im, ax=ax)
-    cbar.set_label(r"valley splitting $E_V = 2|\Delta|$ ($\mu$eV)")
-    ax.set_xlabel("x (nm)")
-    ax.set_ylabel("y (nm)")
-    s = grid.spec
-    ax.set_title(
-        title
-        if title is not None
-        else (
-            rf"$\langle E_V\rangle$ = {s.mean_valley_splitting_ueV:g} $\mu$eV, "
-            rf"$l_x$ = {s.lx_nm:g} nm, $l_y$ = {s.ly_nm:g} nm, seed {s.seed}"
-        )
-    )
-    tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp, dpi=dpi)
-    plt.close(fig)
-    tmp.replace(out)
-    return out

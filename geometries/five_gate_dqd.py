@@ -27,9 +27,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
+from geometries import _gmsh
 
-__all__ = ["FiveGateParams", "build", "GATES"]
+__all__ = ["FiveGateParams", "build", "build_plane", "GATES"]
 
 GATES = ("P1", "P2", "P3", "C1", "C2")
 
@@ -107,31 +107,11 @@ class FiveGateParams:
         return [(-half, -10.0, 0.5), (-10.0, 10.0, -0.5), (10.0, half, 0.0)]
 
 
-def _in_box(
-    gmsh: Any, dim: int, box: tuple[float, float, float, float, float, float], eps: float = 1e-3
-) -> list[int]:
-    x0, y0, z0, dx, dy, dz = box
-    ents = gmsh.model.getEntitiesInBoundingBox(
-        x0 - eps, y0 - eps, z0 - eps, x0 + dx + eps, y0 + dy + eps, z0 + dz + eps, dim
-    )
-    return [tag for _, tag in ents]
-
-
 def build(params: FiveGateParams | None = None) -> Any:
     """Mesh the device and return a labelled meshio mesh (tetrahedra, nm)."""
-    import gmsh
-    import meshio
-
     p = params or FiveGateParams()
     half = p.domain_xy_nm / 2
-    if gmsh.isInitialized():
-        gmsh.finalize()
-    gmsh.initialize(interruptible=False)
-    try:
-        gmsh.option.setNumber("General.Terminal", 0)
-        gmsh.option.setNumber("General.NumThreads", 1)  # deterministic meshes
-        gmsh.option.setNumber("Mesh.RandomSeed", 1)
-        gmsh.model.add("five_gate_dqd")
+    with _gmsh.session("five_gate_dqd") as gmsh:
         occ = gmsh.model.occ
         sections = p.interface_sections()
         z_bot = -p.si_depth_nm
@@ -164,80 +144,40 @@ def build(params: FiveGateParams | None = None) -> Any:
         for name, tags in groups.items():
             gmsh.model.addPhysicalGroup(3, sorted(tags), name=name)
         for name, box in p.gate_boxes().items():
-            surfaces = _in_box(gmsh, 2, box)
+            surfaces = _gmsh.in_box(gmsh, 2, box)
             if not surfaces:
                 raise RuntimeError(f"gate {name}: no surfaces found")
-            gmsh.model.addPhysicalGroup(2, sorted(surfaces), name=name)
+            gmsh.model.addPhysicalGroup(2, surfaces, name=name)
         iface = []
         for x0, x1, z in sections:
-            iface += _in_box(gmsh, 2, (x0, -half, z, x1 - x0, 2 * half, 0.0))
+            iface += _gmsh.in_box(gmsh, 2, (x0, -half, z, x1 - x0, 2 * half, 0.0))
         gmsh.model.addPhysicalGroup(2, sorted(set(iface)), name="interface")
 
         # mesh size: fine in the quantum layer (and 2 nm above it), coarse elsewhere
-        field = gmsh.model.mesh.field
-        box_field = field.add("Box")
-        field.setNumber(box_field, "VIn", p.quantum_mesh_size_nm)
-        field.setNumber(box_field, "VOut", p.mesh_size_nm)
-        pad = p.quantum_mesh_size_nm  # the transition to coarse starts outside the region
-        field.setNumber(box_field, "XMin", -half - pad)
-        field.setNumber(box_field, "XMax", half + pad)
-        field.setNumber(box_field, "YMin", -half - pad)
-        field.setNumber(box_field, "YMax", half + pad)
-        field.setNumber(box_field, "ZMin", min(zq) - pad)
-        field.setNumber(box_field, "ZMax", max(z for _, _, z in sections) + 2.0)
-        field.setNumber(box_field, "Thickness", 4 * p.quantum_mesh_size_nm)
-        field.setAsBackgroundMesh(box_field)
-        gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 0)
-        gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
-        gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
+        # (size_boxes pads by one element: the fine box ends 2 nm above the interface)
+        z_top = max(z for _, _, z in sections) + 2.0 - p.quantum_mesh_size_nm
+        quantum_box = (-half, -half, min(zq), 2 * half, 2 * half, z_top - min(zq))
+        _gmsh.size_boxes(
+            gmsh,
+            [(quantum_box, p.quantum_mesh_size_nm, 4 * p.quantum_mesh_size_nm)],
+            background_nm=p.mesh_size_nm,
+        )
         gmsh.option.setNumber("Mesh.Algorithm3D", 10)  # HXT: 5-10x faster (MEASURED.md)
         gmsh.model.mesh.generate(3)
-
-        return _to_meshio(gmsh, meshio)
-    finally:
-        gmsh.finalize()
+        return _gmsh.to_meshio(gmsh, dim=3)
 
 
-def _to_meshio(gmsh: Any, meshio: Any) -> Any:
-    """Tetrahedra and tagged triangles of the physical groups, as a meshio mesh."""
-    node_tags, coords, _ = gmsh.model.mesh.getNodes()
-    order = np.argsort(node_tags)
-    node_tags = node_tags[order]
-    points = coords.reshape(-1, 3)[order]
+def build_plane(params: FiveGateParams | None = None) -> Any:
+    """2-D triangle mesh of the quantum region's footprint (the whole domain), for 2-D studies.
 
-    def index(tags: np.ndarray) -> np.ndarray:
-        return np.searchsorted(node_tags, tags)
-
-    tets_all: list[np.ndarray] = []
-    tri_all: list[np.ndarray] = []
-    vol_sets: dict[str, list[np.ndarray]] = {}
-    surf_sets: dict[str, list[np.ndarray]] = {}
-    n_tet = 0
-    n_tri = 0
-    for dim, ptag in gmsh.model.getPhysicalGroups():
-        name = gmsh.model.getPhysicalName(dim, ptag)
-        for ent in gmsh.model.getEntitiesForPhysicalGroup(dim, ptag):
-            etypes, _, enodes = gmsh.model.mesh.getElements(dim, ent)
-            for et, en in zip(etypes, enodes):
-                npe = 4 if dim == 3 else 3
-                if (dim == 3 and et != 4) or (dim == 2 and et != 2):
-                    continue
-                cells = index(en).reshape(-1, npe)
-                if dim == 3:
-                    vol_sets.setdefault(name, []).append(n_tet + np.arange(len(cells)))
-                    tets_all.append(cells)
-                    n_tet += len(cells)
-                else:
-                    surf_sets.setdefault(name, []).append(n_tri + np.arange(len(cells)))
-                    tri_all.append(cells)
-                    n_tri += len(cells)
-    tets = np.vstack(tets_all)
-    tris = np.vstack(tri_all)
-    empty = np.zeros(0, dtype=np.int64)
-    cell_sets = {k: [np.concatenate(v), empty] for k, v in vol_sets.items()}
-    cell_sets.update({k: [empty, np.concatenate(v)] for k, v in surf_sets.items()})
-    return meshio.Mesh(
-        points,
-        [meshio.CellBlock("tetra", tets), meshio.CellBlock("triangle", tris)],
-        cell_sets=cell_sets,
+    Groups: ``quantum`` (triangles) and ``edge`` (its boundary lines). Mesh size
+    ``quantum_mesh_size_nm``. Sample the 3-D potential on it at a chosen depth.
+    """
+    p = params or FiveGateParams()
+    half = p.domain_xy_nm / 2
+    return _gmsh.rectangle_plane_mesh(
+        "five_gate_dqd_plane",
+        {"quantum": (-half, half, -half, half)},
+        mesh_size_nm=p.quantum_mesh_size_nm,
+        union_name="quantum",
     )

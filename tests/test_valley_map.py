@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from femvalley.plot import plot_valley_splitting_map
 from femvalley.valley_map import (
     ValleyGrid,
     ValleyMapSpec,
     component_covariance,
     grid_covariance_factors,
     interpolate_to_nodes,
-    plot_valley_splitting_map,
     sample_grid,
     valley_map_on_nodes,
 )

@@ -1,0 +1,174 @@
+"""Shared gmsh plumbing of the device builders (the only other place gmsh is touched).
+
+- :func:`session`: an initialised, deterministic gmsh model (one thread, fixed seed, quiet),
+  always finalised;
+- :func:`in_box`: entities inside an axis-aligned box;
+- :func:`size_boxes`: a minimum of Box size fields (fine boxes in a coarse background);
+- :func:`to_meshio`: the physical groups as a meshio mesh, with groups that may overlap
+  (a quantum region cut out of several material layers belongs to both);
+- :func:`rectangle_plane_mesh`: a 2-D triangle mesh of rectangles (the in-plane quantum
+  regions), for 2-D studies.
+
+Units: nm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+Box = tuple[float, float, float, float, float, float]  # x0, y0, z0, dx, dy, dz
+
+_TETRA = 4  # gmsh element types
+_TRIANGLE = 2
+_LINE = 1
+
+
+@contextmanager
+def session(name: str) -> Iterator[Any]:
+    """Yield the ``gmsh`` module with a fresh model; deterministic options; finalise after."""
+    import gmsh
+
+    if gmsh.isInitialized():
+        gmsh.finalize()
+    gmsh.initialize(interruptible=False)
+    try:
+        gmsh.option.setNumber("General.Terminal", 0)
+        gmsh.option.setNumber("General.NumThreads", 1)  # deterministic meshes
+        gmsh.option.setNumber("Mesh.RandomSeed", 1)
+        gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 0)
+        gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
+        gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
+        gmsh.model.add(name)
+        yield gmsh
+    finally:
+        gmsh.finalize()
+
+
+def in_box(gmsh: Any, dim: int, box: Box, eps: float = 1e-3) -> list[int]:
+    """Tags of the entities of dimension ``dim`` lying inside ``box`` (with tolerance ``eps``)."""
+    x0, y0, z0, dx, dy, dz = box
+    ents = gmsh.model.getEntitiesInBoundingBox(
+        x0 - eps, y0 - eps, z0 - eps, x0 + dx + eps, y0 + dy + eps, z0 + dz + eps, dim
+    )
+    return sorted(tag for _, tag in ents)
+
+
+def size_boxes(
+    gmsh: Any, boxes: Sequence[tuple[Box, float, float]], *, background_nm: float
+) -> None:
+    """Set the mesh size to the minimum of Box fields over a ``background_nm`` size.
+
+    ``boxes`` holds ``(box, size_nm, transition_nm)``: size ``size_nm`` inside ``box`` (padded
+    by one element so its faces are fine too), growing to the background over ``transition_nm``.
+    """
+    field = gmsh.model.mesh.field
+    tags = []
+    for (x0, y0, z0, dx, dy, dz), size, transition in boxes:
+        f = field.add("Box")
+        field.setNumber(f, "VIn", size)
+        field.setNumber(f, "VOut", background_nm)
+        field.setNumber(f, "XMin", x0 - size)
+        field.setNumber(f, "XMax", x0 + dx + size)
+        field.setNumber(f, "YMin", y0 - size)
+        field.setNumber(f, "YMax", y0 + dy + size)
+        field.setNumber(f, "ZMin", z0 - size)
+        field.setNumber(f, "ZMax", z0 + dz + size)
+        field.setNumber(f, "Thickness", transition)
+        tags.append(f)
+    if len(tags) == 1:
+        field.setAsBackgroundMesh(tags[0])
+        return
+    fmin = field.add("Min")
+    field.setNumbers(fmin, "FieldsList", tags)
+    field.setAsBackgroundMesh(fmin)
+
+
+def to_meshio(gmsh: Any, *, dim: int) -> Any:
+    """The meshed physical groups of dimension ``dim`` and ``dim - 1`` as a meshio mesh.
+
+    Every element appears once, whatever the number of groups it belongs to; groups become
+    ``cell_sets`` (volume groups index the first cell block, surface groups the second).
+    """
+    import meshio
+
+    node_tags, coords, _ = gmsh.model.mesh.getNodes()
+    order = np.argsort(node_tags)
+    node_tags = node_tags[order]
+    points = coords.reshape(-1, 3)[order]
+
+    kinds = {dim: (_TETRA, 4, "tetra") if dim == 3 else (_TRIANGLE, 3, "triangle")}
+    kinds[dim - 1] = (_TRIANGLE, 3, "triangle") if dim == 3 else (_LINE, 2, "line")
+    blocks: dict[int, list[np.ndarray]] = {dim: [], dim - 1: []}
+    count = {dim: 0, dim - 1: 0}
+    entity_cells: dict[tuple[int, int], np.ndarray] = {}  # element indices of each entity
+    groups: dict[int, dict[str, list[np.ndarray]]] = {dim: {}, dim - 1: {}}
+    for gdim, ptag in gmsh.model.getPhysicalGroups():
+        if gdim not in kinds:
+            continue
+        etype, npe, _ = kinds[gdim]
+        name = gmsh.model.getPhysicalName(gdim, ptag)
+        for ent in gmsh.model.getEntitiesForPhysicalGroup(gdim, ptag):
+            key = (gdim, int(ent))
+            if key not in entity_cells:
+                etypes, _, enodes = gmsh.model.mesh.getElements(gdim, ent)
+                cells = [
+                    np.searchsorted(node_tags, en).reshape(-1, npe)
+                    for et, en in zip(etypes, enodes)
+                    if et == etype
+                ]
+                block = np.vstack(cells) if cells else np.zeros((0, npe), dtype=np.int64)
+                blocks[gdim].append(block)
+                entity_cells[key] = count[gdim] + np.arange(len(block))
+                count[gdim] += len(block)
+            groups[gdim].setdefault(name, []).append(entity_cells[key])
+    cell_blocks = [
+        meshio.CellBlock(
+            kinds[d][2],
+            np.vstack(blocks[d]) if blocks[d] else np.zeros((0, kinds[d][1]), dtype=np.int64),
+        )
+        for d in (dim, dim - 1)
+    ]
+    empty = np.zeros(0, dtype=np.int64)
+    cell_sets = {k: [np.unique(np.concatenate(v)), empty] for k, v in groups[dim].items()}
+    cell_sets.update({k: [empty, np.unique(np.concatenate(v))] for k, v in groups[dim - 1].items()})
+    return meshio.Mesh(points, cell_blocks, cell_sets=cell_sets)
+
+
+def rectangle_plane_mesh(
+    name: str,
+    rectangles: Mapping[str, tuple[float, float, float, float]],
+    *,
+    mesh_size_nm: float,
+    union_name: str = "quantum",
+) -> Any:
+    """Triangle mesh of touching axis-aligned rectangles ``{group: (x0, x1, y0, y1)}``.
+
+    Each rectangle becomes a 2-D group, their union ``union_name``, and the outer boundary of
+    the union the line group ``edge``. Conforming across shared sides. Units: nm.
+    """
+    with session(name) as gmsh:
+        occ = gmsh.model.occ
+        tags = {
+            g: occ.addRectangle(x0, y0, 0.0, x1 - x0, y1 - y0)
+            for g, (x0, x1, y0, y1) in rectangles.items()
+        }
+        occ.fragment([(2, t) for t in tags.values()], [])
+        occ.synchronize()
+        all_surfaces: list[int] = []
+        for g, (x0, x1, y0, y1) in rectangles.items():
+            surfaces = in_box(gmsh, 2, (x0, y0, 0.0, x1 - x0, y1 - y0, 0.0))
+            gmsh.model.addPhysicalGroup(2, surfaces, name=g)
+            all_surfaces += surfaces
+        if union_name not in rectangles:
+            gmsh.model.addPhysicalGroup(2, sorted(set(all_surfaces)), name=union_name)
+        boundary = gmsh.model.getBoundary([(2, s) for s in sorted(set(all_surfaces))])
+        gmsh.model.addPhysicalGroup(1, sorted({abs(t) for _, t in boundary}), name="edge")
+        gmsh.option.setNumber("Mesh.MeshSizeMin", mesh_size_nm)
+        gmsh.option.setNumber("Mesh.MeshSizeMax", mesh_size_nm)
+        gmsh.option.setNumber("Mesh.Algorithm", 6)  # Frontal-Delaunay: well-shaped triangles
+        gmsh.model.mesh.generate(2)
+        return to_meshio(gmsh, dim=2)

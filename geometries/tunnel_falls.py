@@ -1,0 +1,349 @@
+"""Tunnel Falls-like Si/SiGe double quantum dot (PHYSICS.md section 5).
+
+Coordinates: x along the channel (the finger gates cross it), y across it, z up the growth
+direction with z = 0 at the middle of the strained-Si well.
+
+Stack, bottom up (defaults): Si0.7Ge0.3 buffer 50 nm, strained-Si well 4.6 nm, Si0.7Ge0.3
+barrier 50 nm, Si cap 1 nm, SiO2 5 nm, HfO2 5 nm, the screening layer (the screening gates SG
+and CS, 10 nm thick, in Al2O3), a 5 nm Al2O3 inter-layer dielectric, the finger layer (gates
+B4, P5, B5, P6, B6, 10 nm thick, in Al2O3) and a 10 nm Al2O3 cover.
+
+Layout: five fingers at 60 nm pitch (centres -120, -60, 0, 60, 120 nm), each 30 nm wide along
+x and 90 nm long along y, centred on the channel. The screening gates are strips along the
+whole device, 30 nm wide, on either side of the channel: SG at negative y, CS at positive y.
+The open gap between them is the channel, 80 nm wide: the width of the dot regions, so the
+footprint of fingers and screening gates is 300 x 140 nm as in the study. (PHYSICS.md also
+quotes a "20 nm gap" for the screening layer without saying between what; it is not used.)
+The domain ends at the outer edges of B4 and B6 (``margin_x_nm`` = 0) and ``margin_y_nm`` beyond
+the screening strips. Its sides carry zero normal field, i.e. they are mirror planes: the model
+is a section of a longer finger array, as B4 and B6 are in the real device. (With open ends,
+i.e. a wide ``margin_x_nm`` of ungated dielectric, the potential bowl of the finite array pulls
+both dots towards the centre, out from under the plungers.)
+
+Dot regions: 105 x 80 nm boxes centred at x = -52.5 (``dot_L``) and +52.5 nm (``dot_R``),
+|y| <= 40 nm, from ``quantum_margin_nm`` (6 nm) below the well to 6 nm above it; their union
+is the quantum region ``quantum``. These volumes also belong to their material layers.
+
+Gates are metal volumes cut out of their dielectric layer; each gate's whole surface is a
+surface group (Dirichlet data for the electrostatics).
+
+Physical groups
+---------------
+volumes : ``buffer``, ``well``, ``barrier``, ``cap``, ``SiO2``, ``HfO2``, ``screening_layer``,
+    ``ILD``, ``finger_layer``, ``cover`` (materials in :data:`MATERIALS`), and ``dot_L``,
+    ``dot_R``, ``quantum`` (overlapping the layers they cut).
+surfaces : ``B4``, ``P5``, ``B5``, ``P6``, ``B6``, ``SG``, ``CS``.
+
+Mesh size: ``quantum_mesh_size_nm`` in the quantum region, ``device_mesh_size_nm`` under the
+gate footprint from the quantum region up to the fingers, ``mesh_size_nm`` elsewhere.
+
+Units: nm.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from geometries import _gmsh
+
+__all__ = [
+    "FINGERS",
+    "GATES",
+    "MATERIALS",
+    "REFERENCE_BIASES_V",
+    "TunnelFallsParams",
+    "build",
+    "build_plane",
+]
+
+FINGERS = ("B4", "P5", "B5", "P6", "B6")
+GATES = (*FINGERS, "SG", "CS")
+
+#: material of every layer group (names of :data:`femvalley.materials.MATERIALS`)
+MATERIALS = {
+    "buffer": "SiGe",
+    "well": "strained_Si",
+    "barrier": "SiGe",
+    "cap": "Si",
+    "SiO2": "SiO2",
+    "HfO2": "HfO2",
+    "screening_layer": "Al2O3",
+    "ILD": "Al2O3",
+    "finger_layer": "Al2O3",
+    "cover": "Al2O3",
+}
+
+#: gate biases of the reference study (V), PHYSICS.md section 5
+REFERENCE_BIASES_V = {
+    "B4": 1.0,
+    "P5": 2.5,
+    "B5": 1.2,
+    "P6": 2.5,
+    "B6": 1.0,
+    "SG": -0.5,
+    "CS": -0.5,
+}
+
+_LAYERS = (
+    ("buffer", "buffer_nm"),
+    ("well", "well_nm"),
+    ("barrier", "barrier_nm"),
+    ("cap", "cap_nm"),
+    ("SiO2", "sio2_nm"),
+    ("HfO2", "hfo2_nm"),
+    ("screening_layer", "screening_thickness_nm"),
+    ("ILD", "ild_nm"),
+    ("finger_layer", "finger_thickness_nm"),
+    ("cover", "cover_nm"),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TunnelFallsParams:
+    """Parameters of the Tunnel Falls-like device (all lengths in nm)."""
+
+    # layer stack, bottom up
+    buffer_nm: float = 50.0
+    well_nm: float = 4.6
+    barrier_nm: float = 50.0
+    cap_nm: float = 1.0
+    sio2_nm: float = 5.0
+    hfo2_nm: float = 5.0
+    screening_thickness_nm: float = 10.0
+    ild_nm: float = 5.0
+    finger_thickness_nm: float = 10.0
+    cover_nm: float = 10.0
+    # layout
+    n_fingers: int = 5
+    finger_pitch_nm: float = 60.0
+    finger_width_nm: float = 30.0
+    finger_length_nm: float = 90.0
+    channel_width_nm: float = 80.0
+    screening_width_nm: float = 30.0
+    margin_x_nm: float = 0.0
+    margin_y_nm: float = 30.0
+    # dot regions
+    dot_size_nm: tuple[float, float] = (105.0, 80.0)
+    dot_centre_x_nm: float = 52.5
+    quantum_margin_nm: float = 6.0
+    # mesh
+    mesh_size_nm: float = 25.0
+    device_mesh_size_nm: float = 10.0
+    quantum_mesh_size_nm: float = 2.0
+
+    def __post_init__(self) -> None:
+        positive = [attr for _, attr in _LAYERS] + [
+            "finger_pitch_nm",
+            "finger_width_nm",
+            "finger_length_nm",
+            "channel_width_nm",
+            "screening_width_nm",
+            "quantum_margin_nm",
+            "mesh_size_nm",
+            "device_mesh_size_nm",
+            "quantum_mesh_size_nm",
+        ]
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{name} = {value!r} must be a number (nm)")
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} = {value!r} must be finite and > 0 (nm)")
+        for name in ("margin_x_nm", "margin_y_nm"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{name} = {value!r} must be a number (nm)")
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} = {value!r} must be finite and >= 0 (nm)")
+        if isinstance(self.n_fingers, bool) or not isinstance(self.n_fingers, int):
+            raise ValueError(f"n_fingers = {self.n_fingers!r} must be an integer")
+        if self.n_fingers != len(FINGERS):
+            raise ValueError(
+                f"n_fingers = {self.n_fingers}: the device has exactly {len(FINGERS)} fingers "
+                f"{FINGERS}"
+            )
+        if self.finger_width_nm >= self.finger_pitch_nm:
+            raise ValueError(
+                f"finger_width_nm = {self.finger_width_nm} must be < finger_pitch_nm = "
+                f"{self.finger_pitch_nm} (fingers must not touch)"
+            )
+        dx, dy = self.dot_size_nm
+        if not (dx > 0 and dy > 0):
+            raise ValueError(f"dot_size_nm = {self.dot_size_nm!r} must be positive")
+        if dy > self.domain_nm[1]:
+            raise ValueError(f"dot_size_nm = {self.dot_size_nm!r} is wider than the domain")
+        if self.dot_centre_x_nm < dx / 2:
+            raise ValueError(
+                f"dot_centre_x_nm = {self.dot_centre_x_nm} must be >= dot_size_nm[0] / 2 = "
+                f"{dx / 2}: the two dot regions would overlap"
+            )
+        if self.dot_centre_x_nm + dx / 2 > self.domain_nm[0] / 2:
+            raise ValueError(
+                f"dot_centre_x_nm = {self.dot_centre_x_nm}: the dot regions leave the domain"
+            )
+        for side in ("buffer_nm", "barrier_nm"):
+            if self.quantum_margin_nm >= getattr(self, side):
+                raise ValueError(
+                    f"quantum_margin_nm = {self.quantum_margin_nm} must be < {side} = "
+                    f"{getattr(self, side)}"
+                )
+
+    # -- derived geometry ------------------------------------------------------------------
+    @property
+    def domain_nm(self) -> tuple[float, float]:
+        """Lateral size of the simulation domain (x, y)."""
+        span_x = (self.n_fingers - 1) * self.finger_pitch_nm + self.finger_width_nm
+        span_y = max(self.channel_width_nm + 2 * self.screening_width_nm, self.finger_length_nm)
+        return span_x + 2 * self.margin_x_nm, span_y + 2 * self.margin_y_nm
+
+    def layer_bounds_nm(self) -> dict[str, tuple[float, float]]:
+        """(z_bottom, z_top) of every layer; z = 0 at the middle of the well."""
+        z = -self.buffer_nm - self.well_nm / 2
+        out = {}
+        for name, attr in _LAYERS:
+            t = float(getattr(self, attr))
+            out[name] = (z, z + t)
+            z += t
+        return out
+
+    def finger_centres_nm(self) -> dict[str, float]:
+        """x of every finger's centre line."""
+        mid = (self.n_fingers - 1) / 2
+        return {g: (i - mid) * self.finger_pitch_nm for i, g in enumerate(FINGERS)}
+
+    def gate_boxes(self) -> dict[str, _gmsh.Box]:
+        """Gate boxes as (x0, y0, z0, dx, dy, dz)."""
+        layers = self.layer_bounds_nm()
+        lx, _ = self.domain_nm
+        zf = layers["finger_layer"][0]
+        zs = layers["screening_layer"][0]
+        w = self.finger_width_nm
+        boxes: dict[str, _gmsh.Box] = {
+            g: (
+                xc - w / 2,
+                -self.finger_length_nm / 2,
+                zf,
+                w,
+                self.finger_length_nm,
+                self.finger_thickness_nm,
+            )
+            for g, xc in self.finger_centres_nm().items()
+        }
+        half_channel = self.channel_width_nm / 2
+        sw = self.screening_width_nm
+        boxes["SG"] = (-lx / 2, -half_channel - sw, zs, lx, sw, self.screening_thickness_nm)
+        boxes["CS"] = (-lx / 2, half_channel, zs, lx, sw, self.screening_thickness_nm)
+        return boxes
+
+    def gate_outlines_nm(self) -> dict[str, tuple[float, float, float, float]]:
+        """Top-view outline of every gate as (x0, x1, y0, y1), for plots."""
+        return {g: (b[0], b[0] + b[3], b[1], b[1] + b[4]) for g, b in self.gate_boxes().items()}
+
+    def dot_boxes(self) -> dict[str, _gmsh.Box]:
+        """``dot_L`` and ``dot_R`` boxes as (x0, y0, z0, dx, dy, dz)."""
+        dx, dy = self.dot_size_nm
+        z0, z1 = self.quantum_z_nm
+        c = self.dot_centre_x_nm
+        return {
+            "dot_L": (-c - dx / 2, -dy / 2, z0, dx, dy, z1 - z0),
+            "dot_R": (c - dx / 2, -dy / 2, z0, dx, dy, z1 - z0),
+        }
+
+    @property
+    def quantum_z_nm(self) -> tuple[float, float]:
+        """(z_bottom, z_top) of the quantum region: the well and ``quantum_margin_nm`` of SiGe."""
+        return (
+            -self.well_nm / 2 - self.quantum_margin_nm,
+            self.well_nm / 2 + self.quantum_margin_nm,
+        )
+
+
+def build(params: TunnelFallsParams | None = None) -> Any:
+    """Mesh the device and return a labelled meshio mesh (tetrahedra, nm)."""
+    p = params or TunnelFallsParams()
+    lx, ly = p.domain_nm
+    layers = p.layer_bounds_nm()
+    gate_boxes = p.gate_boxes()
+    dot_boxes = p.dot_boxes()
+    with _gmsh.session("tunnel_falls") as gmsh:
+        occ = gmsh.model.occ
+        slabs = {
+            name: [(3, occ.addBox(-lx / 2, -ly / 2, z0, lx, ly, z1 - z0))]
+            for name, (z0, z1) in layers.items()
+        }
+        gates = {g: occ.addBox(*b) for g, b in gate_boxes.items()}
+        for layer, names in (("screening_layer", ("SG", "CS")), ("finger_layer", FINGERS)):
+            # the screening strips run the length of the device: they split their layer
+            slabs[layer], _ = occ.cut(slabs[layer], [(3, gates[g]) for g in names])
+        dots = [(3, occ.addBox(*b)) for b in dot_boxes.values()]
+        occ.fragment([dt for pieces in slabs.values() for dt in pieces], dots)
+        occ.synchronize()
+
+        # classify the fragments: layer by centre of mass, dot region by bounding box (the
+        # notched remainder of a layer can have its centre of mass inside a dot box)
+        groups: dict[str, list[int]] = {name: [] for name in (*layers, *dot_boxes, "quantum")}
+        eps = 1e-6
+        for _, tag in gmsh.model.getEntities(3):
+            cz = occ.getCenterOfMass(3, tag)[2]
+            layer = next(n for n, (z0, z1) in layers.items() if z0 <= cz <= z1)
+            groups[layer].append(tag)
+            lo, hi = np.split(np.asarray(gmsh.model.getBoundingBox(3, tag)), 2)
+            for name, (x0, y0, z0, dx, dy, dz) in dot_boxes.items():
+                if np.all(lo >= np.array([x0, y0, z0]) - eps) and np.all(
+                    hi <= np.array([x0 + dx, y0 + dy, z0 + dz]) + eps
+                ):
+                    groups[name].append(tag)
+                    groups["quantum"].append(tag)
+        for name, tags in groups.items():
+            if not tags:
+                raise RuntimeError(f"group {name}: no volume found")
+            gmsh.model.addPhysicalGroup(3, sorted(tags), name=name)
+        for name, box in gate_boxes.items():
+            surfaces = _gmsh.in_box(gmsh, 2, box)
+            if not surfaces:
+                raise RuntimeError(f"gate {name}: no surfaces found")
+            gmsh.model.addPhysicalGroup(2, surfaces, name=name)
+
+        # mesh size: fine in the quantum region, medium under the gates, coarse elsewhere
+        dx, dy = p.dot_size_nm
+        c = p.dot_centre_x_nm
+        qz0, qz1 = p.quantum_z_nm
+        quantum_box = (-c - dx / 2, -dy / 2, qz0, 2 * c + dx, dy, qz1 - qz0)
+        fx0, fx1 = (
+            min(b[0] for b in gate_boxes.values() if b[3] < lx),
+            max(b[0] + b[3] for b in gate_boxes.values() if b[3] < lx),
+        )
+        top = layers["finger_layer"][1]
+        half_y = p.channel_width_nm / 2 + p.screening_width_nm
+        device_box = (fx0, -half_y, qz0, fx1 - fx0, 2 * half_y, top - qz0)
+        _gmsh.size_boxes(
+            gmsh,
+            [
+                (quantum_box, p.quantum_mesh_size_nm, 3 * p.device_mesh_size_nm),
+                (device_box, p.device_mesh_size_nm, 2 * p.mesh_size_nm),
+            ],
+            background_nm=p.mesh_size_nm,
+        )
+        gmsh.option.setNumber("Mesh.Algorithm3D", 10)  # HXT: 5-10x faster (MEASURED.md)
+        gmsh.model.mesh.generate(3)
+        return _gmsh.to_meshio(gmsh, dim=3)
+
+
+def build_plane(params: TunnelFallsParams | None = None) -> Any:
+    """2-D triangle mesh of the two dot regions in the plane, for 2-D studies.
+
+    Groups: ``dot_L``, ``dot_R``, their union ``quantum`` (triangles), and ``edge`` (the outer
+    boundary lines). Mesh size ``quantum_mesh_size_nm``. Sample the 3-D potential on it at a
+    chosen depth (e.g. z = 0, the middle of the well).
+    """
+    p = params or TunnelFallsParams()
+    rects = {
+        name: (x0, x0 + dx, y0, y0 + dy) for name, (x0, y0, _, dx, dy, _) in p.dot_boxes().items()
+    }
+    return _gmsh.rectangle_plane_mesh(
+        "tunnel_falls_plane", rects, mesh_size_nm=p.quantum_mesh_size_nm
+    )

@@ -1,0 +1,250 @@
+"""The Tunnel Falls-like Si/SiGe double dot: labels, volumes, gates, mesh sizes, electrostatics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skfem import Basis, ElementTetP0, ElementTriP0, Functional
+
+from femvalley.electrostatics import probe_matrix, solve_gates
+from femvalley.materials import get_material
+from femvalley.mesh import from_meshio, require_groups
+from geometries.tunnel_falls import (
+    FINGERS,
+    GATES,
+    MATERIALS,
+    REFERENCE_BIASES_V,
+    TunnelFallsParams,
+    build,
+    build_plane,
+)
+
+COARSE = TunnelFallsParams(mesh_size_nm=30.0, device_mesh_size_nm=15.0, quantum_mesh_size_nm=5.0)
+LAYERS = tuple(MATERIALS)
+
+
+@pytest.fixture(scope="module")
+def device():
+    m = build(COARSE)
+    return m, from_meshio(m, dim=3)
+
+
+@pytest.fixture(scope="module")
+def potentials(device):
+    _, mesh = device
+    return solve_gates(mesh, permittivity=MATERIALS, gates=GATES)
+
+
+def _volume(mesh, region):
+    one = Functional(lambda w: 1.0 + 0 * w.x[0])
+    return one.assemble(Basis(mesh, ElementTetP0(), elements=mesh.subdomains[region]))
+
+
+def test_every_group_is_present(device):
+    _, mesh = device
+    require_groups(mesh, regions=[*LAYERS, "dot_L", "dot_R", "quantum"], boundaries=GATES)
+    # the layers partition the device; the dot regions partition the quantum region
+    n = mesh.t.shape[1]
+    counts = np.zeros(n, dtype=int)
+    for layer in LAYERS:
+        counts[mesh.subdomains[layer]] += 1
+    assert np.all(counts == 1)
+    left, right = set(mesh.subdomains["dot_L"]), set(mesh.subdomains["dot_R"])
+    assert not left & right
+    assert left | right == set(mesh.subdomains["quantum"])
+
+
+def test_layer_volumes_match_thickness_times_area(device):
+    _, mesh = device
+    lx, ly = COARSE.domain_nm
+    boxes = COARSE.gate_boxes()
+    gate_volume = {
+        "screening_layer": sum(boxes[g][3] * boxes[g][4] * boxes[g][5] for g in ("SG", "CS")),
+        "finger_layer": sum(boxes[g][3] * boxes[g][4] * boxes[g][5] for g in FINGERS),
+    }
+    for layer, (z0, z1) in COARSE.layer_bounds_nm().items():
+        expected = lx * ly * (z1 - z0) - gate_volume.get(layer, 0.0)
+        assert _volume(mesh, layer) == pytest.approx(expected, rel=1e-9), layer
+    dx, dy = COARSE.dot_size_nm
+    qz0, qz1 = COARSE.quantum_z_nm
+    for dot in ("dot_L", "dot_R"):
+        assert _volume(mesh, dot) == pytest.approx(dx * dy * (qz1 - qz0), rel=1e-9)
+    # the quantum region holds the whole well under the dots and 6 nm of SiGe on both sides
+    assert qz1 - qz0 == pytest.approx(4.6 + 2 * 6.0)
+
+
+def test_gates_are_surfaces_at_the_right_heights(device):
+    _, mesh = device
+    layers = COARSE.layer_bounds_nm()
+    for name, (x0, y0, z0, dx, dy, dz) in COARSE.gate_boxes().items():
+        pts = mesh.p[:, np.unique(mesh.facets[:, mesh.boundaries[name]])]
+        np.testing.assert_allclose(pts.min(axis=1), [x0, y0, z0], atol=1e-9)
+        np.testing.assert_allclose(pts.max(axis=1), [x0 + dx, y0 + dy, z0 + dz], atol=1e-9)
+        layer = "finger_layer" if name in FINGERS else "screening_layer"
+        assert (z0, z0 + dz) == pytest.approx(layers[layer])
+    # fingers at 60 nm pitch, centres -120 ... 120; the finger layer starts 5 nm above SG/CS
+    centres = [COARSE.gate_boxes()[g][0] + 15.0 for g in FINGERS]
+    np.testing.assert_allclose(centres, [-120.0, -60.0, 0.0, 60.0, 120.0])
+    assert layers["finger_layer"][0] - layers["screening_layer"][1] == pytest.approx(5.0)
+    # z = 0 is the middle of the 4.6 nm well; 50 nm of SiGe, 1 nm cap, 5 + 5 nm oxides above
+    assert layers["well"] == pytest.approx((-2.3, 2.3))
+    assert layers["screening_layer"][0] == pytest.approx(2.3 + 50 + 1 + 5 + 5)
+
+
+def test_mesh_is_conforming_across_material_interfaces(device):
+    """Every facet with a single element lies on the outer box or on a gate surface."""
+    _, mesh = device
+    lx, ly = COARSE.domain_nm
+    layers = COARSE.layer_bounds_nm()
+    zmin, zmax = layers["buffer"][0], layers["cover"][1]
+    c = mesh.p[:, mesh.facets[:, mesh.boundary_facets()]].mean(axis=1)
+    on_box = (
+        np.isclose(np.abs(c[0]), lx / 2)
+        | np.isclose(np.abs(c[1]), ly / 2)
+        | np.isclose(c[2], zmin)
+        | np.isclose(c[2], zmax)
+    )
+    on_gate = np.zeros(c.shape[1], dtype=bool)
+    for x0, y0, z0, dx, dy, dz in COARSE.gate_boxes().values():
+        inside = np.all(
+            (c >= np.array([[x0], [y0], [z0]]) - 1e-9)
+            & (c <= np.array([[x0 + dx], [y0 + dy], [z0 + dz]]) + 1e-9),
+            axis=0,
+        )
+        on_gate |= inside
+    assert np.all(on_box | on_gate)
+
+
+def _edge_lengths(mesh, region):
+    t = mesh.t[:, mesh.subdomains[region]]
+    pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+    return np.concatenate(
+        [np.linalg.norm(mesh.p[:, t[a]] - mesh.p[:, t[b]], axis=0) for a, b in pairs]
+    )
+
+
+def test_requested_mesh_size_holds_in_quantum_region(device):
+    _, mesh = device
+    finer = TunnelFallsParams(mesh_size_nm=40.0, device_mesh_size_nm=20.0, quantum_mesh_size_nm=3.5)
+    for m, h in ((mesh, COARSE.quantum_mesh_size_nm), (from_meshio(build(finer)), 3.5)):
+        lengths = _edge_lengths(m, "quantum")
+        assert np.median(lengths) <= 1.35 * h
+        assert np.percentile(lengths, 95) <= 2.0 * h
+        # and the mesh is coarse away from the device: the size field is local
+        deep = m.subdomains["buffer"][m.p[2, m.t[:, m.subdomains["buffer"]]].max(axis=0) < -30.0]
+        t = m.t[:, deep]
+        assert np.median(np.linalg.norm(m.p[:, t[0]] - m.p[:, t[1]], axis=0)) > 2.0 * h
+
+
+def test_meshing_is_deterministic(device):
+    m1, _ = device
+    m2 = build(COARSE)
+    np.testing.assert_array_equal(m1.points, m2.points)
+    np.testing.assert_array_equal(m1.cells_dict["tetra"], m2.cells_dict["tetra"])
+    for name in m1.cell_sets:
+        for a, b in zip(m1.cell_sets[name], m2.cell_sets[name]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_bad_parameters_name_the_field():
+    with pytest.raises(ValueError, match="finger_width_nm"):
+        TunnelFallsParams(finger_width_nm=60.0)
+    with pytest.raises(ValueError, match="well_nm"):
+        TunnelFallsParams(well_nm=-1.0)
+    with pytest.raises(ValueError, match="quantum_margin_nm"):
+        TunnelFallsParams(quantum_margin_nm=60.0)
+    with pytest.raises(ValueError, match="dot_centre_x_nm"):
+        TunnelFallsParams(dot_centre_x_nm=40.0)
+
+
+def _band_edge_at_vertices(mesh, phi):
+    """U = offset - 1000 phi at the vertices of the semiconductor (well offset wins)."""
+    u = np.full(mesh.nvertices, np.inf)
+    for layer in ("buffer", "barrier", "cap", "well"):  # the well last: its edge is lowest
+        idx = np.unique(mesh.t[:, mesh.subdomains[layer]])
+        u[idx] = get_material(MATERIALS[layer]).band_offset_meV - 1000.0 * phi[idx]
+    return u
+
+
+def test_minima_of_U_lie_in_the_well_under_the_plungers(device, potentials):
+    _, mesh = device
+    u = _band_edge_at_vertices(mesh, potentials.potential_V(REFERENCE_BIASES_V))
+    centres = COARSE.finger_centres_nm()
+    well = COARSE.layer_bounds_nm()["well"]
+    minima = {}
+    for dot, plunger in (("dot_L", "P5"), ("dot_R", "P6")):
+        idx = np.unique(mesh.t[:, mesh.subdomains[dot]])
+        i = idx[np.argmin(u[idx])]
+        x, y, z = mesh.p[:, i]
+        minima[dot] = (x, u[i])
+        assert well[0] - 1e-9 <= z <= well[1] + 1e-9  # in the well ...
+        assert z > 0.0  # ... pulled up towards the gates by the positive plungers
+        # under its plunger: nearer its centre line than any other finger's
+        nearest = min(centres, key=lambda g: abs(x - centres[g]))
+        assert nearest == plunger, (dot, x)
+        assert abs(y) < 10.0  # centred in the channel between SG and CS
+    # B5 (1.2 V) makes a tunnel barrier between the dots; the biases are mirror symmetric
+    ucentre = probe_matrix(mesh, np.array([[0.0], [0.0], [well[1]]])) @ (
+        -1000.0 * potentials.potential_V(REFERENCE_BIASES_V)
+    )
+    assert ucentre[0] > max(u for _, u in minima.values()) + 1.0
+    # (the minimum is flat along x: its node moves by up to two elements on a coarse mesh)
+    assert minima["dot_L"][0] == pytest.approx(
+        -minima["dot_R"][0], abs=2 * COARSE.quantum_mesh_size_nm
+    )
+    # equal depths, to 1 % of the largest single-gate term in the well (the coarse mesh itself
+    # is not mirror symmetric)
+    quantum = np.unique(mesh.t[:, mesh.subdomains["quantum"]])
+    terms = [
+        1000.0 * abs(v) * np.abs(potentials.unit_V[potentials.gates.index(g), quantum]).max()
+        for g, v in REFERENCE_BIASES_V.items()
+    ]
+    assert minima["dot_L"][1] == pytest.approx(minima["dot_R"][1], abs=0.01 * max(terms))
+
+
+def test_plunger_potentials_mirror_each_other(device, potentials):
+    _, mesh = device
+    rng = np.random.default_rng(3)
+    pts = np.vstack(
+        [rng.uniform(-100, 100, 12), rng.uniform(-35, 35, 12), rng.uniform(-2.3, 2.3, 12)]
+    )
+    mirrored = pts * np.array([[-1.0], [1.0], [1.0]])
+    gates = list(potentials.gates)
+    for a, b in (("P5", "P6"), ("B4", "B6")):
+        pa = probe_matrix(mesh, pts) @ potentials.unit_V[gates.index(a)]
+        pb = probe_matrix(mesh, mirrored) @ potentials.unit_V[gates.index(b)]
+        np.testing.assert_allclose(pa, pb, atol=0.03 * pa.max())
+
+
+def test_phi_is_continuous_across_material_interfaces(device, potentials):
+    _, mesh = device
+    phi = potentials.potential_V(REFERENCE_BIASES_V)
+    rng = np.random.default_rng(0)
+    layers = COARSE.layer_bounds_nm()
+    for upper in ("well", "barrier", "cap", "SiO2", "HfO2"):
+        z = layers[upper][0]
+        xy = np.vstack([rng.uniform(-130, 130, 20), rng.uniform(-90, 90, 20)])
+        below = probe_matrix(mesh, np.vstack([xy, np.full(20, z - 1e-7)])) @ phi
+        above = probe_matrix(mesh, np.vstack([xy, np.full(20, z + 1e-7)])) @ phi
+        # P1 gradients are O(0.1 V/nm) at most: a jump would show far above 1e-7 V
+        np.testing.assert_allclose(below, above, atol=1e-7)
+
+
+def test_plane_mesh_of_the_dot_regions(potentials):
+    plane = from_meshio(build_plane(COARSE), dim=2)
+    require_groups(plane, regions=["dot_L", "dot_R", "quantum"], boundaries=["edge"])
+    dx, dy = COARSE.dot_size_nm
+    for dot in ("dot_L", "dot_R"):
+        area = Functional(lambda w: 1.0 + 0 * w.x[0]).assemble(
+            Basis(plane, ElementTriP0(), elements=plane.subdomains[dot])
+        )
+        assert area == pytest.approx(dx * dy, rel=1e-12)
+    # the 3-D potentials sampled in the mid-well plane superpose like the 3-D ones
+    gp2 = potentials.interpolated_to(plane, z_nm=0.0)
+    v = {g: float(x) for g, x in zip(GATES, np.random.default_rng(1).normal(size=len(GATES)))}
+    direct = probe_matrix(potentials.mesh, np.vstack([plane.p, np.zeros(plane.nvertices)]))
+    np.testing.assert_allclose(gp2.potential_V(v), direct @ potentials.potential_V(v), atol=1e-12)
+    with pytest.raises(ValueError, match="z_nm"):
+        potentials.interpolated_to(plane)
+    with pytest.raises(ValueError, match="outside the mesh"):
+        potentials.interpolated_to(plane, z_nm=1000.0)

@@ -39,11 +39,12 @@ from femvalley.mesh import (
     group_names,
     lumped_vertex_weights,
     p1_basis,
+    probe_matrix,
     require_groups,
 )
 from femvalley.units import MEV_PER_VOLT
 
-__all__ = ["GatePotentials", "LeverArms", "probe_matrix", "solve_gates"]
+__all__ = ["GatePotentials", "LeverArms", "solve_gates"]
 
 Method = Literal["direct", "amg"]
 
@@ -242,39 +243,6 @@ class LeverArms:
             if name not in names:
                 raise ValueError(f"{kind} {name!r} is not one of {list(names)}")
         return float(self.meV_per_mV[self.dots.index(dot), self.gates.index(gate)])
-
-
-def probe_matrix(mesh: Any, points_nm: ArrayLike) -> Any:
-    """Sparse matrix mapping P1 vertex values of ``mesh`` to values at ``points_nm``.
-
-    Parameters
-    ----------
-    mesh : skfem.MeshTri or skfem.MeshTet
-        The mesh (nm).
-    points_nm : array_like, shape (dim, npoints)
-        Points inside the mesh.
-
-    Raises
-    ------
-    ValueError
-        If a point lies outside the mesh (naming the first such point).
-    """
-    from skfem import Basis
-
-    pts = np.atleast_2d(np.asarray(points_nm, dtype=np.float64))
-    if pts.shape[0] != mesh.p.shape[0]:
-        raise ValueError(f"points_nm has shape {pts.shape}; expected ({mesh.p.shape[0]}, npoints)")
-    basis = Basis(mesh, _p1_element(mesh), intorder=1)
-    try:
-        return basis.probes(pts).tocsr()
-    except ValueError as err:
-        lo, hi = mesh.p.min(axis=1), mesh.p.max(axis=1)
-        outside = np.nonzero(np.any((pts < lo[:, None] - 1e-9) | (pts > hi[:, None] + 1e-9), 0))[0]
-        where = f"e.g. point {pts[:, outside[0]].tolist()}" if outside.size else "some point"
-        raise ValueError(
-            f"points_nm: {where} lies outside the mesh (bounding box {lo.tolist()} to "
-            f"{hi.tolist()} nm)"
-        ) from err
 
 
 def _p1_element(mesh: Any) -> Any:

@@ -26,7 +26,9 @@ __all__ = [
     "group_names",
     "element_values",
     "p1_basis",
+    "locate_points",
     "lumped_vertex_weights",
+    "probe_matrix",
     "SubMesh",
     "submesh",
 ]
@@ -176,6 +178,107 @@ def lumped_vertex_weights(mesh: Any, *, elements: ArrayLike | None = None) -> ND
     w = np.zeros(mesh.nvertices)
     np.add.at(w, t.ravel(), np.tile(size / (d + 1), t.shape[0]))
     return w
+
+
+def locate_points(
+    mesh: Any, points_nm: ArrayLike, *, tol: float = 1e-9
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Element containing every point, and the point's barycentric coordinates in it.
+
+    Candidates come from a k-d tree of element centroids (8, then 64 nearest, then all
+    elements for the few points left), so the cost is about linear in the number of points,
+    unlike a dense search over every candidate of every point.
+
+    Parameters
+    ----------
+    mesh : skfem.MeshTri or skfem.MeshTet
+        Simplex mesh (nm).
+    points_nm : array_like, shape (dim, npoints)
+        The points.
+    tol : float
+        Barycentric tolerance: points this far outside an element (relative) still count.
+
+    Returns
+    -------
+    elements : ndarray of int, shape (npoints,)
+    barycentric : ndarray, shape (npoints, dim + 1)
+
+    Raises
+    ------
+    ValueError
+        If a point lies outside the mesh (naming it and the mesh's bounding box).
+    """
+    from scipy.spatial import cKDTree
+
+    pts = np.asarray(points_nm, dtype=np.float64)
+    d = mesh.p.shape[0]
+    if pts.ndim != 2 or pts.shape[0] != d:
+        raise ValueError(f"points_nm has shape {pts.shape}; expected ({d}, npoints)")
+    if not np.all(np.isfinite(pts)):
+        raise ValueError("points_nm holds non-finite coordinates")
+    p, t = mesh.p, mesh.t
+    v0 = p[:, t[0]].T  # (ne, d)
+    jac = np.stack([(p[:, t[i]] - p[:, t[0]]).T for i in range(1, d + 1)], axis=2)
+    inv = np.linalg.inv(jac)  # (ne, d, d): x -> reference coordinates
+    x = pts.T
+    npts, ne = x.shape[0], t.shape[1]
+    found = np.full(npts, -1, dtype=np.int64)
+    best = np.full(npts, -np.inf)
+    tree = cKDTree(p[:, t].mean(axis=1).T)
+
+    def bary(cand: NDArray[np.int64], xi: NDArray[np.float64]) -> NDArray[np.float64]:
+        # cand (m, k) element indices, xi (m, d) points -> (m, k, d + 1)
+        ref = np.einsum("mkij,mkj->mki", inv[cand], xi[:, None, :] - v0[cand])
+        return np.concatenate([1.0 - ref.sum(axis=2, keepdims=True), ref], axis=2)
+
+    todo = np.arange(npts)
+    for k in (8, 64):
+        if todo.size == 0:
+            break
+        cand = tree.query(x[todo], k=min(k, ne))[1].reshape(todo.size, -1)
+        worst = bary(cand, x[todo]).min(axis=2)  # most negative coordinate per candidate
+        j = np.argmax(worst, axis=1)
+        score = worst[np.arange(todo.size), j]
+        ok = score >= -tol
+        found[todo[ok]] = cand[np.arange(todo.size), j][ok]
+        best[todo[ok]] = score[ok]
+        todo = todo[~ok]
+    for i in todo:  # rare: brute force over all elements, one point at a time
+        worst = bary(np.arange(ne)[None, :], x[i : i + 1]).min(axis=2)[0]
+        j = int(np.argmax(worst))
+        if worst[j] >= -tol:
+            found[i] = j
+        else:
+            lo, hi = p.min(axis=1), p.max(axis=1)
+            raise ValueError(
+                f"points_nm: point {x[i].tolist()} lies outside the mesh (bounding box "
+                f"{lo.tolist()} to {hi.tolist()} nm)"
+            )
+    lam = bary(found[:, None], x)[:, 0, :]
+    return found, np.clip(lam, 0.0, 1.0) / np.clip(lam, 0.0, 1.0).sum(axis=1, keepdims=True)
+
+
+def probe_matrix(mesh: Any, points_nm: ArrayLike) -> Any:
+    """Sparse matrix mapping P1 vertex values of ``mesh`` to values at ``points_nm``.
+
+    Parameters
+    ----------
+    mesh : skfem.MeshTri or skfem.MeshTet
+        The mesh (nm).
+    points_nm : array_like, shape (dim, npoints)
+        Points inside the mesh.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix, shape (npoints, nvertices)
+    """
+    import scipy.sparse as sp
+
+    elements, lam = locate_points(mesh, points_nm)
+    npts, nv = lam.shape
+    rows = np.repeat(np.arange(npts), nv)
+    cols = mesh.t[:, elements].T.ravel()
+    return sp.csr_matrix((lam.ravel(), (rows, cols)), shape=(npts, mesh.nvertices))
 
 
 @dataclass(frozen=True, eq=False)

@@ -201,6 +201,7 @@ def plot_band_edge_top_view(
     width = 7.0
     height = float(np.clip(width * (hi_y - lo_y) / max(hi_x - lo_x, 1e-9) + 1.0, 2.4, 7.0))
     fig, ax = plt.subplots(figsize=(width, height), constrained_layout=True)
+    ax.set_facecolor("0.35")  # outside the mesh: grey, so the white outlines show everywhere
     tpc = ax.tripcolor(Triangulation(x, y, mesh.t.T), u, shading="gouraud", cmap="viridis")
     fig.colorbar(tpc, ax=ax).set_label("U (meV)")
     for name, (x0, x1, y0, y1) in (gate_outlines_nm or {}).items():

@@ -172,3 +172,70 @@ def rectangle_plane_mesh(
         gmsh.option.setNumber("Mesh.Algorithm", 6)  # Frontal-Delaunay: well-shaped triangles
         gmsh.model.mesh.generate(2)
         return to_meshio(gmsh, dim=2)
+
+
+def clip_box_to_positive_x(box: Box) -> Box | None:
+    """The part of ``box`` at x >= 0 (None if empty)."""
+    x0, y0, z0, dx, dy, dz = box
+    x1 = x0 + dx
+    if x1 <= 0.0:
+        return None
+    x0 = max(x0, 0.0)
+    return (x0, y0, z0, x1 - x0, dy, dz)
+
+
+def mirror_x(half: Any, *, mirrored_names: Mapping[str, str], scale_nm: float) -> Any:
+    """Complete a mesh of the x >= 0 half of a mirror-symmetric device by reflection in x = 0.
+
+    Nodes on the plane x = 0 are shared by both halves (the mesh is conforming there, and
+    exactly mirror symmetric). A group named in ``mirrored_names`` keeps its half as it is and
+    gives its reflection to the group it maps to (``{"P6": "P5"}``: P6 is the half's, P5 its
+    image); every other group takes both halves.
+    """
+    import meshio
+
+    pts = np.array(half.points, dtype=np.float64)
+    on_plane = np.abs(pts[:, 0]) <= 1e-9 * scale_nm
+    if np.any(pts[:, 0] < -1e-9 * scale_nm):
+        raise RuntimeError("mirror_x: the half mesh has nodes at x < 0")
+    pts[on_plane, 0] = 0.0
+    n = len(pts)
+    image = np.arange(n)
+    image[~on_plane] = n + np.arange(int((~on_plane).sum()))
+    mirrored_pts = pts[~on_plane] * np.array([-1.0, 1.0, 1.0])
+    on_plane_all = np.concatenate([on_plane, np.zeros(len(mirrored_pts), dtype=bool)])
+    blocks = []
+    offsets = []
+    renumber = []  # new index of every cell of the doubled block (-1: dropped)
+    for b, block in enumerate(half.cells):
+        cells = np.asarray(block.data)
+        flipped = image[cells]
+        if cells.shape[1] >= 3:  # reflection flips orientation: swap two vertices back
+            flipped[:, [0, 1]] = flipped[:, [1, 0]]
+        both = np.vstack([cells, flipped])
+        keep = np.ones(len(both), dtype=bool)
+        if b > 0:  # facets in the mirror plane become interior (and would be doubled): drop
+            keep = ~np.all(on_plane_all[both], axis=1)
+        new = np.full(len(both), -1)
+        new[keep] = np.arange(int(keep.sum()))
+        blocks.append(meshio.CellBlock(block.type, both[keep]))
+        offsets.append(len(cells))
+        renumber.append(new)
+    cell_sets: dict[str, list[np.ndarray]] = {}
+    targets = set(mirrored_names.values())
+
+    def moved(ix: np.ndarray, b: int) -> np.ndarray:
+        out = renumber[b][ix]
+        return out[out >= 0]
+
+    for name, per_block in half.cell_sets.items():
+        if name in targets:
+            raise RuntimeError(f"mirror_x: group {name!r} is both in the half and an image")
+        own = [moved(np.asarray(ix), b) for b, ix in enumerate(per_block)]
+        refl = [moved(np.asarray(ix) + offsets[b], b) for b, ix in enumerate(per_block)]
+        if name in mirrored_names:
+            cell_sets[name] = own
+            cell_sets[mirrored_names[name]] = refl
+        else:
+            cell_sets[name] = [np.concatenate([a, r]) for a, r in zip(own, refl)]
+    return meshio.Mesh(np.vstack([pts, mirrored_pts]), blocks, cell_sets=cell_sets)

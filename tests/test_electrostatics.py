@@ -177,3 +177,36 @@ def test_band_edge_on_submesh_and_errors():
         solve_gates(mesh, permittivity={"si": -1.0, "oxide": 3.9}, gates=["back"])
     with pytest.raises(ValueError, match="permittivity: .* element"):
         solve_gates(mesh, permittivity={"si": 11.7}, gates=["back"])
+
+
+def test_lever_arms_of_a_capacitor_are_layer_averages():
+    """phi_top is exactly piecewise linear, so region and density averages are closed form."""
+    ys = np.unique(np.r_[np.linspace(0, D1, 5), np.linspace(D1, D1 + D2, 7)])
+    mesh = _layered(MeshTet.init_tensor(np.linspace(0, 20, 4), np.linspace(0, 10, 3), ys), axis=2)
+    gp = solve_gates(mesh, permittivity={"oxide": "SiO2", "si": "Si"}, gates=["back", "top"])
+    arms = gp.lever_arms({"ox": "oxide", "si": "si"})
+    _, e1, e2 = _capacitor_exact(np.zeros(1), 1.0)
+    # mean of phi_top over each layer (meV per mV = V per V)
+    assert arms("ox", "top") == pytest.approx(e1 * D1 / 2, rel=1e-12)
+    assert arms("si", "top") == pytest.approx(e1 * D1 + e2 * D2 / 2, rel=1e-12)
+    # the two unit potentials add up to one: lever arms of all gates sum to 1 (no free charge)
+    np.testing.assert_allclose(arms.meV_per_mV.sum(axis=1), 1.0, rtol=1e-12)
+    # vertex weights: the lumped volumes of the silicon give the same average as its region
+    from femvalley.mesh import lumped_vertex_weights
+
+    w_all = lumped_vertex_weights(mesh)
+    assert w_all.sum() == pytest.approx(20 * 10 * (D1 + D2), rel=1e-12)
+    z = mesh.p[2]
+    in_si = z >= D1 - 1e-12
+    n = np.where(in_si, 1.0, 0.0)
+    w = lumped_vertex_weights(mesh, elements=mesh.subdomains["si"]) * n
+    got = gp.lever_arms({"d": w})("d", "top")
+    assert got == pytest.approx(e1 * D1 + e2 * D2 / 2, rel=1e-12)
+    with pytest.raises(ValueError, match="one per device vertex"):
+        gp.lever_arms({"d": w[:-1]})
+    with pytest.raises(ValueError, match="not all zero"):
+        gp.lever_arms({"d": 0 * w})
+    with pytest.raises(ValueError, match="region 'nowhere'"):
+        gp.lever_arms({"d": "nowhere"})
+    with pytest.raises(ValueError, match="gate 'P9'"):
+        arms("si", "P9")

@@ -101,3 +101,33 @@ def test_element_values_cover_every_element():
     assert set(np.unique(v)) == {1.0, 2.0}
     with pytest.raises(ValueError, match="eps: .* element"):
         element_values(mesh, {"lower": 1.0}, "eps")
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_probe_matrix_interpolates_linear_fields_exactly(dim):
+    from skfem import Basis, ElementTetP1, ElementTriP1, MeshTet, MeshTri
+
+    from femvalley.mesh import probe_matrix
+
+    mesh = MeshTri.init_sqsymmetric().refined(3) if dim == 2 else MeshTet.init_ball().refined(1)
+    if dim == 3:  # the unit ball, moved into the positive octant
+        mesh = mesh.translated([1.0, 1.0, 1.0]).scaled([0.5, 0.5, 0.5])
+    mesh = mesh.scaled([30.0, 20.0, 10.0][:dim])
+    rng = np.random.default_rng(0)
+    # random points inside: barycentric combinations of the vertices of random elements
+    elems = rng.integers(0, mesh.t.shape[1], 400)
+    lam = rng.dirichlet(np.ones(dim + 1), 400)
+    pts = np.einsum("dke,ek->de", mesh.p[:, mesh.t[:, elems]], lam)
+    pts[:, :4] = mesh.p[:, :4]  # vertices (on many elements at once)
+    coef = np.array([0.3, -1.2, 2.0][:dim])
+    f = coef @ mesh.p + 1.5
+    got = probe_matrix(mesh, pts) @ f
+    np.testing.assert_allclose(got, coef @ pts + 1.5, rtol=1e-12, atol=1e-12)
+    # agrees with scikit-fem's (dense, slow) probes on a nonlinear field
+    g = np.sin(mesh.p[0] / 7.0) * np.cos(mesh.p[1] / 5.0)
+    basis = Basis(mesh, ElementTriP1() if dim == 2 else ElementTetP1())
+    np.testing.assert_allclose(probe_matrix(mesh, pts[:, :30]) @ g, basis.probes(pts[:, :30]) @ g)
+    with pytest.raises(ValueError, match="outside the mesh"):
+        probe_matrix(mesh, np.full((dim, 1), -1.0))
+    with pytest.raises(ValueError, match="expected"):
+        probe_matrix(mesh, np.zeros((dim + 1, 2)))

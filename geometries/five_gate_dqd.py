@@ -15,7 +15,8 @@ Optional stepped interface (paper Fig. 2): x in [-80, -10] at z = +0.5 nm, [-10,
 z = -0.5 nm, [10, 80] at z = 0.
 
 Physical groups: volumes ``Si``, ``SiO2``, ``quantum`` (the silicon within
-``quantum_depth_nm`` below the interface, part of ``Si``'s material: ``Si`` is the deep part);
+``quantum_depth_nm`` below the interface, part of ``Si``'s material: ``Si`` is the deep part),
+the dot regions ``dot_L`` and ``dot_R`` (the quantum layer at x < 0 and x > 0, under P1 and P3);
 surfaces ``P1``, ``P2``, ``P3``, ``C1``, ``C2`` (each gate's whole surface), ``interface``.
 
 Units: nm.
@@ -29,9 +30,28 @@ from typing import Any
 
 from geometries import _gmsh
 
-__all__ = ["FiveGateParams", "build", "build_plane", "GATES"]
+__all__ = [
+    "FiveGateParams",
+    "build",
+    "build_plane",
+    "GATES",
+    "MATERIALS",
+    "PLUNGERS",
+    "Params",
+    "REFERENCE_BIASES_V",
+]
 
 GATES = ("P1", "P2", "P3", "C1", "C2")
+
+#: material of every volume group (names of :data:`femvalley.materials.MATERIALS`)
+MATERIALS = {"Si": "Si", "quantum": "Si", "SiO2": "SiO2"}
+
+#: biases (V) of the exchange study of refs/001 section IV.1.2: plungers at 400 mV,
+#: confinement (screening) gates at -1000 mV, barrier in its scanned range (-200 to -25 mV)
+REFERENCE_BIASES_V = {"P1": 0.4, "P2": -0.1, "P3": 0.4, "C1": -1.0, "C2": -1.0}
+
+#: the plunger over each dot region
+PLUNGERS = {"dot_L": "P1", "dot_R": "P3"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +119,15 @@ class FiveGateParams:
             "C2": (-half, cy - cw / 2, z0, 2 * half, cw, h),
         }
 
+    @property
+    def plane_z_nm(self) -> float:
+        """Height of the in-plane cut for 2-D studies and top views: 1 nm below the interface."""
+        return min(z for _, _, z in self.interface_sections()) - 1.0
+
+    def gate_outlines_nm(self) -> dict[str, tuple[float, float, float, float]]:
+        """Top-view outline of every gate as (x0, x1, y0, y1), for plots."""
+        return {g: (b[0], b[0] + b[3], b[1], b[1] + b[4]) for g, b in self.gate_boxes().items()}
+
     def interface_sections(self) -> list[tuple[float, float, float]]:
         """(x_min, x_max, z) of the Si/SiO2 interface sections."""
         half = self.domain_xy_nm / 2
@@ -119,7 +148,10 @@ def build(params: FiveGateParams | None = None) -> Any:
         pieces = []
         for (x0, x1, z), zqi in zip(sections, zq):
             pieces.append(("Si", occ.addBox(x0, -half, z_bot, x1 - x0, 2 * half, zqi - z_bot)))
-            pieces.append(("quantum", occ.addBox(x0, -half, zqi, x1 - x0, 2 * half, z - zqi)))
+            # the quantum layer is cut at x = 0 into the two dot regions
+            for a, b in ((x0, min(x1, 0.0)), (max(x0, 0.0), x1)):
+                if b > a:
+                    pieces.append(("quantum", occ.addBox(a, -half, zqi, b - a, 2 * half, z - zqi)))
             pieces.append(
                 ("SiO2", occ.addBox(x0, -half, z, x1 - x0, 2 * half, p.oxide_height_nm - z))
             )
@@ -131,7 +163,13 @@ def build(params: FiveGateParams | None = None) -> Any:
         occ.synchronize()
 
         # classify volumes by their centre of mass
-        groups: dict[str, list[int]] = {"Si": [], "quantum": [], "SiO2": []}
+        groups: dict[str, list[int]] = {
+            "Si": [],
+            "quantum": [],
+            "SiO2": [],
+            "dot_L": [],
+            "dot_R": [],
+        }
         for _, tag in gmsh.model.getEntities(3):
             cx, _, cz = occ.getCenterOfMass(3, tag)
             z_if = next(z for x0, x1, z in sections if x0 - 1e-9 <= cx <= x1 + 1e-9)
@@ -139,6 +177,7 @@ def build(params: FiveGateParams | None = None) -> Any:
                 groups["SiO2"].append(tag)
             elif cz > z_if - p.quantum_depth_nm:
                 groups["quantum"].append(tag)
+                groups["dot_L" if cx < 0 else "dot_R"].append(tag)
             else:
                 groups["Si"].append(tag)
         for name, tags in groups.items():
@@ -170,14 +209,17 @@ def build(params: FiveGateParams | None = None) -> Any:
 def build_plane(params: FiveGateParams | None = None) -> Any:
     """2-D triangle mesh of the quantum region's footprint (the whole domain), for 2-D studies.
 
-    Groups: ``quantum`` (triangles) and ``edge`` (its boundary lines). Mesh size
-    ``quantum_mesh_size_nm``. Sample the 3-D potential on it at a chosen depth.
+    Groups: ``dot_L``, ``dot_R``, their union ``quantum`` (triangles) and ``edge`` (the
+    boundary lines). Mesh size ``quantum_mesh_size_nm``. Sample the 3-D potential on it at a
+    chosen depth, e.g. :attr:`FiveGateParams.plane_z_nm`.
     """
     p = params or FiveGateParams()
     half = p.domain_xy_nm / 2
     return _gmsh.rectangle_plane_mesh(
         "five_gate_dqd_plane",
-        {"quantum": (-half, half, -half, half)},
+        {"dot_L": (-half, 0.0, -half, half), "dot_R": (0.0, half, -half, half)},
         mesh_size_nm=p.quantum_mesh_size_nm,
-        union_name="quantum",
     )
+
+
+Params = FiveGateParams  # the parameter class, under the name every device module uses

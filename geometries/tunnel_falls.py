@@ -54,6 +54,8 @@ __all__ = [
     "FINGERS",
     "GATES",
     "MATERIALS",
+    "PLUNGERS",
+    "Params",
     "REFERENCE_BIASES_V",
     "TunnelFallsParams",
     "build",
@@ -87,6 +89,9 @@ REFERENCE_BIASES_V = {
     "SG": -0.5,
     "CS": -0.5,
 }
+
+#: the plunger over each dot region
+PLUNGERS = {"dot_L": "P5", "dot_R": "P6"}
 
 _LAYERS = (
     ("buffer", "buffer_nm"),
@@ -254,6 +259,11 @@ class TunnelFallsParams:
         }
 
     @property
+    def plane_z_nm(self) -> float:
+        """Height of the in-plane cut for 2-D studies and top views: the middle of the well."""
+        return 0.0
+
+    @property
     def quantum_z_nm(self) -> tuple[float, float]:
         """(z_bottom, z_top) of the quantum region: the well and ``quantum_margin_nm`` of SiGe."""
         return (
@@ -367,3 +377,6 @@ def build_plane(params: TunnelFallsParams | None = None) -> Any:
         mesh_size_nm=p.quantum_mesh_size_nm,
     )
     return _gmsh.mirror_x(half, mirrored_names={"dot_R": "dot_L"}, scale_nm=dx)
+
+
+Params = TunnelFallsParams  # the parameter class, under the name every device module uses

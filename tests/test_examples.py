@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
@@ -34,25 +35,34 @@ def test_valley_dot_2d(tmp_path):
     assert params["valley_map"]["mean_valley_splitting_ueV"] == 200.0
 
 
-def test_tunnel_falls_device(tmp_path):
-    from geometries.tunnel_falls import TunnelFallsParams
+@pytest.mark.parametrize(
+    ("device", "sizes", "plungers"),
+    [
+        ("tunnel_falls", {"device_mesh_size_nm": 15.0, "quantum_mesh_size_nm": 5.0}, (-60, 60)),
+        ("five_gate_dqd", {"quantum_mesh_size_nm": 4.0}, (-30, 30)),
+    ],
+)
+def test_device_electrostatics(tmp_path, device, sizes, plungers):
+    from geometries import get_device
 
-    mod = _load("tunnel_falls_device")
-    params = TunnelFallsParams(
-        mesh_size_nm=30.0, device_mesh_size_nm=15.0, quantum_mesh_size_nm=5.0
-    )
-    out = mod.run(tmp_path, params)
-    # one minimum per dot, in the well, under its plunger (x = -60 / +60 nm, 30 nm wide)
-    for dot, sign in (("dot_L", -1), ("dot_R", 1)):
-        x, y, z = out["minima"][dot]["position_nm"]
-        assert abs(x - sign * 60.0) < 30.0 and abs(y) < 10.0 and abs(z) <= 2.3 + 1e-9
-    # each plunger acts more on its own dot than on the other one; mirror-symmetric device
+    mod = _load("device_electrostatics")
+    params = get_device(device).Params(mesh_size_nm=30.0, **sizes)
+    out = mod.run(tmp_path, device, params)
+    # one minimum per dot, under its plunger, on the channel axis, mirror images of each other
+    xs = []
+    for dot, xp in zip(("dot_L", "dot_R"), plungers):
+        x, y, _ = out["minima"][dot]["position_nm"]
+        assert abs(x - xp) < 15.0 and abs(y) < 10.0
+        xs.append(x)
+    # each plunger acts more on its own dot than on the other one
     arms = out["lever_arms_meV_per_mV"]
-    assert arms["dot_L"]["P5"] > 1.5 * arms["dot_L"]["P6"]
-    assert np.isclose(arms["dot_L"]["P5"], arms["dot_R"]["P6"], rtol=1e-9)
-    # the channel-axis U has a barrier under B5 between the two minima
+    left, right = get_device(device).PLUNGERS.values()
+    assert arms["dot_L"][left] > 1.2 * arms["dot_L"][right]
+    assert arms["dot_R"][right] > 1.2 * arms["dot_R"][left]
+    # the channel-axis U has a barrier between the two minima
     x = np.array(out["channel_axis"]["x_nm"])
     u = np.array(out["channel_axis"]["U_meV"])
-    assert u[np.argmin(np.abs(x))] > u[(x < 0) & (x > -100)].min() + 1.0
+    between = (x > xs[0]) & (x < xs[1])
+    assert u[between].max() > min(u[x < 0].min(), u[x > 0].min()) + 1.0
     for name in ("band_edge_channel.png", "band_edge_top_view.png", "summary.json"):
         assert (tmp_path / name).stat().st_size > 1000

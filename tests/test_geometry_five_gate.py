@@ -26,13 +26,21 @@ def _volume(mesh, region):
 
 def test_every_group_is_present(device):
     _, mesh = device
-    require_groups(mesh, regions=["Si", "quantum", "SiO2"], boundaries=[*GATES, "interface"])
+    require_groups(
+        mesh,
+        regions=["Si", "quantum", "SiO2", "dot_L", "dot_R"],
+        boundaries=[*GATES, "interface"],
+    )
+    left, right = set(mesh.subdomains["dot_L"]), set(mesh.subdomains["dot_R"])
+    assert not left & right and left | right == set(mesh.subdomains["quantum"])
 
 
 def test_layer_volumes_match_thickness_times_area(device):
     _, mesh = device
     area = 160.0 * 160.0
     assert _volume(mesh, "quantum") == pytest.approx(area * 10.0, rel=1e-9)
+    assert _volume(mesh, "dot_R") == pytest.approx(area * 5.0, rel=1e-9)
+    assert _volume(mesh, "dot_L") == pytest.approx(area * 5.0, rel=1e-9)
     assert _volume(mesh, "Si") == pytest.approx(area * 15.0, rel=1e-9)
     gates = 3 * 25 * 60 * 10 + 2 * 160 * 30 * 10
     assert _volume(mesh, "SiO2") == pytest.approx(area * 25.0 - gates, rel=1e-9)
@@ -89,6 +97,7 @@ def test_stepped_interface_sections():
         np.testing.assert_allclose(pts[2, inside], z, atol=1e-9)
     area = 160.0 * 160.0
     assert _volume(mesh, "quantum") == pytest.approx(area * 10.0, rel=1e-9)
+    assert _volume(mesh, "dot_R") == pytest.approx(area * 5.0, rel=1e-9)
 
 
 def test_plunger_potentials_mirror_each_other(device):
@@ -106,3 +115,18 @@ def test_plunger_potentials_mirror_each_other(device):
     np.testing.assert_allclose(p1, p3, atol=0.02 * p1.max())
     # P1 acts most strongly under itself: its lever arm on the left dot beats P3's
     assert p1[0] > 3 * (basis.probes(probes[:, :1]) @ gp.unit_V[GATES.index("P3")])[0]
+
+
+def test_plane_mesh_of_the_dot_regions():
+    from skfem import ElementTriP0
+
+    from geometries.five_gate_dqd import build_plane
+
+    plane = from_meshio(build_plane(COARSE), dim=2)
+    require_groups(plane, regions=["dot_L", "dot_R", "quantum"], boundaries=["edge"])
+    one = Functional(lambda w: 1.0 + 0 * w.x[0])
+    for dot in ("dot_L", "dot_R"):
+        area = one.assemble(Basis(plane, ElementTriP0(), elements=plane.subdomains[dot]))
+        assert area == pytest.approx(80.0 * 160.0, rel=1e-12)
+    # the edge is the outer boundary only (the line between the dots is interior)
+    assert len(plane.boundaries["edge"]) == len(plane.boundary_facets())

@@ -235,6 +235,8 @@ def test_phi_is_continuous_across_material_interfaces(device, potentials):
 def test_plane_mesh_of_the_dot_regions(potentials):
     plane = from_meshio(build_plane(COARSE), dim=2)
     require_groups(plane, regions=["dot_L", "dot_R", "quantum"], boundaries=["edge"])
+    # the edge is the outer boundary only: the mirror plane between the dots is interior
+    assert len(plane.boundaries["edge"]) == len(plane.boundary_facets())
     dx, dy = COARSE.dot_size_nm
     for dot in ("dot_L", "dot_R"):
         area = Functional(lambda w: 1.0 + 0 * w.x[0]).assemble(

@@ -1,0 +1,151 @@
+"""A device's gate electrostatics: mesh, unit-gate solves, band edge, minima, lever arms.
+
+For a device of ``geometries`` (``tunnel_falls``, the Si/SiGe double dot of PHYSICS.md
+section 5, by default; or ``five_gate_dqd``, the Si/SiO2 double dot of refs/001): meshes it,
+solves the gate electrostatics once per gate, finds the minimum of the conduction-band edge U
+in each dot region at the device's reference biases, and writes
+
+- ``band_edge_channel.png``: U along the channel axis (y = 0) in the plane of the 2-D cut
+  (mid-well for Tunnel Falls), at the reference biases and at detuning +-10 mV on the two
+  plungers (left + eps/2, right - eps/2);
+- ``band_edge_top_view.png``: U in that plane over both dot regions, gates outlined;
+- ``summary.json``: node counts, timings, the minima and the lever-arm matrix.
+
+Run:  python examples/device_electrostatics.py --device tunnel_falls --out out/tunnel_falls
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from femvalley.electrostatics import solve_gates
+from femvalley.materials import get_material
+from femvalley.mesh import from_meshio, probe_matrix
+from femvalley.plot import plot_band_edge_line, plot_band_edge_top_view
+from geometries import DEVICES, get_device
+
+DETUNING_MV = 10.0
+
+
+def _semiconductor_band_edge(mesh: Any, phi: np.ndarray, materials: dict) -> np.ndarray:
+    """U (meV) at the vertices of semiconductor regions; +inf elsewhere (lowest edge wins)."""
+    u = np.full(mesh.nvertices, np.inf)
+    semis = [(r, get_material(m)) for r, m in materials.items()]
+    semis = [(r, m) for r, m in semis if m.has_electrons]
+    for region, mat in sorted(semis, key=lambda rm: -rm[1].band_offset_meV):
+        idx = np.unique(mesh.t[:, mesh.subdomains[region]])
+        u[idx] = mat.band_offset_meV - 1000.0 * phi[idx]
+    return u
+
+
+def run(out_dir: Path, device: str = "tunnel_falls", params: Any = None) -> dict[str, Any]:
+    """Mesh, solve, plot; return the summary (also written to ``summary.json``)."""
+    dev = get_device(device)
+    p = params if params is not None else dev.Params()
+    biases = dev.REFERENCE_BIASES_V
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    mesh = from_meshio(dev.build(p), dim=3)
+    t_mesh = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    gp = solve_gates(mesh, permittivity=dev.MATERIALS, gates=dev.GATES)
+    t_solve = time.perf_counter() - t0
+
+    phi = gp.potential_V(biases)
+    u = _semiconductor_band_edge(mesh, phi, dev.MATERIALS)
+    minima = {}
+    for dot in ("dot_L", "dot_R"):
+        idx = np.unique(mesh.t[:, mesh.subdomains[dot]])
+        i = int(idx[np.argmin(u[idx])])
+        minima[dot] = {"position_nm": mesh.p[:, i].tolist(), "U_meV": float(u[i])}
+
+    # U along the channel axis in the plane of the 2-D cut, at three detunings
+    z = p.plane_z_nm
+    x0, x1 = float(mesh.p[0].min()), float(mesh.p[0].max())
+    x = np.linspace(x0, x1, 541)
+    line = probe_matrix(mesh, np.vstack([x, np.zeros_like(x), np.full_like(x, z)]))
+    left, right = dev.PLUNGERS["dot_L"], dev.PLUNGERS["dot_R"]
+    curves = []
+    for eps_mV in (-DETUNING_MV, 0.0, DETUNING_MV):
+        v = dict(biases)
+        v[left] += eps_mV / 2000.0
+        v[right] -= eps_mV / 2000.0
+        curves.append(-1000.0 * (line @ gp.potential_V(v)))
+    outlines = p.gate_outlines_nm()
+    # gates that cross the channel axis (y = 0)
+    crossing = {g: o[:2] for g, o in outlines.items() if o[2] <= 0.0 <= o[3]}
+    plot_band_edge_line(
+        out_dir / "band_edge_channel.png",
+        position_nm=x,
+        band_edge_meV=np.array(curves),
+        gate_spans_nm=crossing,
+        title=f"{device}: U at y = 0, z = {z:g} nm; detuning -{DETUNING_MV:g}, 0, "
+        f"+{DETUNING_MV:g} mV",
+    )
+
+    # top view in the plane of the 2-D cut
+    plane = from_meshio(dev.build_plane(p), dim=2)
+    gp_plane = gp.interpolated_to(plane, z_nm=z)
+    plot_band_edge_top_view(
+        out_dir / "band_edge_top_view.png",
+        mesh=plane,
+        band_edge_meV=-1000.0 * gp_plane.potential_V(biases),
+        gate_outlines_nm=outlines,
+        title=f"{device}: U at z = {z:g} nm, reference biases",
+    )
+
+    arms = gp.lever_arms({"dot_L": "dot_L", "dot_R": "dot_R"})
+    summary = {
+        "device": device,
+        "params": dataclasses.asdict(p),
+        "biases_V": dict(biases),
+        "nodes": int(mesh.nvertices),
+        "tetrahedra": int(mesh.nelements),
+        "quantum_nodes": int(np.unique(mesh.t[:, mesh.subdomains["quantum"]]).size),
+        "mesh_s": t_mesh,
+        "gate_solves_s": t_solve,
+        "solver_timings_s": gp.timings_s,
+        "minima": minima,
+        "lever_arms_meV_per_mV": {
+            d: dict(zip(arms.gates, row.tolist())) for d, row in zip(arms.dots, arms.meV_per_mV)
+        },
+        "channel_axis": {"x_nm": x.tolist(), "U_meV": curves[1].tolist()},
+    }
+    tmp = out_dir / "summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1))
+    tmp.replace(out_dir / "summary.json")
+    return summary
+
+
+def main() -> None:
+    """Command-line entry point."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", choices=DEVICES, default="tunnel_falls")
+    ap.add_argument("--out", type=Path, default=None, help="default: out/<device>")
+    ap.add_argument("--quantum-mesh-size-nm", type=float, default=2.0)
+    args = ap.parse_args()
+    dev = get_device(args.device)
+    out = args.out or Path("out") / args.device
+    s = run(out, args.device, dev.Params(quantum_mesh_size_nm=args.quantum_mesh_size_nm))
+    print(
+        f"{s['nodes']} nodes ({s['quantum_nodes']} in the quantum region); "
+        f"mesh {s['mesh_s']:.1f} s, {len(dev.GATES)} gate solves {s['gate_solves_s']:.1f} s"
+    )
+    for dot, m in s["minima"].items():
+        x, y, z = m["position_nm"]
+        print(f"min U in {dot}: {m['U_meV']:.2f} meV at ({x:.1f}, {y:.1f}, {z:.2f}) nm")
+    print("lever arms (meV/mV):")
+    for dot, row in s["lever_arms_meV_per_mV"].items():
+        print(f"  {dot}: " + ", ".join(f"{g} {a:.3f}" for g, a in row.items()))
+    print(f"figures and summary.json in {out}")
+
+
+if __name__ == "__main__":
+    main()

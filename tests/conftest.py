@@ -48,3 +48,12 @@ def box_levels(size_nm, c_meV_nm2, count: int, nmax: int = 10) -> np.ndarray:
 @pytest.fixture(scope="session")
 def small_dot_mesh() -> MeshTri:
     return square_mesh(24, 60.0)
+
+
+def edge_lengths(mesh, region: str) -> np.ndarray:
+    """Lengths (nm) of the six edges of every tetrahedron of a region."""
+    t = mesh.t[:, mesh.subdomains[region]]
+    pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+    return np.concatenate(
+        [np.linalg.norm(mesh.p[:, t[a]] - mesh.p[:, t[b]], axis=0) for a, b in pairs]
+    )

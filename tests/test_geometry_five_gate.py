@@ -10,6 +10,8 @@ from femvalley.electrostatics import solve_gates
 from femvalley.mesh import from_meshio, require_groups
 from geometries.five_gate_dqd import GATES, FiveGateParams, build
 
+from .conftest import edge_lengths
+
 COARSE = FiveGateParams(mesh_size_nm=20.0, quantum_mesh_size_nm=5.0)
 
 
@@ -61,14 +63,6 @@ def test_gates_are_surfaces_at_the_right_heights(device):
     np.testing.assert_allclose(iface, 0.0, atol=1e-9)
 
 
-def _edge_lengths(mesh, region):
-    t = mesh.t[:, mesh.subdomains[region]]
-    pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
-    return np.concatenate(
-        [np.linalg.norm(mesh.p[:, t[a]] - mesh.p[:, t[b]], axis=0) for a, b in pairs]
-    )
-
-
 def test_requested_mesh_size_holds_in_quantum_region(device):
     _, mesh = device
     # gmsh's size is a target edge length; tetrahedra scatter around it (measured: median
@@ -76,7 +70,7 @@ def test_requested_mesh_size_holds_in_quantum_region(device):
     for m, h in ((mesh, COARSE.quantum_mesh_size_nm), (None, 3.5)):
         if m is None:  # a finer request gives a finer mesh there
             m = from_meshio(build(FiveGateParams(mesh_size_nm=20.0, quantum_mesh_size_nm=h)))
-        lengths = _edge_lengths(m, "quantum")
+        lengths = edge_lengths(m, "quantum")
         assert np.median(lengths) <= 1.35 * h
         assert np.percentile(lengths, 95) <= 2.0 * h
 

@@ -19,6 +19,8 @@ from geometries.tunnel_falls import (
     build_plane,
 )
 
+from .conftest import edge_lengths
+
 COARSE = TunnelFallsParams(mesh_size_nm=30.0, device_mesh_size_nm=15.0, quantum_mesh_size_nm=5.0)
 LAYERS = tuple(MATERIALS)
 
@@ -115,19 +117,11 @@ def test_mesh_is_conforming_across_material_interfaces(device):
     assert np.all(on_box | on_gate)
 
 
-def _edge_lengths(mesh, region):
-    t = mesh.t[:, mesh.subdomains[region]]
-    pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
-    return np.concatenate(
-        [np.linalg.norm(mesh.p[:, t[a]] - mesh.p[:, t[b]], axis=0) for a, b in pairs]
-    )
-
-
 def test_requested_mesh_size_holds_in_quantum_region(device):
     _, mesh = device
     finer = TunnelFallsParams(mesh_size_nm=40.0, device_mesh_size_nm=20.0, quantum_mesh_size_nm=3.5)
     for m, h in ((mesh, COARSE.quantum_mesh_size_nm), (from_meshio(build(finer)), 3.5)):
-        lengths = _edge_lengths(m, "quantum")
+        lengths = edge_lengths(m, "quantum")
         assert np.median(lengths) <= 1.35 * h
         assert np.percentile(lengths, 95) <= 2.0 * h
         # and the mesh is coarse away from the device: the size field is local

@@ -1,0 +1,352 @@
+"""Study configuration: one frozen, validated dataclass tree, loaded from TOML.
+
+A study is a detuning sweep of a device (``geometries.<device>``) at fixed gate biases, with a
+correlated valley map on the quantum region. Example (every table and key is optional; the
+defaults are the reference study of PHYSICS.md section 5)::
+
+    [device]
+    name = "tunnel_falls"
+    [device.params]            # any field of the device's Params, e.g.
+    quantum_mesh_size_nm = 2.0
+
+    [biases_V]                 # gates not named keep the device's reference bias
+    B5 = 1.2
+
+    [detuning]                 # V_g = bias_g + weight_g * eps, eps in mV
+    start_mV = -10.0
+    stop_mV = 10.0
+    points = 21
+    [detuning.weights]         # default: left plunger +1/2, right plunger -1/2
+    P5 = 0.5
+    P6 = -0.5
+
+    [valley_map]
+    mean_valley_splitting_ueV = 200.0
+    lx_nm = 19.2
+    ly_nm = 1000.0
+    nx = 200
+    ny = 15
+    seed = 8
+
+    [solver]
+    n_states = 8
+    element = "P1"
+    backend = "auto"
+
+    [output]
+    figures = true
+    vtu_states = 2             # ParaView files of the lowest states at both sweep ends
+
+Every field is checked in ``__post_init__`` (or by :func:`StudyConfig.from_dict`) before any
+computation; errors name the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from femvalley.valley_map import ValleyMapSpec
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "DetuningConfig",
+    "DeviceConfig",
+    "OutputConfig",
+    "SolverConfig",
+    "StudyConfig",
+    "ValleyMapConfig",
+]
+
+
+def _number(name: str, value: Any, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} = {value!r} must be a number")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} = {value!r} must be finite")
+    if positive and value <= 0:
+        raise ValueError(f"{name} = {value!r} must be > 0")
+    return float(value)
+
+
+def _integer(name: str, value: Any, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} = {value!r} must be an integer")
+    if value < minimum:
+        raise ValueError(f"{name} = {value!r} must be >= {minimum}")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceConfig:
+    """Which device, and overrides of its parameters (``geometries.<name>.Params``)."""
+
+    name: str = "tunnel_falls"
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from geometries import DEVICES
+
+        if self.name not in DEVICES:
+            raise ValueError(f"device.name = {self.name!r} is not known; allowed: {list(DEVICES)}")
+        self.build_params()  # validates the overrides
+
+    @property
+    def module(self) -> Any:
+        """The device module."""
+        from geometries import get_device
+
+        return get_device(self.name)
+
+    def build_params(self) -> Any:
+        """Return the device's parameter dataclass with the overrides applied."""
+        cls = self.module.Params
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(self.params) - names)
+        if unknown:
+            raise ValueError(
+                f"device.params: unknown field(s) {unknown} for device {self.name!r}; "
+                f"allowed: {sorted(names)}"
+            )
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in self.params.items()}
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"device.params: {err}") from err
+
+
+@dataclass(frozen=True, kw_only=True)
+class DetuningConfig:
+    """Detuning axis: ``V_g = bias_g + weight_g * eps`` (eps in mV, so weights are V/V)."""
+
+    start_mV: float = -10.0
+    stop_mV: float = 10.0
+    points: int = 21
+    weights: Mapping[str, float] | None = None  # None: the device's plungers, +1/2 and -1/2
+
+    def __post_init__(self) -> None:
+        _number("detuning.start_mV", self.start_mV)
+        _number("detuning.stop_mV", self.stop_mV)
+        _integer("detuning.points", self.points, minimum=1)
+        if self.points > 1 and self.stop_mV == self.start_mV:
+            raise ValueError(
+                f"detuning.stop_mV = {self.stop_mV!r} equals start_mV with {self.points} points"
+            )
+        if self.weights is not None:
+            if not self.weights:
+                raise ValueError("detuning.weights is empty; name at least one gate")
+            for g, w in self.weights.items():
+                _number(f"detuning.weights.{g}", w)
+            if all(w == 0 for w in self.weights.values()):
+                raise ValueError("detuning.weights are all zero: the sweep would not move")
+
+    def values_mV(self) -> list[float]:
+        """Return the detuning points (mV)."""
+        if self.points == 1:
+            return [float(self.start_mV)]
+        step = (self.stop_mV - self.start_mV) / (self.points - 1)
+        return [float(self.start_mV + i * step) for i in range(self.points)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ValleyMapConfig:
+    """Valley-map statistics (PHYSICS.md section 3); see :class:`ValleyMapSpec`."""
+
+    mean_valley_splitting_ueV: float = 200.0
+    lx_nm: float = 19.2
+    ly_nm: float = 1000.0
+    nx: int = 200
+    ny: int = 15
+    seed: int = 8
+
+    def __post_init__(self) -> None:
+        try:
+            self.spec()
+        except ValueError as err:
+            raise ValueError(f"valley_map: {err}") from err
+
+    def spec(self) -> ValleyMapSpec:
+        """Return the sampler specification."""
+        return ValleyMapSpec(**dataclasses.asdict(self))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SolverConfig:
+    """Eigensolver settings."""
+
+    n_states: int = 8
+    element: str = "P1"
+    backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        from femvalley.eigen import available_backends
+
+        _integer("solver.n_states", self.n_states, minimum=1)
+        if self.element not in ("P1", "P2"):
+            raise ValueError(f"solver.element = {self.element!r}; allowed: 'P1', 'P2'")
+        allowed = ["auto", *available_backends()]
+        if self.backend not in allowed:
+            raise ValueError(f"solver.backend = {self.backend!r}; allowed here: {allowed}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutputConfig:
+    """What to write besides the results store and ``spectrum.csv``."""
+
+    figures: bool = True
+    vtu_states: int = 2
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.figures, bool):
+            raise ValueError(f"output.figures = {self.figures!r} must be true or false")
+        _integer("output.vtu_states", self.vtu_states, minimum=0)
+
+
+_SECTIONS = {
+    "device": DeviceConfig,
+    "detuning": DetuningConfig,
+    "valley_map": ValleyMapConfig,
+    "solver": SolverConfig,
+    "output": OutputConfig,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyConfig:
+    """A detuning-spectrum study."""
+
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    biases_V: Mapping[str, float] = field(default_factory=dict)
+    detuning: DetuningConfig = field(default_factory=DetuningConfig)
+    valley_map: ValleyMapConfig = field(default_factory=ValleyMapConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def __post_init__(self) -> None:
+        gates = self.device.module.GATES
+        for g, v in self.biases_V.items():
+            if g not in gates:
+                raise ValueError(
+                    f"biases_V.{g}: no gate {g!r} on {self.device.name}; gates: {gates}"
+                )
+            _number(f"biases_V.{g}", v)
+        for g in self.detuning_weights():
+            if g not in gates:
+                raise ValueError(
+                    f"detuning.weights.{g}: no gate {g!r} on {self.device.name}; gates: {gates}"
+                )
+        if self.solver.n_states < 2:
+            raise ValueError(
+                f"solver.n_states = {self.solver.n_states}: a two-valley spectrum needs >= 2"
+            )
+
+    # -- resolved values -------------------------------------------------------------------
+    def biases(self) -> dict[str, float]:
+        """Every gate's bias (V): the device's reference biases updated by ``biases_V``."""
+        out = dict(self.device.module.REFERENCE_BIASES_V)
+        out.update({g: float(v) for g, v in self.biases_V.items()})
+        return out
+
+    def detuning_weights(self) -> dict[str, float]:
+        """``dV_g / d eps`` in V per V (eps and V in the same unit)."""
+        if self.detuning.weights is not None:
+            return {g: float(w) for g, w in self.detuning.weights.items()}
+        plungers = self.device.module.PLUNGERS
+        return {plungers["dot_L"]: 0.5, plungers["dot_R"]: -0.5}
+
+    def voltages(self, detuning_mV: float) -> dict[str, float]:
+        """Gate voltages (V) at one detuning."""
+        v = self.biases()
+        for g, w in self.detuning_weights().items():
+            v[g] += w * detuning_mV / 1000.0
+        return v
+
+    # -- I/O -------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StudyConfig:
+        """Build from nested mappings (as read from TOML); unknown keys are errors."""
+        allowed = {"biases_V", *_SECTIONS}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise ValueError(f"unknown section(s) {unknown}; allowed: {sorted(allowed)}")
+        kwargs: dict[str, Any] = {}
+        for name, section in _SECTIONS.items():
+            raw = data.get(name, {})
+            if not isinstance(raw, Mapping):
+                raise ValueError(f"[{name}] must be a table, not {raw!r}")
+            names = {f.name for f in dataclasses.fields(section)}
+            bad = sorted(set(raw) - names)
+            if bad:
+                raise ValueError(f"[{name}]: unknown key(s) {bad}; allowed: {sorted(names)}")
+            kwargs[name] = section(**raw)
+        biases = data.get("biases_V", {})
+        if not isinstance(biases, Mapping):
+            raise ValueError(f"[biases_V] must be a table of gate = volts, not {biases!r}")
+        return cls(biases_V=dict(biases), **kwargs)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> StudyConfig:
+        """Load and validate a study file."""
+        p = Path(path)
+        if not p.is_file():
+            raise ValueError(f"study file {str(p)!r} does not exist")
+        try:
+            data = tomllib.loads(p.read_text())
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"{p}: not valid TOML: {err}") from err
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Fully resolved nested mapping (biases and weights filled in)."""
+        out: dict[str, Any] = {
+            "device": {"name": self.device.name, "params": dict(self.device.params)},
+            "biases_V": self.biases(),
+        }
+        det = dataclasses.asdict(self.detuning)
+        det["weights"] = self.detuning_weights()
+        out["detuning"] = det
+        out["valley_map"] = dataclasses.asdict(self.valley_map)
+        out["solver"] = dataclasses.asdict(self.solver)
+        out["output"] = dataclasses.asdict(self.output)
+        return out
+
+    def to_toml(self) -> str:
+        """Return the resolved configuration as TOML text (reloads to an equal study)."""
+        return _dump_toml(self.to_dict())
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise ValueError(f"cannot write {v!r} to TOML")
+
+
+def _dump_toml(data: Mapping[str, Any], prefix: str = "") -> str:
+    lines = []
+    tables = []
+    for k, v in data.items():
+        if isinstance(v, Mapping):
+            tables.append((k, v))
+        else:
+            lines.append(f"{k} = {_toml_value(v)}")
+    text = "\n".join(lines)
+    for k, v in tables:
+        name = f"{prefix}{k}"
+        body = _dump_toml(v, prefix=f"{name}.")
+        text += f"\n\n[{name}]\n{body}" if text or prefix else f"[{name}]\n{body}"
+    return text.strip("\n") + "\n"

@@ -1,0 +1,49 @@
+"""State observables against a displaced harmonic oscillator (closed form)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from femvalley.analysis import StateObservables
+from femvalley.eigen import solve
+from femvalley.kp import assemble, make_basis, two_valley_model
+
+from .conftest import C_T, square_mesh
+
+HW = (2.0, 3.0)  # meV
+X0 = -70.0 + 35 * 140.0 / 64  # nm: a grid line (6.5625), where the dot regions meet
+
+
+def test_displaced_oscillator_centre_size_and_dot_weights():
+    mesh = square_mesh(64, 70.0)
+    mid = mesh.p[:, mesh.t].mean(axis=1)
+    mesh = mesh.with_subdomains(
+        {"dot_L": np.nonzero(mid[0] < X0)[0], "dot_R": np.nonzero(mid[0] >= X0)[0]}
+    )
+
+    def u(x):
+        return HW[0] ** 2 * (x[0] - X0) ** 2 / (4 * C_T) + HW[1] ** 2 * x[1] ** 2 / (4 * C_T)
+
+    basis = make_basis(mesh, element="P2")
+    ops = assemble(two_valley_model(dim=2, delta_meV=0.05, potential_meV=u), basis)
+    res = solve(ops, k=2)
+    obs = StateObservables(basis)(res)
+    # ground state |psi|^2 is a Gaussian centred at (X0, 0) with std l_a / sqrt(2),
+    # l_a^2 = hbar / (m w_a) = 2 c / (hbar w_a)
+    for s in range(2):  # both valley states of the ground orbital
+        assert obs["x_mean_nm"][s] == pytest.approx(X0, abs=1e-3)
+        assert obs["y_mean_nm"][s] == pytest.approx(0.0, abs=1e-3)
+        assert obs["x_std_nm"][s] == pytest.approx(np.sqrt(C_T / HW[0]), rel=2e-3)
+        assert obs["y_std_nm"][s] == pytest.approx(np.sqrt(C_T / HW[1]), rel=2e-3)
+        # the dots split the plane at the centre: half each, summing to one
+        np.testing.assert_allclose(obs["dot_weight"][s], [0.5, 0.5], atol=2e-3)
+        assert obs["dot_weight"][s].sum() == pytest.approx(1.0, abs=1e-12)
+    # a real uniform Delta mixes the valleys equally: no polarisation
+    np.testing.assert_allclose(obs["valley_polarization"], 0.0, atol=1e-9)
+
+
+def test_missing_dot_region_is_named():
+    mesh = square_mesh(4, 10.0)
+    with pytest.raises(ValueError, match="dot_L"):
+        StateObservables(make_basis(mesh))

@@ -1,0 +1,102 @@
+"""Detuning sweeps: the results store, checkpoints, resume, and refusals."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from femvalley.config import StudyConfig
+from femvalley.sweep import build_system, read_results, run_study
+
+COARSE = {"quantum_mesh_size_nm": 5.0, "device_mesh_size_nm": 15.0, "mesh_size_nm": 30.0}
+
+
+@pytest.fixture(scope="module")
+def config():
+    return StudyConfig.from_dict(
+        {
+            "device": {"params": COARSE},
+            "detuning": {"points": 4, "start_mV": -10.0, "stop_mV": 10.0},
+            "solver": {"n_states": 4},
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def system(config):
+    return build_system(config)
+
+
+@pytest.fixture(scope="module")
+def full_run(config, system, tmp_path_factory):
+    out = tmp_path_factory.mktemp("full")
+    return out, run_study(config, out_dir=out, system=system, progress=False)
+
+
+def test_store_is_readable_with_plain_h5py(full_run, config):
+    out, res = full_run
+    with h5py.File(out / "results.h5", "r") as f:
+        assert f.attrs["layout_version"] == 1
+        assert (
+            StudyConfig.from_dict(__import__("tomllib").loads(f.attrs["config_toml"])).to_dict()
+            == config.to_dict()
+        )
+        e = f["energies_meV"][()]
+        assert e.shape == (4, 4) and np.all(np.isfinite(e))
+        assert np.all(f["done"][()] == 1)
+        np.testing.assert_allclose(f["detuning_mV"][()], [-10, -10 / 3, 10 / 3, 10])
+        assert f["dot_weight"].shape == (4, 4, 2)
+        assert f["states/first"].shape[:2] == (4, 2)
+        assert f["mesh/points_nm"].shape[1] == f["states/first"].shape[2]
+    # energies ascending per point; dot weights of each state sum to one
+    assert np.all(np.diff(res["energies_meV"], axis=1) >= 0)
+    np.testing.assert_allclose(res["dot_weight"].sum(axis=2), 1.0, atol=1e-9)
+    lines = (out / "spectrum.csv").read_text().splitlines()
+    assert lines[0] == "detuning_mV,E0_meV,E1_meV,E2_meV,E3_meV" and len(lines) == 5
+    assert (out / "study.toml").read_text() == config.to_toml()
+
+
+def test_killed_run_resumes_without_recomputing(full_run, config, system, tmp_path):
+    _, reference = full_run
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_two(i):
+        if i == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run_study(config, out_dir=tmp_path, system=system, progress=False, on_point=kill_after_two)
+    stored = read_results(tmp_path / "results.h5")
+    assert stored["done"].tolist() == [1, 1, 0, 0]  # both finished points were checkpointed
+    # without --resume the store is never overwritten
+    with pytest.raises(ValueError, match="already exists"):
+        run_study(config, out_dir=tmp_path, system=system, progress=False)
+    computed = []
+    res = run_study(
+        config,
+        out_dir=tmp_path,
+        system=system,
+        progress=False,
+        resume=True,
+        on_point=computed.append,
+    )
+    assert computed == [2, 3]  # nothing done is recomputed
+    np.testing.assert_allclose(res["energies_meV"], reference["energies_meV"], rtol=1e-9)
+    assert read_results(tmp_path / "results.h5")["done"].tolist() == [1, 1, 1, 1]
+
+
+def test_resume_into_another_study_is_refused(full_run, config, system):
+    out, _ = full_run
+    other = StudyConfig.from_dict(
+        {
+            "device": {"params": COARSE},
+            "detuning": {"points": 4, "start_mV": -10.0, "stop_mV": 10.0},
+            "solver": {"n_states": 4},
+            "valley_map": {"seed": 9},
+        }
+    )
+    with pytest.raises(ValueError, match="different study configuration"):
+        run_study(other, out_dir=out, system=system, progress=False, resume=True)

@@ -34,17 +34,6 @@ from geometries import DEVICES, get_device
 DETUNING_MV = 10.0
 
 
-def _semiconductor_band_edge(mesh: Any, phi: np.ndarray, materials: dict) -> np.ndarray:
-    """U (meV) at the vertices of semiconductor regions; +inf elsewhere (lowest edge wins)."""
-    u = np.full(mesh.nvertices, np.inf)
-    semis = [(r, get_material(m)) for r, m in materials.items()]
-    semis = [(r, m) for r, m in semis if m.has_electrons]
-    for region, mat in sorted(semis, key=lambda rm: -rm[1].band_offset_meV):
-        idx = np.unique(mesh.t[:, mesh.subdomains[region]])
-        u[idx] = mat.band_offset_meV - 1000.0 * phi[idx]
-    return u
-
-
 def run(out_dir: Path, device: str = "tunnel_falls", params: Any = None) -> dict[str, Any]:
     """Mesh, solve, plot; return the summary (also written to ``summary.json``)."""
     dev = get_device(device)
@@ -58,8 +47,12 @@ def run(out_dir: Path, device: str = "tunnel_falls", params: Any = None) -> dict
     gp = solve_gates(mesh, permittivity=dev.MATERIALS, gates=dev.GATES)
     t_solve = time.perf_counter() - t0
 
-    phi = gp.potential_V(biases)
-    u = _semiconductor_band_edge(mesh, phi, dev.MATERIALS)
+    semiconductors = {
+        r: get_material(m).band_offset_meV
+        for r, m in dev.MATERIALS.items()
+        if get_material(m).has_electrons
+    }
+    u = gp.band_edge_at_vertices_meV(biases, band_offset_meV=semiconductors)
     minima = {}
     for dot in ("dot_L", "dot_R"):
         idx = np.unique(mesh.t[:, mesh.subdomains[dot]])

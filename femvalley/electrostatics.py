@@ -39,6 +39,7 @@ from femvalley.mesh import (
     group_names,
     lumped_vertex_weights,
     p1_basis,
+    p1_element,
     probe_matrix,
     require_groups,
 )
@@ -138,6 +139,46 @@ class GatePotentials:
         offsets = element_values(basis.mesh, band_offset_meV, "band_offset_meV")
         tind = np.arange(basis.nelems) if basis.tind is None else np.asarray(basis.tind)
         return np.asarray(offsets[tind][:, None] + energy)
+
+    def band_edge_at_vertices_meV(
+        self,
+        voltages: Mapping[str, float],
+        *,
+        band_offset_meV: Mapping[str, float],
+        mesh: Any = None,
+        node_map: NDArray[np.int64] | None = None,
+    ) -> NDArray[np.float64]:
+        """Conduction-band edge ``offset - 1000 phi`` (meV) at the vertices of given regions.
+
+        A vertex shared by regions gets the lowest of their band edges (an interface vertex
+        of the well belongs to the well); vertices of no listed region get ``+inf``.
+
+        Parameters
+        ----------
+        voltages : mapping of gate name to V
+            Gate voltages.
+        band_offset_meV : mapping of region name to meV
+            The regions (e.g. the semiconductors) and their conduction-band offsets.
+        mesh : skfem.Mesh, optional
+            The device mesh (default) or a sub-mesh (then give ``node_map``).
+        node_map : ndarray of int, optional
+            Device vertex of every vertex of ``mesh`` (:attr:`SubMesh.node_map`).
+        """
+        target = self.mesh if mesh is None else mesh
+        phi = self.potential_V(voltages)
+        if node_map is not None:
+            phi = phi[np.asarray(node_map)]
+        if phi.shape[0] != target.nvertices:
+            raise ValueError(
+                f"the mesh has {target.nvertices} vertices but the potential has "
+                f"{phi.shape[0]}; pass node_map for a sub-mesh"
+            )
+        require_groups(target, regions=list(band_offset_meV))
+        u = np.full(target.nvertices, np.inf)
+        for region in sorted(band_offset_meV, key=lambda r: -float(band_offset_meV[r])):
+            idx = np.unique(target.t[:, target.subdomains[region]])
+            u[idx] = float(band_offset_meV[region]) + MEV_PER_VOLT * phi[idx]
+        return u
 
     def interpolated_to(self, mesh: Any, *, z_nm: float | None = None) -> GatePotentials:
         """Return the same potentials on the vertices of another mesh lying inside this one.
@@ -245,17 +286,6 @@ class LeverArms:
         return float(self.meV_per_mV[self.dots.index(dot), self.gates.index(gate)])
 
 
-def _p1_element(mesh: Any) -> Any:
-    from skfem import ElementTetP1, ElementTriP1
-    from skfem.mesh import MeshTet1, MeshTri1
-
-    if isinstance(mesh, MeshTri1):
-        return ElementTriP1()
-    if isinstance(mesh, MeshTet1):
-        return ElementTetP1()
-    raise ValueError(f"mesh of type {type(mesh).__name__}: use a triangle or tetrahedron mesh")
-
-
 def _gate_dofs(mesh: Any, gate: str) -> NDArray[np.int64]:
     if mesh.boundaries and gate in mesh.boundaries:
         # P1: the DOFs of a facet set are its vertices (avoids building the edge tables)
@@ -316,7 +346,7 @@ def solve_gates(
     from skfem import Basis, BilinearForm, asm
     from skfem.helpers import dot, grad
 
-    elem = _p1_element(mesh)
+    elem = p1_element(mesh)
     gates = tuple(gates)
     if not gates:
         raise ValueError("gates is empty: at least one gate is needed to fix the potential")

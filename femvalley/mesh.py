@@ -26,6 +26,7 @@ __all__ = [
     "group_names",
     "element_values",
     "p1_basis",
+    "p1_element",
     "locate_points",
     "lumped_vertex_weights",
     "probe_matrix",
@@ -117,19 +118,26 @@ def require_groups(
                 )
 
 
+def p1_element(mesh: Any) -> Any:
+    """Return the P1 Lagrange element of a triangle or tetrahedron mesh."""
+    from skfem import ElementTetP1, ElementTriP1
+    from skfem.mesh import MeshTet1, MeshTri1
+
+    if isinstance(mesh, MeshTri1):
+        return ElementTriP1()
+    if isinstance(mesh, MeshTet1):
+        return ElementTetP1()
+    raise ValueError(f"mesh of type {type(mesh).__name__}: use a triangle or tetrahedron mesh")
+
+
 def p1_basis(basis: Any) -> Any:
     """Return the P1 basis on the same mesh and quadrature as ``basis`` (itself if P1).
 
     Vertex arrays are interpolated with it, whatever the degree of ``basis``.
     """
-    from skfem import ElementTetP1, ElementTriP1
-    from skfem.mesh import MeshTri1
-
     if basis.elem.maxdeg == 1:
         return basis
-    return basis.with_element(
-        ElementTriP1() if isinstance(basis.mesh, MeshTri1) else ElementTetP1()
-    )
+    return basis.with_element(p1_element(basis.mesh))
 
 
 def element_values(mesh: Any, values: Mapping[str, Any], name: str) -> NDArray[np.float64]:

@@ -119,10 +119,9 @@ def build_system(config: StudyConfig) -> StudySystem:
     )
     ops = assemble(model, basis)
     # band edge at the vertices, for export (the well's offset wins at shared vertices)
-    u_vertex = np.full(sub.mesh.nvertices, np.inf)
-    for r in sorted(offsets, key=lambda r: -offsets[r]):
-        idx = np.unique(sub.mesh.t[:, sub.mesh.subdomains[r]])
-        u_vertex[idx] = offsets[r] - 1000.0 * gp.potential_V(volts)[sub.node_map][idx]
+    u_vertex = gp.band_edge_at_vertices_meV(
+        volts, band_offset_meV=offsets, mesh=sub.mesh, node_map=sub.node_map
+    )
     obs = StateObservables(basis, dots=("dot_L", "dot_R"))
     timings["assemble"] = time.perf_counter() - t0
     return StudySystem(
@@ -274,7 +273,7 @@ def run_study(
 
     if system is None:
         system = build_system(config)
-    if system.config is not config and system.config != config:
+    if system.config != config:
         raise ValueError("system was built for another configuration")
     _write_store(store, system, results, states)
 

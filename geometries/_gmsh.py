@@ -174,6 +174,11 @@ def rectangle_plane_mesh(
         return to_meshio(gmsh, dim=2)
 
 
+def outlines(boxes: Mapping[str, Box]) -> dict[str, tuple[float, float, float, float]]:
+    """Top-view outline (x0, x1, y0, y1) of every box."""
+    return {g: (b[0], b[0] + b[3], b[1], b[1] + b[4]) for g, b in boxes.items()}
+
+
 def clip_box_to_positive_x(box: Box) -> Box | None:
     """The part of ``box`` at x >= 0 (None if empty)."""
     x0, y0, z0, dx, dy, dz = box

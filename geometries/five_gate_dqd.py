@@ -126,7 +126,7 @@ class FiveGateParams:
 
     def gate_outlines_nm(self) -> dict[str, tuple[float, float, float, float]]:
         """Top-view outline of every gate as (x0, x1, y0, y1), for plots."""
-        return {g: (b[0], b[0] + b[3], b[1], b[1] + b[4]) for g, b in self.gate_boxes().items()}
+        return _gmsh.outlines(self.gate_boxes())
 
     def interface_sections(self) -> list[tuple[float, float, float]]:
         """(x_min, x_max, z) of the Si/SiO2 interface sections."""

@@ -246,7 +246,7 @@ class TunnelFallsParams:
 
     def gate_outlines_nm(self) -> dict[str, tuple[float, float, float, float]]:
         """Top-view outline of every gate as (x0, x1, y0, y1), for plots."""
-        return {g: (b[0], b[0] + b[3], b[1], b[1] + b[4]) for g, b in self.gate_boxes().items()}
+        return _gmsh.outlines(self.gate_boxes())
 
     def dot_boxes(self) -> dict[str, _gmsh.Box]:
         """``dot_L`` and ``dot_R`` boxes as (x0, y0, z0, dx, dy, dz)."""

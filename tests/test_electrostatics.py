@@ -210,3 +210,18 @@ def test_lever_arms_of_a_capacitor_are_layer_averages():
         gp.lever_arms({"d": "nowhere"})
     with pytest.raises(ValueError, match="gate 'P9'"):
         arms("si", "P9")
+
+
+def test_band_edge_at_vertices_takes_the_lowest_edge_at_interfaces():
+    ys = np.unique(np.r_[np.linspace(0, D1, 5), np.linspace(D1, D1 + D2, 7)])
+    mesh = _layered(MeshTri.init_tensor(np.linspace(0, 30, 7), ys), axis=1)
+    gp = solve_gates(mesh, permittivity={"oxide": "SiO2", "si": "Si"}, gates=["back", "top"])
+    u = gp.band_edge_at_vertices_meV({"top": 1.0}, band_offset_meV={"oxide": 3000.0, "si": 0.0})
+    exact, _, _ = _capacitor_exact(mesh.p[1], 1.0)
+    in_oxide_only = mesh.p[1] < D1 - 1e-9
+    np.testing.assert_allclose(u, np.where(in_oxide_only, 3000.0, 0.0) - 1000.0 * exact, atol=1e-6)
+    # only the silicon listed: the oxide vertices are +inf
+    u_si = gp.band_edge_at_vertices_meV({"top": 1.0}, band_offset_meV={"si": 0.0})
+    assert np.all(np.isinf(u_si[in_oxide_only])) and np.all(np.isfinite(u_si[~in_oxide_only]))
+    with pytest.raises(ValueError, match="region 'metal'"):
+        gp.band_edge_at_vertices_meV({}, band_offset_meV={"metal": 0.0})

@@ -6,8 +6,9 @@ defaults are the reference study of PHYSICS.md section 5)::
 
     [device]
     name = "tunnel_falls"
+    kp_mesh = "auto"           # "structured" | "device" | "auto"
     [device.params]            # any field of the device's Params, e.g.
-    quantum_mesh_size_nm = 2.0
+    kp_mesh_size_nm = 3.0
 
     [biases_V]                 # gates not named keep the device's reference bias
     B5 = 1.2
@@ -32,6 +33,7 @@ defaults are the reference study of PHYSICS.md section 5)::
     n_states = 8
     element = "P1"
     backend = "auto"
+    chunk_points = 11          # points per factorisation (and per parallel task)
 
     [output]
     figures = true
@@ -92,6 +94,10 @@ class DeviceConfig:
 
     name: str = "tunnel_falls"
     params: Mapping[str, Any] = field(default_factory=dict)
+    #: k.p mesh: "structured" (the device's tensor grid of the quantum region, graded in z;
+    #: ``build_quantum``), "device" (the quantum region of the gmsh device mesh), or "auto"
+    #: (structured when the device has one)
+    kp_mesh: str = "auto"
 
     def __post_init__(self) -> None:
         from geometries import DEVICES
@@ -99,6 +105,19 @@ class DeviceConfig:
         if self.name not in DEVICES:
             raise ValueError(f"device.name = {self.name!r} is not known; allowed: {list(DEVICES)}")
         self.build_params()  # validates the overrides
+        allowed = ["auto", "device"]
+        if hasattr(self.module, "build_quantum"):
+            allowed.append("structured")
+        if self.kp_mesh not in allowed:
+            raise ValueError(
+                f"device.kp_mesh = {self.kp_mesh!r}; allowed for {self.name!r}: {allowed}"
+            )
+
+    def uses_structured_mesh(self) -> bool:
+        """Return whether the k.p problem lives on the device's structured quantum mesh."""
+        return self.kp_mesh == "structured" or (
+            self.kp_mesh == "auto" and hasattr(self.module, "build_quantum")
+        )
 
     @property
     def module(self) -> Any:
@@ -186,11 +205,16 @@ class SolverConfig:
     n_states: int = 8
     element: str = "P1"
     backend: str = "auto"
+    #: detuning points per chunk: a chunk starts with a full solve and then reuses one
+    #: factorisation (femvalley.eigen.SweepSolver); chunks are the units of parallel work,
+    #: so the numbers do not depend on the number of workers
+    chunk_points: int = 11
 
     def __post_init__(self) -> None:
         from femvalley.eigen import available_backends
 
         _integer("solver.n_states", self.n_states, minimum=1)
+        _integer("solver.chunk_points", self.chunk_points, minimum=1)
         if self.element not in ("P1", "P2"):
             raise ValueError(f"solver.element = {self.element!r}; allowed: 'P1', 'P2'")
         allowed = ["auto", *available_backends()]
@@ -308,7 +332,11 @@ class StudyConfig:
     def to_dict(self) -> dict[str, Any]:
         """Fully resolved nested mapping (biases and weights filled in)."""
         out: dict[str, Any] = {
-            "device": {"name": self.device.name, "params": dict(self.device.params)},
+            "device": {
+                "name": self.device.name,
+                "kp_mesh": self.device.kp_mesh,
+                "params": dict(self.device.params),
+            },
             "biases_V": self.biases(),
         }
         det = dataclasses.asdict(self.detuning)

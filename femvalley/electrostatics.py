@@ -35,6 +35,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from femvalley.materials import get_material
 from femvalley.mesh import (
+    SubMesh,
     element_values,
     group_names,
     lumped_vertex_weights,
@@ -216,6 +217,19 @@ class GatePotentials:
             gates=self.gates,
             unit_V=np.ascontiguousarray((probe @ self.unit_V.T).T),
             offset_V=np.asarray(probe @ self.offset_V),
+            work_function_offset_V=dict(self.work_function_offset_V),
+            timings_s=dict(self.timings_s),
+        )
+
+    def restricted_to(self, sub: SubMesh) -> GatePotentials:
+        """Return the same potentials on a sub-mesh of the device mesh (``mesh.submesh``)."""
+        if sub.parent is not self.mesh:
+            raise ValueError("sub: a sub-mesh of another mesh than the one of these potentials")
+        return GatePotentials(
+            mesh=sub.mesh,
+            gates=self.gates,
+            unit_V=np.ascontiguousarray(self.unit_V[:, sub.node_map]),
+            offset_V=np.asarray(self.offset_V[sub.node_map]),
             work_function_offset_V=dict(self.work_function_offset_V),
             timings_s=dict(self.timings_s),
         )

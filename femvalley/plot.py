@@ -1,4 +1,4 @@
-"""Matplotlib figures (PNG): valley-splitting maps and conduction-band-edge views.
+"""Matplotlib figures (PNG): spectra, densities, valley-splitting maps and band-edge views.
 
 matplotlib is imported lazily, with the non-interactive Agg backend. Every figure is written to
 a temporary name and renamed, so an interrupted run never leaves half a file in place of a good
@@ -19,6 +19,8 @@ from femvalley.valley_map import ValleyGrid
 __all__ = [
     "plot_band_edge_line",
     "plot_band_edge_top_view",
+    "plot_density_slices",
+    "plot_spectrum",
     "plot_valley_splitting_map",
 ]
 
@@ -222,4 +224,207 @@ def plot_band_edge_top_view(
     ax.set_ylabel("y (nm)")
     if title:
         ax.set_title(title)
+    return _save(fig, path, dpi=dpi)
+
+
+def plot_spectrum(
+    path: str | Path,
+    *,
+    detuning_mV: ArrayLike,
+    energies_meV: ArrayLike,
+    valley_polarization: ArrayLike | None = None,
+    n_states: int = 4,
+    model_meV: Any = None,
+    title: str | None = None,
+    dpi: int = 200,
+) -> Path:
+    """Write a PNG of the spectrum ``E - min(E0)`` (meV) against detuning (mV).
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file (PNG).
+    detuning_mV : array_like, shape (P,)
+        Detuning of every point.
+    energies_meV : array_like, shape (P, k)
+        Energies, ascending per point; unfinished points may be NaN.
+    valley_polarization : array_like, shape (P, k), optional
+        ``<tau_z>`` of every state; colours the lines (blue -1 .. red +1).
+    n_states : int
+        How many of the lowest states to draw (4 by default).
+    model_meV : callable, optional
+        ``model_meV(detuning_mV) -> (P, m)`` energies of a fitted model, drawn dashed
+        (e.g. :meth:`femvalley.analysis.AnticrossingFit.energies_meV`).
+    title : str, optional
+        Figure title.
+    dpi : int
+        Resolution.
+    """
+    plt = _pyplot()
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import Normalize
+
+    eps = np.asarray(detuning_mV, dtype=float)
+    e = np.asarray(energies_meV, dtype=float)
+    if e.ndim != 2 or e.shape[0] != eps.size:
+        raise ValueError(f"energies_meV has shape {e.shape}; need ({eps.size}, k)")
+    if not isinstance(n_states, int) or n_states < 1:
+        raise ValueError(f"n_states = {n_states!r} must be an integer >= 1")
+    ok = np.all(np.isfinite(e), axis=1)
+    if not ok.any():
+        raise ValueError("energies_meV has no finished point to plot")
+    n = min(n_states, e.shape[1])
+    ref = float(np.min(e[ok, 0]))
+    fig, ax = plt.subplots(figsize=(5.6, 4.0), constrained_layout=True)
+    norm = Normalize(-1.0, 1.0)
+    order = np.argsort(eps)
+    x, rel = eps[order], e[order] - ref
+    pol = None if valley_polarization is None else np.asarray(valley_polarization)[order]
+    line = None
+    for j in range(n):
+        if pol is None:
+            ax.plot(x, rel[:, j], "-", lw=1.6, color="k")
+            continue
+        pts = np.column_stack([x, rel[:, j]])
+        segs = np.stack([pts[:-1], pts[1:]], axis=1)
+        c = 0.5 * (pol[:-1, j] + pol[1:, j])
+        line = LineCollection(list(segs), cmap="coolwarm", norm=norm, linewidths=2.0)
+        line.set_array(c)
+        ax.add_collection(line)
+        ax.scatter(x, rel[:, j], c=pol[:, j], cmap="coolwarm", norm=norm, s=8, zorder=3)
+    if model_meV is not None:
+        fine = np.linspace(x[ok[order]].min(), x[ok[order]].max(), 400)
+        me = np.asarray(model_meV(fine))
+        for j in range(min(n, me.shape[1])):
+            ax.plot(
+                fine,
+                me[:, j] - ref,
+                "--",
+                lw=0.8,
+                color="0.3",
+                label="two-dot model fit" if j == 0 else None,
+            )
+        ax.legend(loc="best", fontsize=8, frameon=False)
+    if line is not None:
+        fig.colorbar(line, ax=ax).set_label(r"valley polarisation $\langle\tau_z\rangle$")
+    ax.set_xlim(x.min(), x.max())
+    finite = rel[:, :n][np.isfinite(rel[:, :n])]
+    pad = 0.05 * max(float(np.ptp(finite)), 1e-6)
+    ax.set_ylim(float(finite.min()) - pad, float(finite.max()) + pad)
+    ax.set_xlabel("detuning (mV)")
+    ax.set_ylabel(r"$E - \min(E_0)$ (meV)")
+    ax.set_title(title or f"lowest {n} states")
+    return _save(fig, path, dpi=dpi)
+
+
+def plot_density_slices(
+    path: str | Path,
+    *,
+    mesh: Any,
+    densities: Mapping[str, ArrayLike],
+    outlines_nm: Mapping[str, tuple[float, float, float, float]] | None = None,
+    resolution_nm: float = 1.0,
+    dpi: int = 200,
+) -> Path:
+    """Write a PNG of 3-D densities in two slices each: top view (x-y) and side view (x-z).
+
+    The top view is taken at the height of the density maximum, the side view through it.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file (PNG).
+    mesh : skfem.MeshTet
+        The k.p mesh (nm).
+    densities : mapping of label to array of shape (nvertices,)
+        E.g. ``{"detuning -10 mV": n0, "detuning +10 mV": n1}`` (one column per entry).
+    outlines_nm : mapping of name to (x0, x1, y0, y1), optional
+        Rectangles drawn on the top views (gates, dot regions).
+    resolution_nm : float
+        Pixel size of the slices.
+    dpi : int
+        Resolution.
+    """
+    plt = _pyplot()
+    from matplotlib.patches import Rectangle
+
+    from femvalley.mesh import probe_matrix
+
+    p = np.asarray(mesh.p, dtype=float)
+    if p.shape[0] != 3:
+        raise ValueError("plot_density_slices needs a 3-D mesh")
+    if not densities:
+        raise ValueError("densities is empty")
+    if not resolution_nm > 0:
+        raise ValueError(f"resolution_nm = {resolution_nm!r} must be > 0")
+    lo, hi = p.min(axis=1), p.max(axis=1)
+    inset = 1e-9 * float(np.max(hi - lo))
+    xs = np.linspace(lo[0] + inset, hi[0] - inset, int((hi[0] - lo[0]) / resolution_nm) + 1)
+    ys = np.linspace(lo[1] + inset, hi[1] - inset, int((hi[1] - lo[1]) / resolution_nm) + 1)
+    zs = np.linspace(
+        lo[2] + inset, hi[2] - inset, max(int((hi[2] - lo[2]) / (resolution_nm / 4)), 2) + 1
+    )
+    ncol = len(densities)
+    fig, axes = plt.subplots(
+        2,
+        ncol,
+        figsize=(4.6 * ncol, 4.6),
+        squeeze=False,
+        constrained_layout=True,
+        gridspec_kw={"height_ratios": [hi[1] - lo[1], 2.5 * (hi[2] - lo[2])]},
+    )
+    for c, (label, values) in enumerate(densities.items()):
+        n = np.asarray(values, dtype=float)
+        if n.shape != (p.shape[1],):
+            raise ValueError(f"densities[{label!r}] has shape {n.shape}; need ({p.shape[1]},)")
+        peak = p[:, int(np.argmax(n))]
+        gx, gy = np.meshgrid(xs, ys)
+        top = probe_matrix(mesh, np.vstack([gx.ravel(), gy.ravel(), np.full(gx.size, peak[2])]))
+        gx2, gz2 = np.meshgrid(xs, zs)
+        side = probe_matrix(mesh, np.vstack([gx2.ravel(), np.full(gx2.size, peak[1]), gz2.ravel()]))
+        img_top = (top @ n).reshape(gx.shape)
+        img_side = (side @ n).reshape(gx2.shape)
+        vmax = float(max(img_top.max(), img_side.max(), 1e-300))
+        ax = axes[0, c]
+        ax.imshow(
+            img_top,
+            origin="lower",
+            extent=(xs[0], xs[-1], ys[0], ys[-1]),
+            cmap="magma",
+            vmin=0,
+            vmax=vmax,
+            aspect="equal",
+        )
+        for name, (x0, x1, y0, y1) in (outlines_nm or {}).items():
+            if not (y1 > ys[0] + 1e-6 and y0 < ys[-1] - 1e-6):
+                continue  # outside the slice (e.g. screening gates beside the channel)
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="w", lw=0.8))
+            ax.text(
+                (x0 + x1) / 2,
+                min(y1, ys[-1]) - 2,
+                name,
+                color="w",
+                ha="center",
+                va="top",
+                fontsize=7,
+            )
+        ax.set_xlim(xs[0], xs[-1])
+        ax.set_ylim(ys[0], ys[-1])
+        ax.set_title(f"{label}\ntop view at z = {peak[2]:.1f} nm", fontsize=9)
+        ax.set_xlabel("x (nm)")
+        ax.set_ylabel("y (nm)")
+        ax2 = axes[1, c]
+        im = ax2.imshow(
+            img_side,
+            origin="lower",
+            extent=(xs[0], xs[-1], zs[0], zs[-1]),
+            cmap="magma",
+            vmin=0,
+            vmax=vmax,
+            aspect=2.5,
+        )
+        ax2.set_title(f"side view at y = {peak[1]:.1f} nm", fontsize=9)
+        ax2.set_xlabel("x (nm)")
+        ax2.set_ylabel("z (nm)")
+        fig.colorbar(im, ax=[ax, ax2], shrink=0.8).set_label(r"density (nm$^{-3}$)")
     return _save(fig, path, dpi=dpi)

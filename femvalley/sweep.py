@@ -3,7 +3,7 @@
 :func:`build_system` does everything that does not depend on the detuning, once: the device
 mesh, one Poisson solve per gate, the quantum sub-mesh, the valley map, and the k.p operators
 ``H(eps) = H0 + eps D`` with ``D = -1000 sum_g w_g phi_g / 1000`` (meV per mV of detuning).
-:func:`run_study` then solves the lowest states at every detuning point (no Poisson solve and
+:func:`run_sweep` then solves the lowest states at every detuning point (no Poisson solve and
 no assembly per point), each warm-started from the previous one, and writes every finished
 point to the results store before the next starts.
 
@@ -16,13 +16,22 @@ datasets (P points, k states):
 - ``valley_polarization`` (P, k): <tau_z> = w(+z) - w(-z);
 - ``dot_weight`` (P, k, 2): probability in ``dot_L`` and ``dot_R``;
 - ``x_mean_nm``, ``y_mean_nm``, ``x_std_nm``, ``y_std_nm`` (P, k): centre and size;
-- ``solve_s`` (P,): wall time of each point;
+- ``solve_s`` (P,): wall time of each point; ``full_solve`` (P,) uint8: 1 where the point was
+  solved from scratch (first point of a chunk, or a fallback), 0 where it reused the
+  chunk's factorisation;
 - ``states/first`` and ``states/last`` (k, 2, N) complex: the states at both sweep ends, on
-  the vertices of the quantum sub-mesh ``mesh/points_nm`` (3, N) / ``mesh/cells`` (4, ncells);
-  ``mesh/band_edge_meV`` (N,) at zero detuning and ``mesh/delta_meV`` (N,) complex.
+  the vertices of the k.p mesh ``mesh/points_nm`` (3, N) / ``mesh/cells`` (4, ncells);
+  ``mesh/band_edge_meV`` (N,) at zero detuning, ``mesh/detuning_meV_per_mV`` (N,) (U at
+  detuning eps is ``band_edge_meV + eps * detuning_meV_per_mV``) and ``mesh/delta_meV`` (N,)
+  complex.
 
 attributes of the root: ``layout_version``, ``config_toml`` (the resolved study), ``config_sha256``,
-``femvalley_version``, ``seed``, ``n_states``, ``setup_s`` (mesh + Poisson + assembly).
+``femvalley_version``, ``seed``, ``n_states``, ``vtu_states``, ``setup_s`` (mesh + Poisson +
+assembly).
+
+Next to it, ``states/point_NNNNN.npy`` (complex64, (vtu_states, 2, N)) holds the lowest
+``output.vtu_states`` states of every finished point, for the ParaView series
+(:mod:`femvalley.export`).
 
 Every write goes to ``results.h5.tmp`` and is renamed over ``results.h5``: a killed run leaves
 the last complete checkpoint. ``spectrum.csv`` (``detuning_mV,E0_meV,E1_meV,...``) is written
@@ -33,55 +42,79 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from femvalley.analysis import StateObservables
 from femvalley.config import StudyConfig
-from femvalley.eigen import EigenResult, solve
+from femvalley.eigen import EigenResult, SweepSolver, solve
 from femvalley.electrostatics import GatePotentials, solve_gates
 from femvalley.kp import KPOperators, assemble, make_basis, two_valley_model
 from femvalley.materials import get_material
-from femvalley.mesh import SubMesh, from_meshio, submesh
+from femvalley.mesh import from_meshio, submesh
 from femvalley.valley_map import ValleyGrid, valley_map_on_nodes
 
-__all__ = ["StudySystem", "build_system", "run_study", "read_results", "STORE_NAME"]
+__all__ = [
+    "STATES_DIR",
+    "STORE_NAME",
+    "StudySystem",
+    "build_system",
+    "load_point_states",
+    "read_results",
+    "run_sweep",
+    "save_point_states",
+]
 
 STORE_NAME = "results.h5"
+#: folder of the per-point state files inside a study directory
+STATES_DIR = "states"
 LAYOUT_VERSION = 1
 _PER_STATE = ("valley_polarization", "x_mean_nm", "y_mean_nm", "x_std_nm", "y_std_nm")
 
 
 @dataclass(frozen=True, eq=False)
 class StudySystem:
-    """Everything of a study that does not depend on the detuning (built once)."""
+    """Everything of a study that does not depend on the detuning (built once).
+
+    ``potentials`` are the gate potentials on the k.p mesh ``quantum_mesh`` (interpolated from
+    the device mesh for a structured k.p mesh, restricted for the device's own quantum region).
+    """
 
     config: StudyConfig
     device_mesh: Any
     gates: GatePotentials
-    sub: SubMesh
+    potentials: GatePotentials
+    quantum_mesh: Any
     basis: Any
     operators: KPOperators
     delta_meV: NDArray[np.complex128]
     valley_grid: ValleyGrid
-    band_edge_meV: NDArray[np.float64]  # at zero detuning, at the sub-mesh vertices
-    detuning_meV_per_mV: NDArray[np.float64]  # D at the sub-mesh vertices
+    band_edge_meV: NDArray[np.float64]  # at zero detuning, at the k.p mesh vertices
+    detuning_meV_per_mV: NDArray[np.float64]  # D at the k.p mesh vertices
     observables: StateObservables
     timings_s: dict[str, float]
 
     def solve(self, detuning_mV: float, *, warm_start: EigenResult | None = None) -> EigenResult:
-        """Lowest ``n_states`` states at one detuning (mV)."""
+        """Lowest ``n_states`` states at one detuning (mV), by a full solve."""
         return solve(
             self.operators,
             k=self.config.solver.n_states,
             scales={"detuning": float(detuning_mV)},
             backend=self.config.solver.backend,  # type: ignore[arg-type]
             warm_start=warm_start,
+        )
+
+    def sweep_solver(self) -> SweepSolver:
+        """Return a solver for consecutive detunings (one factorisation, warm starts)."""
+        return SweepSolver(
+            self.operators,
+            k=self.config.solver.n_states,
+            backend=self.config.solver.backend,  # type: ignore[arg-type]
         )
 
 
@@ -98,18 +131,23 @@ def build_system(config: StudyConfig) -> StudySystem:
     timings["electrostatics"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    sub = submesh(mesh, "quantum")
-    basis = make_basis(sub.mesh, element=config.solver.element)
+    if config.device.uses_structured_mesh():
+        qmesh = from_meshio(dev.build_quantum(params), dim=3)
+        gq = gp.interpolated_to(qmesh)
+    else:
+        sub = submesh(mesh, "quantum")
+        qmesh = sub.mesh
+        gq = gp.restricted_to(sub)
+    basis = make_basis(qmesh, element=config.solver.element)
     # material layers of the quantum region (the groups that are materials)
-    layers = {r: m for r, m in dev.MATERIALS.items() if r in (sub.mesh.subdomains or {})}
+    layers = {r: m for r, m in dev.MATERIALS.items() if r in (qmesh.subdomains or {})}
     offsets = {r: get_material(m).band_offset_meV for r, m in layers.items()}
     volts = config.voltages(0.0)
-    u_qp = gp.band_edge_meV(volts, band_offset_meV=offsets, basis=basis, node_map=sub.node_map)
-    phi = gp.unit_V[:, sub.node_map]
+    u_qp = gq.band_edge_meV(volts, band_offset_meV=offsets, basis=basis)
     weights = config.detuning_weights()
-    d_vertex = -sum(w * phi[gp.gates.index(g)] for g, w in weights.items())  # meV per mV
+    d_vertex = -sum(w * gq.unit_V[gq.gates.index(g)] for g, w in weights.items())  # meV/mV
     d_vertex = np.asarray(d_vertex, dtype=np.float64)
-    delta, grid = valley_map_on_nodes(config.valley_map.spec(), sub.mesh.p)
+    delta, grid = valley_map_on_nodes(config.valley_map.spec(), qmesh.p)
     model = two_valley_model(
         dim=3,
         delta_meV=delta,
@@ -119,16 +157,15 @@ def build_system(config: StudyConfig) -> StudySystem:
     )
     ops = assemble(model, basis)
     # band edge at the vertices, for export (the well's offset wins at shared vertices)
-    u_vertex = gp.band_edge_at_vertices_meV(
-        volts, band_offset_meV=offsets, mesh=sub.mesh, node_map=sub.node_map
-    )
+    u_vertex = gq.band_edge_at_vertices_meV(volts, band_offset_meV=offsets, mesh=qmesh)
     obs = StateObservables(basis, dots=("dot_L", "dot_R"))
     timings["assemble"] = time.perf_counter() - t0
     return StudySystem(
         config=config,
         device_mesh=mesh,
         gates=gp,
-        sub=sub,
+        potentials=gq,
+        quantum_mesh=qmesh,
         basis=basis,
         operators=ops,
         delta_meV=np.asarray(delta, dtype=np.complex128),
@@ -138,6 +175,40 @@ def build_system(config: StudyConfig) -> StudySystem:
         observables=obs,
         timings_s=timings,
     )
+
+
+def chunks(points: int, chunk_points: int) -> list[list[int]]:
+    """Split point indices ``0 .. points-1`` into consecutive chunks of ``chunk_points``."""
+    return [list(range(i, min(i + chunk_points, points))) for i in range(0, points, chunk_points)]
+
+
+def solve_points(
+    system: StudySystem, indices: list[int], detuning_mV: NDArray[np.float64]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Solve consecutive points (one chunk); yield ``(index, record)`` as each finishes.
+
+    The first point is a full solve; the others reuse its factorisation and start from the
+    previous point's states (:class:`femvalley.eigen.SweepSolver`). A record holds the
+    energies, the observables, the wall time and, at both ends of the sweep, the states.
+    """
+    solver = system.sweep_solver()
+    last = len(detuning_mV) - 1
+    for n, i in enumerate(indices):
+        t0 = time.perf_counter()
+        scales = {"detuning": float(detuning_mV[i])}
+        res = solver.start(scales) if n == 0 else solver.step(scales)
+        obs = system.observables(res)
+        rec: dict[str, Any] = {name: obs[name] for name in _PER_STATE}
+        rec["energies_meV"] = res.energies_meV
+        rec["dot_weight"] = obs["dot_weight"]
+        rec["full_solve"] = int(res.timings_s.get("full_solve", 1.0))
+        rec["solve_s"] = time.perf_counter() - t0
+        if i in (0, last) and res.components is not None:
+            rec["states"] = res.components
+        n_export = system.config.output.vtu_states
+        if n_export and res.components is not None:
+            rec["export_states"] = res.components[:n_export]
+        yield i, rec
 
 
 # -- results store ---------------------------------------------------------------------------
@@ -154,6 +225,7 @@ def _empty_results(config: StudyConfig) -> dict[str, Any]:
         "energies_meV": np.full((p, k), np.nan),
         "dot_weight": np.full((p, k, 2), np.nan),
         "solve_s": np.full(p, np.nan),
+        "full_solve": np.zeros(p, dtype=np.uint8),
     }
     for name in _PER_STATE:
         out[name] = np.full((p, k), np.nan)
@@ -192,18 +264,38 @@ def _write_store(
         f.attrs["femvalley_version"] = __version__
         f.attrs["seed"] = cfg.valley_map.seed
         f.attrs["n_states"] = cfg.solver.n_states
+        f.attrs["vtu_states"] = cfg.output.vtu_states
         f.attrs["setup_s"] = float(sum(system.timings_s.values()))
         for name, value in results.items():
             f.create_dataset(name, data=value)
         g = f.create_group("mesh")
-        g.create_dataset("points_nm", data=system.sub.mesh.p)
-        g.create_dataset("cells", data=system.sub.mesh.t)
+        g.create_dataset("points_nm", data=system.quantum_mesh.p)
+        g.create_dataset("cells", data=system.quantum_mesh.t)
         g.create_dataset("band_edge_meV", data=system.band_edge_meV)
+        g.create_dataset("detuning_meV_per_mV", data=system.detuning_meV_per_mV)
         g.create_dataset("delta_meV", data=system.delta_meV)
         s = f.create_group("states")
         for name, comps in states.items():
             s.create_dataset(name, data=comps, compression="gzip", compression_opts=1)
     tmp.replace(path)
+
+
+# -- per-point states (for the ParaView series) -----------------------------------------------
+def save_point_states(out_dir: str | Path, index: int, components: ArrayLike) -> Path:
+    """Store the exported states (k, 2, N) of sweep point ``index`` (atomically, complex64)."""
+    folder = Path(out_dir) / STATES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"point_{index:05d}.npy"
+    tmp = folder / f".point_{index:05d}.tmp.npy"
+    np.save(tmp, np.asarray(components, dtype=np.complex64))
+    tmp.replace(path)
+    return path
+
+
+def load_point_states(out_dir: str | Path, index: int) -> NDArray[np.complex64] | None:
+    """Return the stored states of point ``index``, or ``None``."""
+    path = Path(out_dir) / STATES_DIR / f"point_{index:05d}.npy"
+    return np.load(path) if path.exists() else None
 
 
 def _write_csv(path: Path, results: dict[str, Any]) -> None:
@@ -230,16 +322,20 @@ def _load_for_resume(path: Path, config: StudyConfig) -> tuple[dict[str, Any], d
     return results, dict(stored.get("states", {}))
 
 
-def run_study(
+def run_sweep(
     config: StudyConfig,
     *,
     out_dir: str | Path,
     resume: bool = False,
     progress: bool = True,
+    workers: int = 1,
     system: StudySystem | None = None,
     on_point: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Run a detuning study; return the results (as stored in ``results.h5``).
+    """Run the detuning sweep of a study; return the results (as stored in ``results.h5``).
+
+    :func:`femvalley.study.run_study` calls it and then writes the figures, the fit and the
+    ParaView files.
 
     Parameters
     ----------
@@ -252,11 +348,16 @@ def run_study(
         are not recomputed. Without it an existing store is never overwritten.
     progress : bool
         Show a progress bar (tqdm) on stderr.
+    workers : int
+        Worker processes; the chunks of ``solver.chunk_points`` points are shared out among
+        them. Each chunk is computed the same way whatever the number of workers.
     system : StudySystem, optional
         A system already built for ``config`` (skips the setup).
     on_point : callable, optional
         Called with the index of every point once it is stored (for monitoring and tests).
     """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers = {workers!r} must be an integer >= 1")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     store = out / STORE_NAME
@@ -269,7 +370,7 @@ def run_study(
         results, states = _load_for_resume(store, config)
     else:
         results, states = _empty_results(config), {}
-    (out / "study.toml").write_text(config.to_toml())
+    _write_text(out / "study.toml", config.to_toml())
 
     if system is None:
         system = build_system(config)
@@ -278,23 +379,22 @@ def run_study(
     _write_store(store, system, results, states)
 
     todo = [i for i, d in enumerate(results["done"]) if not d]
+    # chunks of the whole sweep, restricted to what is left: the same work units on resume
+    tasks = [
+        [i for i in c if i in set(todo)]
+        for c in chunks(len(results["done"]), config.solver.chunk_points)
+    ]
+    tasks = [t for t in tasks if t]
     bar = _progress(len(results["done"]), initial=len(results["done"]) - len(todo), on=progress)
-    last = len(results["done"]) - 1
-    warm: EigenResult | None = None
     try:
-        for i in todo:
-            t0 = time.perf_counter()
-            res = system.solve(float(results["detuning_mV"][i]), warm_start=warm)
-            warm = res
-            obs = system.observables(res)
-            results["energies_meV"][i] = res.energies_meV
-            for name in _PER_STATE:
-                results[name][i] = obs[name]
-            results["dot_weight"][i] = obs["dot_weight"]
-            results["solve_s"][i] = time.perf_counter() - t0
+        for i, rec in _run_tasks(system, tasks, results["detuning_mV"], workers):
+            for name in (*_PER_STATE, "energies_meV", "dot_weight", "solve_s", "full_solve"):
+                results[name][i] = rec[name]
             results["done"][i] = 1
-            if i in (0, last):
-                states["first" if i == 0 else "last"] = res.components
+            if "states" in rec:
+                states["first" if i == 0 else "last"] = rec["states"]
+            if "export_states" in rec:
+                save_point_states(out, i, rec["export_states"])
             _write_store(store, system, results, states)
             bar.update(1)
             if on_point is not None:
@@ -305,6 +405,86 @@ def run_study(
     results["states"] = states
     results["system"] = system
     return results
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+# -- parallel execution ------------------------------------------------------------------------
+_WORKER_SYSTEM: StudySystem | None = None
+
+
+def _run_tasks(
+    system: StudySystem, tasks: list[list[int]], detuning_mV: NDArray[np.float64], workers: int
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield finished points of all chunks, in this process or in ``workers`` processes."""
+    if workers == 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield from solve_points(system, task, detuning_mV)
+        return
+    import multiprocessing as mp
+    import queue
+
+    global _WORKER_SYSTEM
+    # fork: the workers share the system built here (copy on write), nothing is rebuilt
+    ctx = mp.get_context("fork")
+    task_q: Any = ctx.Queue()
+    result_q: Any = ctx.Queue()
+    for task in tasks:
+        task_q.put(task)
+    n = min(workers, len(tasks))
+    for _ in range(n):
+        task_q.put(None)
+    _WORKER_SYSTEM = system
+    procs = [ctx.Process(target=_worker, args=(task_q, result_q, detuning_mV)) for _ in range(n)]
+    try:
+        for p in procs:
+            p.start()
+        remaining = sum(len(t) for t in tasks)
+        while remaining:
+            try:
+                item = result_q.get(timeout=1.0)
+            except queue.Empty:
+                dead = [p for p in procs if p.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(
+                        f"a sweep worker died (exit code {dead[0].exitcode}); the finished "
+                        "points are stored: rerun with --resume"
+                    ) from None
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            remaining -= 1
+            yield item
+    finally:
+        _WORKER_SYSTEM = None
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join()
+
+
+def _worker(task_q: Any, result_q: Any, detuning_mV: NDArray[np.float64]) -> None:
+    system = _WORKER_SYSTEM
+    assert system is not None
+    try:
+        from threadpoolctl import threadpool_limits
+
+        limits: Any = threadpool_limits(limits=1)  # one core per worker
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        limits = None
+    try:
+        while (task := task_q.get()) is not None:
+            for item in solve_points(system, task, detuning_mV):
+                result_q.put(item)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
+        result_q.put(RuntimeError(f"sweep worker failed: {type(exc).__name__}: {exc}"))
+    finally:
+        if limits is not None:
+            limits.restore_original_limits()
 
 
 def _progress(total: int, *, initial: int, on: bool) -> Any:

@@ -47,3 +47,58 @@ def test_missing_dot_region_is_named():
     mesh = square_mesh(4, 10.0)
     with pytest.raises(ValueError, match="dot_L"):
         StateObservables(make_basis(mesh))
+
+
+def _model_data(params, eps):
+    """Energies and dot weights of the two-dot model itself (exact synthetic data)."""
+    from femvalley.analysis import two_dot_model_meV
+
+    e = two_dot_model_meV(eps, params)
+    mean, slope, lever, eps0, evl, evr, t, dphi = params
+    w = np.empty((eps.size, 4, 2))
+    s = np.array([-1.0, 1.0])
+    tun = 0.5 * t * (1 + np.outer(s, s) * np.exp(1j * dphi))
+    for p, x in enumerate(eps - eps0):
+        h = np.diag(
+            [
+                mean + slope * x - lever * x / 2 - evl / 2,
+                mean + slope * x - lever * x / 2 + evl / 2,
+                mean + slope * x + lever * x / 2 - evr / 2,
+                mean + slope * x + lever * x / 2 + evr / 2,
+            ]
+        ).astype(complex)
+        h[:2, 2:] = tun
+        h[2:, :2] = tun.conj().T
+        _, v = np.linalg.eigh(h)
+        w[p, :, 0] = np.sum(np.abs(v[:2]) ** 2, axis=0)
+        w[p, :, 1] = np.sum(np.abs(v[2:]) ** 2, axis=0)
+    return e, w
+
+
+@pytest.mark.parametrize("dphi", [0.3, 2.0])
+def test_anticrossing_fit_recovers_the_model(dphi):
+    from femvalley.analysis import fit_anticrossing
+
+    truth = (-12.0, -0.02, 0.04, 0.7, 0.23, 0.26, 0.006, dphi)
+    eps = np.linspace(-10, 10, 21)
+    e, w = _model_data(truth, eps)
+    fit = fit_anticrossing(eps, e, w)
+    t_eff = truth[6] * abs(np.cos(dphi / 2))
+    assert fit.tunnel_coupling_ueV == pytest.approx(1e3 * t_eff, rel=1e-5)
+    assert fit.lever_arm_meV_per_mV == pytest.approx(0.04, rel=1e-6)
+    assert fit.detuning_offset_mV == pytest.approx(0.7, abs=1e-5)
+    assert fit.valley_splitting_ueV["dot_L"] == pytest.approx(230.0, rel=1e-6)
+    assert fit.valley_splitting_ueV["dot_R"] == pytest.approx(260.0, rel=1e-6)
+    assert fit.rms_residual_ueV < 1e-3
+    # the smallest gap of the lowest anticrossing is 2 t (valley splittings >> t)
+    assert fit.min_gap_ueV == pytest.approx(2e3 * t_eff, rel=1e-3)
+
+
+def test_anticrossing_fit_rejects_bad_shapes():
+    from femvalley.analysis import fit_anticrossing
+
+    eps = np.linspace(-1, 1, 5)
+    with pytest.raises(ValueError, match="energies_meV"):
+        fit_anticrossing(eps, np.zeros((5, 3)), np.zeros((5, 3, 2)))
+    with pytest.raises(ValueError, match="dot_weight"):
+        fit_anticrossing(eps, np.zeros((5, 4)), np.zeros((5, 4)))

@@ -17,6 +17,7 @@ from geometries.tunnel_falls import (
     TunnelFallsParams,
     build,
     build_plane,
+    build_quantum,
 )
 
 from .conftest import edge_lengths
@@ -246,3 +247,43 @@ def test_plane_mesh_of_the_dot_regions(potentials):
         potentials.interpolated_to(plane)
     with pytest.raises(ValueError, match="outside the mesh"):
         potentials.interpolated_to(plane, z_nm=1000.0)
+
+
+def test_structured_kp_mesh_of_the_quantum_region(potentials):
+    """Tensor grid: exact volumes, grid planes on the interfaces, conforming, mirror symmetric,
+    and the same vertical grid in every column."""
+    p = TunnelFallsParams(kp_mesh_size_nm=6.0, kp_vertical_mesh_size_nm=0.8)
+    m = from_meshio(build_quantum(p), dim=3)
+    require_groups(m, regions=["buffer", "well", "barrier", "dot_L", "dot_R", "quantum"])
+    dx, dy = p.dot_size_nm
+    z0, z1 = p.quantum_z_nm
+    for region, height in (
+        ("well", p.well_nm),
+        ("buffer", -p.well_nm / 2 - z0),
+        ("barrier", z1 - p.well_nm / 2),
+    ):
+        np.testing.assert_allclose(_volume(m, region), 2 * dx * dy * height, rtol=1e-12)
+    np.testing.assert_allclose(_volume(m, "dot_L"), dx * dy * (z1 - z0), rtol=1e-12)
+    # the well's interfaces are grid planes, its steps are at most the vertical size, and the
+    # steps grow away from it (ratio <= 1.5 + rounding)
+    zs = np.unique(np.round(m.p[2], 9))
+    assert np.any(np.isclose(zs, -p.well_nm / 2)) and np.any(np.isclose(zs, p.well_nm / 2))
+    inside = zs[(zs >= -p.well_nm / 2 - 1e-9) & (zs <= p.well_nm / 2 + 1e-9)]
+    assert np.diff(inside).max() <= 0.8 + 1e-9
+    steps = np.diff(zs[zs >= p.well_nm / 2 - 1e-9])
+    assert np.all(steps[1:] >= steps[:-1] * (1 - 1e-9)) and steps.max() <= 6.0 + 1e-9
+    # every column has the same z values
+    xy = np.round(m.p[:2], 6)
+    _, col = np.unique(xy, axis=1, return_inverse=True)
+    counts = np.bincount(col.ravel())
+    assert np.all(counts == zs.size)
+    # conforming: every boundary facet lies on the outer box
+    c = m.p[:, m.facets[:, m.boundary_facets()]].mean(axis=1)
+    lo, hi = m.p.min(axis=1)[:, None], m.p.max(axis=1)[:, None]
+    assert np.all(np.any(np.isclose(c, lo) | np.isclose(c, hi), axis=0))
+    # mirror symmetric: the reflected vertex set is the vertex set
+    refl = np.round(m.p * np.array([[-1.0], [1.0], [1.0]]), 9)
+    assert {tuple(v) for v in refl.T} == {tuple(v) for v in np.round(m.p, 9).T}
+    # the device's potentials interpolate onto it (every vertex lies inside the device mesh)
+    gq = potentials.interpolated_to(m)
+    assert np.all(np.isfinite(gq.unit_V))

@@ -7,9 +7,15 @@ import numpy as np
 import pytest
 
 from femvalley.config import StudyConfig
-from femvalley.sweep import build_system, read_results, run_study
+from femvalley.sweep import build_system, read_results, run_sweep
 
-COARSE = {"quantum_mesh_size_nm": 5.0, "device_mesh_size_nm": 15.0, "mesh_size_nm": 30.0}
+COARSE = {
+    "quantum_mesh_size_nm": 5.0,
+    "device_mesh_size_nm": 15.0,
+    "mesh_size_nm": 30.0,
+    "kp_mesh_size_nm": 6.0,
+    "kp_vertical_mesh_size_nm": 1.0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +37,7 @@ def system(config):
 @pytest.fixture(scope="module")
 def full_run(config, system, tmp_path_factory):
     out = tmp_path_factory.mktemp("full")
-    return out, run_study(config, out_dir=out, system=system, progress=False)
+    return out, run_sweep(config, out_dir=out, system=system, progress=False)
 
 
 def test_store_is_readable_with_plain_h5py(full_run, config):
@@ -68,14 +74,14 @@ def test_killed_run_resumes_without_recomputing(full_run, config, system, tmp_pa
             raise Killed
 
     with pytest.raises(Killed):
-        run_study(config, out_dir=tmp_path, system=system, progress=False, on_point=kill_after_two)
+        run_sweep(config, out_dir=tmp_path, system=system, progress=False, on_point=kill_after_two)
     stored = read_results(tmp_path / "results.h5")
     assert stored["done"].tolist() == [1, 1, 0, 0]  # both finished points were checkpointed
     # without --resume the store is never overwritten
     with pytest.raises(ValueError, match="already exists"):
-        run_study(config, out_dir=tmp_path, system=system, progress=False)
+        run_sweep(config, out_dir=tmp_path, system=system, progress=False)
     computed = []
-    res = run_study(
+    res = run_sweep(
         config,
         out_dir=tmp_path,
         system=system,
@@ -99,4 +105,4 @@ def test_resume_into_another_study_is_refused(full_run, config, system):
         }
     )
     with pytest.raises(ValueError, match="different study configuration"):
-        run_study(other, out_dir=out, system=system, progress=False, resume=True)
+        run_sweep(other, out_dir=out, system=system, progress=False, resume=True)

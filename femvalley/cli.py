@@ -1,0 +1,285 @@
+"""The ``femvalley`` command.
+
+::
+
+    femvalley demo [--out DIR] [--resume] [--workers N]
+    femvalley run STUDY.toml [--out DIR] [--resume] [--workers N]
+    femvalley mesh DEVICE [--out FILE] [--set NAME=VALUE ...]
+    femvalley export DIR [--states N]
+
+``femvalley <command> --help`` describes each. Errors in the input (a bad study file, an
+unknown device, an existing output directory) are reported in one line naming the field, and
+the exit status is 2; nothing already written is overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DEMO_TOML", "build_parser", "demo_config", "main", "main_exit"]
+
+#: The built-in study of ``femvalley demo``: the reference study of PHYSICS.md section 5 on the
+#: Tunnel Falls-like double dot (valley map 200 ueV / 19.2 nm / 1000 nm / seed 8, 21 points
+#: over +-10 mV, 8 states), on meshes sized to run in about two minutes on two cores.
+DEMO_TOML = """\
+[device]
+name = "tunnel_falls"
+kp_mesh = "structured"
+
+[device.params]
+quantum_mesh_size_nm = 4.0       # electrostatics mesh in the quantum region
+kp_mesh_size_nm = 3.0            # k.p tensor grid in x and y
+kp_vertical_mesh_size_nm = 0.5   # k.p grid across the well
+
+[detuning]                       # P5 = 2.5 V + eps/2, P6 = 2.5 V - eps/2
+start_mV = -10.0
+stop_mV = 10.0
+points = 21
+
+[valley_map]
+mean_valley_splitting_ueV = 200.0
+lx_nm = 19.2
+ly_nm = 1000.0
+nx = 200
+ny = 15
+seed = 8
+
+[solver]
+n_states = 8
+
+[output]
+figures = true
+vtu_states = 2
+"""
+
+
+def _tomllib() -> Any:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    return tomllib
+
+
+def demo_config() -> Any:
+    """Return the :class:`~femvalley.config.StudyConfig` of ``femvalley demo``."""
+    tomllib = _tomllib()
+
+    from femvalley.config import StudyConfig
+
+    return StudyConfig.from_dict(tomllib.loads(DEMO_TOML))
+
+
+def _add_run_options(p: argparse.ArgumentParser, default_out: str | None) -> None:
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default=default_out,
+        help="output directory (created if needed; an existing study in it is never "
+        "overwritten)"
+        + (
+            f"; default {default_out}"
+            if default_out
+            else "; default: the study file's name without .toml, next to it"
+        ),
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the study stored in DIR (same configuration only): finished points "
+        "are not recomputed",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes for the sweep (default 1); the numbers do not depend on N",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``femvalley`` command."""
+    parser = argparse.ArgumentParser(
+        prog="femvalley",
+        description="Finite-element two-valley k.p simulations of silicon quantum dots: "
+        "detuning spectra of gate-defined double dots with a correlated valley-coupling map.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the built-in reference study (Tunnel Falls-like double dot)",
+        description="Run the built-in study: the Tunnel Falls-like Si/SiGe double dot, "
+        "valley map 200 ueV / 19.2 nm / 1000 nm / seed 8, 21 detuning points over +-10 mV, "
+        "8 states. Writes results.h5, spectrum.csv, summary.json (tunnel coupling, lever arm, "
+        "valley splittings), spectrum.png, valley_map.png, density_slices.png, study.toml and "
+        "ParaView files (paraview/). About two minutes on two cores.",
+    )
+    _add_run_options(demo, "femvalley-demo")
+
+    run = sub.add_parser(
+        "run",
+        help="run a study from a TOML file",
+        description="Run the detuning study described by STUDY.toml (see femvalley.config "
+        "for every field; every field is checked before any computation) and write the "
+        "same outputs as the demo.",
+    )
+    run.add_argument("study", metavar="STUDY.toml", help="the study file")
+    _add_run_options(run, None)
+
+    mesh = sub.add_parser(
+        "mesh",
+        help="mesh a device and write it (for ParaView or gmsh)",
+        description="Build the labelled 3-D mesh of a device (geometries/) and write it with "
+        "meshio; print its size and its groups.",
+    )
+    mesh.add_argument("device", metavar="DEVICE", help="tunnel_falls or five_gate_dqd")
+    mesh.add_argument(
+        "--out",
+        metavar="FILE",
+        default=None,
+        help="output file; the format follows the suffix (.vtu, .msh, .xdmf; default DEVICE.vtu)",
+    )
+    mesh.add_argument(
+        "--set",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help="override a device parameter, e.g. --set quantum_mesh_size_nm=3 (repeatable)",
+    )
+    mesh.add_argument(
+        "--kp", action="store_true", help="write the structured k.p mesh of the quantum region"
+    )
+
+    export = sub.add_parser(
+        "export",
+        help="(re)write the ParaView files of a study directory",
+        description="Write paraview/state{j}_first.vtu, paraview/state{j}_last.vtu and the "
+        "series paraview/sweep.xdmf (detuning as time) from a study directory.",
+    )
+    export.add_argument("directory", metavar="DIR", help="the study directory")
+    export.add_argument(
+        "--states",
+        type=int,
+        default=None,
+        metavar="N",
+        help="number of lowest states to export (default: the study's output.vtu_states)",
+    )
+    return parser
+
+
+def _run(config: Any, args: argparse.Namespace, out: Path) -> int:
+    from femvalley.study import run_study
+
+    t0 = time.perf_counter()
+    res = run_study(
+        config, out_dir=out, resume=args.resume, progress=not args.quiet, workers=args.workers
+    )
+    s = res["summary"]
+    print(f"study written to {out}/ in {time.perf_counter() - t0:.1f} s")
+    t = s["timings_s"]
+    print(
+        f"  setup {sum(t['setup'].values()):.1f} s, {s['points_done']} points, "
+        f"{t['per_point_mean']:.2f} s per point; k.p mesh {s['kp_mesh']['vertices']} vertices"
+    )
+    fit = s.get("anticrossing_fit", {})
+    if "tunnel_coupling_ueV" in fit:
+        vs = fit["valley_splitting_ueV"]
+        print(
+            f"  tunnel coupling {fit['tunnel_coupling_ueV']:.3g} ueV, detuning lever arm "
+            f"{fit['lever_arm_meV_per_mV']:.4g} meV/mV, valley splitting "
+            f"{vs['dot_L']:.1f} ueV (left) / {vs['dot_R']:.1f} ueV (right)"
+        )
+    return 0
+
+
+def _parse_value(text: str) -> Any:
+    tomllib = _tomllib()
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``femvalley`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            return _run(demo_config(), args, Path(args.out))
+        if args.command == "run":
+            from femvalley.config import StudyConfig
+
+            config = StudyConfig.from_toml(args.study)
+            out = Path(args.out) if args.out else Path(args.study).with_suffix("")
+            return _run(config, args, out)
+        if args.command == "mesh":
+            return _mesh(args)
+        if args.command == "export":
+            from femvalley.export import export_study
+
+            files = export_study(args.directory, n_states=args.states)
+            for f in files:
+                print(f)
+            return 0
+    except ValueError as err:
+        print(f"femvalley {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _mesh(args: argparse.Namespace) -> int:
+    import meshio
+    import numpy as np
+
+    from femvalley.config import DeviceConfig
+
+    overrides = {}
+    for item in args.set:
+        if "=" not in item:
+            raise ValueError(f"--set {item!r}: expected NAME=VALUE")
+        name, value = item.split("=", 1)
+        overrides[name.strip()] = _parse_value(value.strip())
+    dev = DeviceConfig(name=args.device, params=overrides)
+    params = dev.build_params()
+    t0 = time.perf_counter()
+    if args.kp:
+        if not hasattr(dev.module, "build_quantum"):
+            raise ValueError(f"--kp: device {args.device!r} has no structured k.p mesh")
+        m = dev.module.build_quantum(params)
+    else:
+        m = dev.module.build(params)
+    elapsed = time.perf_counter() - t0
+    out = Path(args.out or f"{args.device}{'_kp' if args.kp else ''}.vtu")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(".tmp-" + out.name)
+    # every group as a 0/1 cell field (ParaView: Threshold), as not every format has sets
+    m.cell_data = {
+        name: [np.isin(np.arange(len(b.data)), ix).astype(np.uint8) for b, ix in zip(m.cells, sets)]
+        for name, sets in m.cell_sets.items()
+    }
+    groups = sorted(m.cell_sets)
+    m.cell_sets = {}
+    meshio.write(tmp, m)
+    tmp.replace(out)
+    cells = {k: len(v) for k, v in m.cells_dict.items()}
+    print(f"{args.device}: {len(m.points)} nodes, {cells} in {elapsed:.1f} s -> {out}")
+    print("groups: " + ", ".join(groups))
+    return 0
+
+
+def main_exit() -> None:
+    """Console-script entry point: exit with :func:`main`'s status."""
+    raise SystemExit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main_exit()

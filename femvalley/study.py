@@ -1,0 +1,165 @@
+"""A whole study: the sweep, then its analysis, figures and ParaView files.
+
+:func:`run_study` is what ``femvalley run`` and ``femvalley demo`` call. It runs the detuning
+sweep (:func:`femvalley.sweep.run_sweep`: results store, checkpoints, resume, workers) and
+then writes, into the same directory:
+
+- ``summary.json``: the anticrossing fit (tunnel coupling in ueV, detuning lever arm in
+  meV/mV, valley splitting of each dot in ueV; :func:`femvalley.analysis.fit_anticrossing`),
+  the timings (setup, per point, total) and the problem size;
+- with ``output.figures``: ``spectrum.png`` (E - min(E0) against detuning, first 4 states,
+  coloured by valley polarisation, with the fitted model), ``valley_map.png`` (E_V in ueV)
+  and ``density_slices.png`` (ground-state density at both ends of the sweep);
+- with ``output.vtu_states`` > 0: the ParaView files of :func:`femvalley.export.export_study`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from femvalley.config import StudyConfig
+from femvalley.sweep import StudySystem, run_sweep
+
+__all__ = ["run_study", "finish_study", "SUMMARY_NAME"]
+
+SUMMARY_NAME = "summary.json"
+
+
+def run_study(
+    config: StudyConfig,
+    *,
+    out_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    workers: int = 1,
+    system: StudySystem | None = None,
+) -> dict[str, Any]:
+    """Run a study and write all its outputs; return the results and the summary.
+
+    Parameters are those of :func:`femvalley.sweep.run_sweep`. The returned dict is the
+    sweep's results with ``"summary"`` added (the content of ``summary.json``).
+    """
+    t0 = time.perf_counter()
+    results = run_sweep(
+        config,
+        out_dir=out_dir,
+        resume=resume,
+        progress=progress,
+        workers=workers,
+        system=system,
+    )
+    sweep_s = time.perf_counter() - t0
+    results["summary"] = finish_study(out_dir, results, sweep_s=sweep_s)
+    return results
+
+
+def finish_study(
+    out_dir: str | Path, results: dict[str, Any], *, sweep_s: float | None = None
+) -> dict[str, Any]:
+    """Fit, figures, ParaView files and ``summary.json`` of a finished sweep."""
+    out = Path(out_dir)
+    system: StudySystem = results["system"]
+    cfg = system.config
+    eps = np.asarray(results["detuning_mV"])
+    e = np.asarray(results["energies_meV"])
+    summary: dict[str, Any] = {
+        "device": cfg.device.name,
+        "points": int(eps.size),
+        "points_done": int(np.sum(results["done"])),
+        "n_states": cfg.solver.n_states,
+        "kp_mesh": {
+            "vertices": int(system.quantum_mesh.nvertices),
+            "elements": int(system.quantum_mesh.nelements),
+            "complex_dofs": int(system.operators.ndof),
+        },
+        "device_mesh_vertices": int(system.device_mesh.nvertices),
+        "timings_s": {
+            "setup": {k: round(v, 3) for k, v in system.timings_s.items()},
+            "per_point_mean": float(np.nanmean(results["solve_s"])),
+            "per_point_full_solve_mean": _mean_where(results, 1),
+            "per_point_reused_factor_mean": _mean_where(results, 0),
+            "sweep_total": sweep_s,
+        },
+    }
+    fit = None
+    if cfg.solver.n_states >= 4 and summary["points_done"] >= 4:
+        from femvalley.analysis import fit_anticrossing
+
+        try:
+            fit = fit_anticrossing(eps, e, results["dot_weight"])
+            summary["anticrossing_fit"] = fit.as_dict()
+        except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
+            summary["anticrossing_fit"] = {"error": str(err)}
+    figures: list[str] = []
+    if cfg.output.figures:
+        figures = [p.name for p in _figures(out, results, system, fit)]
+    summary["figures"] = figures
+    if cfg.output.vtu_states > 0:
+        from femvalley.export import export_study
+
+        summary["paraview"] = [str(p.relative_to(out)) for p in export_study(out)]
+    tmp = out / (SUMMARY_NAME + ".tmp")
+    tmp.write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
+    tmp.replace(out / SUMMARY_NAME)
+    return summary
+
+
+def _mean_where(results: dict[str, Any], flag: int) -> float | None:
+    sel = (np.asarray(results["done"]) == 1) & (np.asarray(results["full_solve"]) == flag)
+    return float(np.mean(np.asarray(results["solve_s"])[sel])) if sel.any() else None
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    raise TypeError(f"cannot write {type(v).__name__} to JSON")
+
+
+def _figures(out: Path, results: dict[str, Any], system: StudySystem, fit: Any) -> list[Path]:
+    from femvalley.plot import plot_density_slices, plot_spectrum, plot_valley_splitting_map
+
+    cfg = system.config
+    written = [
+        plot_spectrum(
+            out / "spectrum.png",
+            detuning_mV=results["detuning_mV"],
+            energies_meV=results["energies_meV"],
+            valley_polarization=results["valley_polarization"],
+            n_states=4,
+            model_meV=None if fit is None else fit.energies_meV,
+            title=f"{cfg.device.name}: lowest states against detuning",
+        ),
+        plot_valley_splitting_map(
+            system.valley_grid,
+            out / "valley_map.png",
+        ),
+    ]
+    states = results.get("states", {})
+    eps = np.asarray(results["detuning_mV"])
+    ends = {"first": eps[0], "last": eps[-1]}
+    densities = {
+        f"ground state, detuning {ends[name]:+.3g} mV": np.sum(np.abs(states[name][0]) ** 2, axis=0)
+        for name in ("first", "last")
+        if name in states
+    }
+    if densities and system.quantum_mesh.p.shape[0] == 3:
+        params = cfg.device.build_params()
+        outlines = {
+            g: o for g, o in params.gate_outlines_nm().items() if g in cfg.device.module.GATES
+        }
+        written.append(
+            plot_density_slices(
+                out / "density_slices.png",
+                mesh=system.quantum_mesh,
+                densities=densities,
+                outlines_nm=outlines,
+            )
+        )
+    return written

@@ -1,0 +1,96 @@
+"""The femvalley command: help, input errors, mesh, run and export."""
+
+from __future__ import annotations
+
+import meshio
+import numpy as np
+import pytest
+
+from femvalley.cli import build_parser, demo_config, main
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["run"], ["mesh"], ["export"]])
+def test_help_of_every_command(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "usage: femvalley" in text
+    if command in (["demo"], ["run"]):
+        assert "--resume" in text and "--workers" in text and "--out" in text
+
+
+def test_every_subcommand_is_documented():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert set(sub.choices) == {"demo", "run", "mesh", "export"}
+    for p in sub.choices.values():
+        assert p.description
+
+
+def test_demo_is_the_reference_study():
+    c = demo_config()
+    assert c.device.name == "tunnel_falls"
+    vm = c.valley_map
+    assert (vm.mean_valley_splitting_ueV, vm.lx_nm, vm.ly_nm, vm.seed) == (200.0, 19.2, 1000.0, 8)
+    assert c.detuning.points >= 21 and (c.detuning.start_mV, c.detuning.stop_mV) == (-10, 10)
+    assert c.solver.n_states == 8
+    assert c.detuning_weights() == {"P5": 0.5, "P6": -0.5}
+    assert c.biases()["P5"] == 2.5 and c.biases()["B5"] == 1.2
+
+
+def test_bad_study_file_names_the_field(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[detuning]\npoints = 0\n")
+    assert main(["run", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "detuning.points" in err and "0" in err
+    assert not (tmp_path / "o").exists()  # nothing computed, nothing written
+    assert main(["run", str(tmp_path / "missing.toml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["mesh", "no_such_device"]) == 2
+    assert "tunnel_falls" in capsys.readouterr().err
+
+
+def test_mesh_command_writes_the_structured_kp_mesh(tmp_path, capsys):
+    out = tmp_path / "kp.vtu"
+    assert main(["mesh", "tunnel_falls", "--kp", "--set", "kp_mesh_size_nm=10", "--out", str(out)]) == 0
+    m = meshio.read(out)
+    assert "tetra" in m.cells_dict
+    well = m.cell_data["well"][0]
+    assert set(np.unique(well)) == {0, 1}
+    assert "groups: barrier, buffer, dot_L, dot_R, quantum, well" in capsys.readouterr().out
+    assert main(["mesh", "tunnel_falls", "--set", "kp_mesh_size_nm=-1"]) == 2
+
+
+def test_run_and_export_commands(tmp_path, capsys):
+    study = tmp_path / "tiny.toml"
+    study.write_text(
+        """
+[device.params]
+quantum_mesh_size_nm = 6.0
+device_mesh_size_nm = 20.0
+mesh_size_nm = 40.0
+kp_mesh_size_nm = 8.0
+kp_vertical_mesh_size_nm = 1.2
+[detuning]
+points = 3
+[solver]
+n_states = 2
+[output]
+figures = false
+vtu_states = 1
+"""
+    )
+    assert main(["run", str(study), "--quiet"]) == 0
+    out = tmp_path / "tiny"
+    assert (out / "results.h5").exists() and (out / "paraview/sweep.xdmf").exists()
+    assert "study written to" in capsys.readouterr().out
+    # a second run into the same directory is refused; --resume finds nothing to do
+    assert main(["run", str(study), "--quiet"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["run", str(study), "--quiet", "--resume"]) == 0
+    (out / "paraview/state0_first.vtu").unlink()
+    assert main(["export", str(out), "--states", "1"]) == 0
+    assert (out / "paraview/state0_first.vtu").exists()
+    assert main(["export", str(tmp_path / "nothing")]) == 2

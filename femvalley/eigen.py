@@ -792,6 +792,13 @@ class SweepSolver:
     relative-residual test). A point that fails it is solved in full and becomes the new
     reference; its result is as accurate as any other.
 
+    An iterative method can converge to eigenpairs with tiny residuals and still skip one.
+    Two checks from Weyl's inequality guard against that: a step is attempted only when the
+    carried block reaches above the wanted states by more than twice the largest possible
+    eigenvalue shift ``sum_i |ds_i| max|D_i|`` (so no state from outside the block can
+    enter), and every returned energy must lie within that shift of the previous one.
+    Otherwise the point is solved in full.
+
     Parameters
     ----------
     operators : KPOperators
@@ -829,6 +836,8 @@ class SweepSolver:
         self._precond: Any = None
         self._sigma = float("nan")
         self._block: NDArray[Any] | None = None
+        self._energies = np.zeros(0)
+        self._scales: dict[str, float] = {}
         self._tol = 0.0
         self.full_solves = 0
 
@@ -844,6 +853,8 @@ class SweepSolver:
         )
         self.full_solves += 1
         self._block = full.vectors
+        self._energies = np.asarray(full.energies_meV, dtype=float)
+        self._scales = dict(scales)
         # LOBPCG's tolerance is absolute on ||H x - E M x|| (M-normalised x): aim at half
         # the relative residual_tol on the scale of these states
         h0 = self.operators.hamiltonian(**scales)
@@ -870,6 +881,17 @@ class SweepSolver:
         """Solve ``H(scales)`` from the previous point's vectors (LOBPCG, fixed factor)."""
         if self._block is None or self._precond is None:
             return self.start(scales)
+        # Weyl: every eigenvalue moves by at most sum_i |ds_i| max|D_i| (the range of each
+        # potential term bounds its Rayleigh quotient). A warm start is trusted only if no
+        # state outside the carried block can reach the wanted ones.
+        move = 0.0
+        for name in set(scales) | set(self._scales):
+            lo, hi = self.operators.terms_range_meV[name]
+            ds = float(scales.get(name, 0.0)) - float(self._scales.get(name, 0.0))
+            move += abs(ds) * max(abs(lo), abs(hi))
+        e_prev = self._energies
+        if self.guard < 1 or e_prev[-1] - e_prev[self.k - 1] <= 2 * move:
+            return self.start(scales)
         t0 = time.perf_counter()
         h = self.operators.hamiltonian(**scales)
         m = self.operators.mass
@@ -892,9 +914,14 @@ class SweepSolver:
         order = np.argsort(w)
         w, x = w[order], np.asarray(x[:, order])
         res = _relative_residuals(h, m, w[: self.k], x[:, : self.k])
-        if not np.all(res < self.residual_tol):
+        slack = 1e-9 * max(1.0, float(np.max(np.abs(w))))
+        if not np.all(res < self.residual_tol) or np.any(
+            np.abs(w[: self.k] - e_prev[: self.k]) > move + slack
+        ):
             return self.start(scales)
         self._block = x
+        self._energies = w
+        self._scales = dict(scales)
         timings = {"total": time.perf_counter() - t0, "full_solve": 0.0}
         return self._result(w, x, self._sigma, timings, h)
 

@@ -249,7 +249,8 @@ def plot_spectrum(
     energies_meV : array_like, shape (P, k)
         Energies, ascending per point; unfinished points may be NaN.
     valley_polarization : array_like, shape (P, k), optional
-        ``<tau_z>`` of every state; colours the lines (blue -1 .. red +1).
+        Valley polarisation of every state, -1 .. +1 (e.g. ``valley_parity``, -1 for the
+        lower local valley state); colours the lines (blue -1 .. red +1).
     n_states : int
         How many of the lowest states to draw (4 by default).
     model_meV : callable, optional
@@ -306,7 +307,7 @@ def plot_spectrum(
             )
         ax.legend(loc="best", fontsize=8, frameon=False)
     if line is not None:
-        fig.colorbar(line, ax=ax).set_label(r"valley polarisation $\langle\tau_z\rangle$")
+        fig.colorbar(line, ax=ax).set_label("valley polarisation (-1: lower, +1: upper valley)")
     ax.set_xlim(x.min(), x.max())
     finite = rel[:, :n][np.isfinite(rel[:, :n])]
     pad = 0.05 * max(float(np.ptp(finite)), 1e-6)
@@ -368,7 +369,7 @@ def plot_density_slices(
     fig, axes = plt.subplots(
         2,
         ncol,
-        figsize=(4.6 * ncol, 4.6),
+        figsize=(4.6 * ncol, 3.6),
         squeeze=False,
         constrained_layout=True,
         gridspec_kw={"height_ratios": [hi[1] - lo[1], 2.5 * (hi[2] - lo[2])]},

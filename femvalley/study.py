@@ -8,8 +8,10 @@ then writes, into the same directory:
   meV/mV, valley splitting of each dot in ueV; :func:`femvalley.analysis.fit_anticrossing`),
   the timings (setup, per point, total) and the problem size;
 - with ``output.figures``: ``spectrum.png`` (E - min(E0) against detuning, first 4 states,
-  coloured by valley polarisation, with the fitted model), ``valley_map.png`` (E_V in ueV)
-  and ``density_slices.png`` (ground-state density at both ends of the sweep);
+  coloured by the valley polarisation in the local valley eigenbasis, <tau_Delta>, with
+  the fitted model; <tau_z> is zero for every state of the two-valley model),
+  ``valley_map.png`` (E_V in ueV) and ``density_slices.png`` (ground-state density at both
+  ends of the sweep);
 - with ``output.vtu_states`` > 0: the ParaView files of :func:`femvalley.export.export_study`.
 """
 
@@ -92,6 +94,7 @@ def finish_study(
 
         try:
             fit = fit_anticrossing(eps, e, results["dot_weight"])
+            fit = _refine(system, fit, eps)
             summary["anticrossing_fit"] = fit.as_dict()
         except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
             summary["anticrossing_fit"] = {"error": str(err)}
@@ -107,6 +110,19 @@ def finish_study(
     tmp.write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
     tmp.replace(out / SUMMARY_NAME)
     return summary
+
+
+def _refine(system: StudySystem, fit: Any, eps: np.ndarray) -> Any:
+    """Resolve the lowest anticrossing between the two sweep points that bracket it."""
+    from femvalley.analysis import refine_anticrossing
+
+    grid = np.sort(eps)
+    j = int(np.searchsorted(grid, fit.detuning_offset_mV))
+    if j == 0 or j == grid.size:
+        return fit  # the anticrossing is outside the sweep
+    a, b = float(grid[j - 1]), float(grid[j])
+    vectors = [system.solve(a).vectors, system.solve(b).vectors]
+    return refine_anticrossing(fit, system.operators, vectors, window_mV=(a, b))
 
 
 def _mean_where(results: dict[str, Any], flag: int) -> float | None:
@@ -131,7 +147,7 @@ def _figures(out: Path, results: dict[str, Any], system: StudySystem, fit: Any) 
             out / "spectrum.png",
             detuning_mV=results["detuning_mV"],
             energies_meV=results["energies_meV"],
-            valley_polarization=results["valley_polarization"],
+            valley_polarization=results["valley_parity"],
             n_states=4,
             model_meV=None if fit is None else fit.energies_meV,
             title=f"{cfg.device.name}: lowest states against detuning",

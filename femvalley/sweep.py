@@ -14,6 +14,8 @@ datasets (P points, k states):
 - ``detuning_mV`` (P,), ``done`` (P,) uint8 (1 when the point is finished and stored);
 - ``energies_meV`` (P, k), ascending per point (NaN where not done);
 - ``valley_polarization`` (P, k): <tau_z> = w(+z) - w(-z);
+- ``valley_parity`` (P, k): <tau_Delta>, -1 in the lower and +1 in the upper local valley
+  state (:class:`femvalley.analysis.StateObservables`);
 - ``dot_weight`` (P, k, 2): probability in ``dot_L`` and ``dot_R``;
 - ``x_mean_nm``, ``y_mean_nm``, ``x_std_nm``, ``y_std_nm`` (P, k): centre and size;
 - ``solve_s`` (P,): wall time of each point; ``full_solve`` (P,) uint8: 1 where the point was
@@ -63,6 +65,7 @@ __all__ = [
     "STATES_DIR",
     "STORE_NAME",
     "StudySystem",
+    "SweepKit",
     "build_system",
     "load_point_states",
     "read_results",
@@ -74,7 +77,14 @@ STORE_NAME = "results.h5"
 #: folder of the per-point state files inside a study directory
 STATES_DIR = "states"
 LAYOUT_VERSION = 1
-_PER_STATE = ("valley_polarization", "x_mean_nm", "y_mean_nm", "x_std_nm", "y_std_nm")
+_PER_STATE = (
+    "valley_polarization",
+    "valley_parity",
+    "x_mean_nm",
+    "y_mean_nm",
+    "x_std_nm",
+    "y_std_nm",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,6 +118,19 @@ class StudySystem:
             backend=self.config.solver.backend,  # type: ignore[arg-type]
             warm_start=warm_start,
         )
+
+    def kit(self) -> SweepKit:
+        """Return what a worker needs to solve points (picklable, no device mesh)."""
+        return SweepKit(config=self.config, operators=self.operators, observables=self.observables)
+
+
+@dataclass(frozen=True, eq=False)
+class SweepKit:
+    """The part of a :class:`StudySystem` that solves sweep points (sent to workers)."""
+
+    config: StudyConfig
+    operators: KPOperators
+    observables: StateObservables
 
     def sweep_solver(self) -> SweepSolver:
         """Return a solver for consecutive detunings (one factorisation, warm starts)."""
@@ -158,7 +181,7 @@ def build_system(config: StudyConfig) -> StudySystem:
     ops = assemble(model, basis)
     # band edge at the vertices, for export (the well's offset wins at shared vertices)
     u_vertex = gq.band_edge_at_vertices_meV(volts, band_offset_meV=offsets, mesh=qmesh)
-    obs = StateObservables(basis, dots=("dot_L", "dot_R"))
+    obs = StateObservables(basis, dots=("dot_L", "dot_R"), delta_meV=delta)
     timings["assemble"] = time.perf_counter() - t0
     return StudySystem(
         config=config,
@@ -183,7 +206,7 @@ def chunks(points: int, chunk_points: int) -> list[list[int]]:
 
 
 def solve_points(
-    system: StudySystem, indices: list[int], detuning_mV: NDArray[np.float64]
+    kit: SweepKit, indices: list[int], detuning_mV: NDArray[np.float64]
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Solve consecutive points (one chunk); yield ``(index, record)`` as each finishes.
 
@@ -191,13 +214,13 @@ def solve_points(
     previous point's states (:class:`femvalley.eigen.SweepSolver`). A record holds the
     energies, the observables, the wall time and, at both ends of the sweep, the states.
     """
-    solver = system.sweep_solver()
+    solver = kit.sweep_solver()
     last = len(detuning_mV) - 1
     for n, i in enumerate(indices):
         t0 = time.perf_counter()
         scales = {"detuning": float(detuning_mV[i])}
         res = solver.start(scales) if n == 0 else solver.step(scales)
-        obs = system.observables(res)
+        obs = kit.observables(res)
         rec: dict[str, Any] = {name: obs[name] for name in _PER_STATE}
         rec["energies_meV"] = res.energies_meV
         rec["dot_weight"] = obs["dot_weight"]
@@ -205,7 +228,7 @@ def solve_points(
         rec["solve_s"] = time.perf_counter() - t0
         if i in (0, last) and res.components is not None:
             rec["states"] = res.components
-        n_export = system.config.output.vtu_states
+        n_export = kit.config.output.vtu_states
         if n_export and res.components is not None:
             rec["export_states"] = res.components[:n_export]
         yield i, rec
@@ -414,23 +437,22 @@ def _write_text(path: Path, text: str) -> None:
 
 
 # -- parallel execution ------------------------------------------------------------------------
-_WORKER_SYSTEM: StudySystem | None = None
-
-
 def _run_tasks(
     system: StudySystem, tasks: list[list[int]], detuning_mV: NDArray[np.float64], workers: int
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield finished points of all chunks, in this process or in ``workers`` processes."""
+    kit = system.kit()
     if workers == 1 or len(tasks) <= 1:
         for task in tasks:
-            yield from solve_points(system, task, detuning_mV)
+            yield from solve_points(kit, task, detuning_mV)
         return
     import multiprocessing as mp
     import queue
 
-    global _WORKER_SYSTEM
-    # fork: the workers share the system built here (copy on write), nothing is rebuilt
-    ctx = mp.get_context("fork")
+    # spawn, not fork: CHOLMOD's OpenMP and the BLAS thread pools are not fork-safe (a forked
+    # worker can hang on a lock held by a thread of the parent). The workers receive the
+    # assembled operators (pickled), not the device: nothing is rebuilt.
+    ctx = mp.get_context("spawn")
     task_q: Any = ctx.Queue()
     result_q: Any = ctx.Queue()
     for task in tasks:
@@ -438,8 +460,9 @@ def _run_tasks(
     n = min(workers, len(tasks))
     for _ in range(n):
         task_q.put(None)
-    _WORKER_SYSTEM = system
-    procs = [ctx.Process(target=_worker, args=(task_q, result_q, detuning_mV)) for _ in range(n)]
+    procs = [
+        ctx.Process(target=_worker, args=(kit, task_q, result_q, detuning_mV)) for _ in range(n)
+    ]
     try:
         for p in procs:
             p.start()
@@ -460,31 +483,27 @@ def _run_tasks(
             remaining -= 1
             yield item
     finally:
-        _WORKER_SYSTEM = None
         for p in procs:
             if p.is_alive():
                 p.terminate()
             p.join()
 
 
-def _worker(task_q: Any, result_q: Any, detuning_mV: NDArray[np.float64]) -> None:
-    system = _WORKER_SYSTEM
-    assert system is not None
+def _worker(
+    kit: SweepKit, task_q: Any, result_q: Any, detuning_mV: NDArray[np.float64]
+) -> None:  # pragma: no cover - runs in a worker process
     try:
         from threadpoolctl import threadpool_limits
 
-        limits: Any = threadpool_limits(limits=1)  # one core per worker
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        limits = None
+        threadpool_limits(limits=1)  # one core per worker
+    except ImportError:  # threadpoolctl is a dependency
+        pass
     try:
         while (task := task_q.get()) is not None:
-            for item in solve_points(system, task, detuning_mV):
+            for item in solve_points(kit, task, detuning_mV):
                 result_q.put(item)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
         result_q.put(RuntimeError(f"sweep worker failed: {type(exc).__name__}: {exc}"))
-    finally:
-        if limits is not None:
-            limits.restore_original_limits()
 
 
 def _progress(total: int, *, initial: int, on: bool) -> Any:

@@ -54,7 +54,10 @@ def test_bad_study_file_names_the_field(tmp_path, capsys):
 
 def test_mesh_command_writes_the_structured_kp_mesh(tmp_path, capsys):
     out = tmp_path / "kp.vtu"
-    assert main(["mesh", "tunnel_falls", "--kp", "--set", "kp_mesh_size_nm=10", "--out", str(out)]) == 0
+    assert (
+        main(["mesh", "tunnel_falls", "--kp", "--set", "kp_mesh_size_nm=10", "--out", str(out)])
+        == 0
+    )
     m = meshio.read(out)
     assert "tetra" in m.cells_dict
     well = m.cell_data["well"][0]

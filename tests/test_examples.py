@@ -66,3 +66,53 @@ def test_device_electrostatics(tmp_path, device, sizes, plungers):
     assert u[between].max() > min(u[x < 0].min(), u[x > 0].min()) + 1.0
     for name in ("band_edge_channel.png", "band_edge_top_view.png", "summary.json"):
         assert (tmp_path / name).stat().st_size > 1000
+
+
+def test_detuning_study_example(tmp_path):
+    """The fitted detuning lever arm equals the Hellmann-Feynman one of the localised states."""
+    from femvalley.config import StudyConfig
+
+    mod = _load("detuning_study")
+    config = StudyConfig.from_dict(
+        {
+            "device": {
+                "params": {
+                    "quantum_mesh_size_nm": 5.0,
+                    "device_mesh_size_nm": 15.0,
+                    "mesh_size_nm": 30.0,
+                    "kp_mesh_size_nm": 6.0,
+                    "kp_vertical_mesh_size_nm": 1.0,
+                }
+            },
+            "detuning": {"points": 9},
+            "solver": {"n_states": 4},
+            "output": {"figures": False, "vtu_states": 0},
+        }
+    )
+    s = mod.run(config, tmp_path, progress=False)
+    fit = s["anticrossing_fit"]
+    assert s["ground_state_dot"] == {"first": "dot_R", "last": "dot_L"}
+    assert fit["lever_arm_meV_per_mV"] == pytest.approx(
+        s["hellmann_feynman_lever_arm_meV_per_mV"], rel=0.02
+    )
+    # the valley splittings of the dots: the map's 200 ueV scale (Rayleigh: 5-95 % in 50-490)
+    for ev in fit["valley_splitting_ueV"].values():
+        assert 20.0 < ev < 600.0
+
+
+def test_valley_map_statistics_example(tmp_path):
+    mod = _load("valley_map_statistics")
+    s = mod.run(tmp_path, seeds=64)
+    assert s["mean_ueV"] == pytest.approx(200.0, rel=0.05)  # Rayleigh mean
+    for t, f in s["fraction_below"].items():
+        assert f == pytest.approx(s["rayleigh_fraction_below"][t], abs=0.03)
+    assert (tmp_path / "valley_map.png").stat().st_size > 10_000
+
+
+def test_paraview_export_example(tmp_path):
+    mod = _load("paraview_export")
+    out = mod.run(tmp_path)
+    assert any(f.endswith("sweep.xdmf") for f in out["files"])
+    assert len(out["norms"]) == 4  # two states at both ends
+    for norm in out["norms"].values():
+        assert norm == pytest.approx(1.0, abs=1e-9)  # M-normalised states

@@ -4,7 +4,9 @@ Every device module has the same interface: ``Params`` (a frozen dataclass of le
 ``build(params)`` (labelled 3-D meshio mesh), ``build_plane(params)`` (2-D mesh of the dot
 regions), ``GATES``, ``MATERIALS`` (material of every volume group), ``REFERENCE_BIASES_V``
 and ``PLUNGERS`` (the plunger over each dot region ``dot_L`` / ``dot_R``); the parameters
-give ``gate_outlines_nm()`` and ``plane_z_nm``.
+give ``gate_outlines_nm()`` and ``plane_z_nm``. A device with a planar quantum region may also
+have ``build_quantum(params)``: a structured k.p mesh of it (no gmsh), which studies use by
+default (``device.kp_mesh``).
 """
 
 from __future__ import annotations

@@ -857,14 +857,13 @@ class SweepSolver:
         self._scales = dict(scales)
         # LOBPCG's tolerance is absolute on ||H x - E M x|| (M-normalised x): aim at half
         # the relative residual_tol on the scale of these states
-        h0 = self.operators.hamiltonian(**scales)
+        h = self.operators.hamiltonian(**scales)
         x = full.vectors[:, : self.k]
-        scale = np.linalg.norm(h0 @ x, axis=0) + np.abs(full.energies_meV[: self.k]) * (
+        scale = np.linalg.norm(h @ x, axis=0) + np.abs(full.energies_meV[: self.k]) * (
             np.linalg.norm(self.operators.mass @ x, axis=0)
         )
         self._tol = 0.5 * self.residual_tol * float(np.min(scale))
         self._precond = None
-        h = self.operators.hamiltonian(**scales)
         if self.backend in ("cholmod", "superlu"):
             self._sigma = float(full.energies_meV[0]) - self.shift_below_meV
             factor = _factor_cholmod if self.backend == "cholmod" else _factor_superlu

@@ -57,3 +57,13 @@ def edge_lengths(mesh, region: str) -> np.ndarray:
     return np.concatenate(
         [np.linalg.norm(mesh.p[:, t[a]] - mesh.p[:, t[b]], axis=0) for a, b in pairs]
     )
+
+
+#: Tunnel Falls device parameters for fast study tests (coarse device and k.p meshes)
+COARSE_STUDY_PARAMS = {
+    "quantum_mesh_size_nm": 5.0,
+    "device_mesh_size_nm": 15.0,
+    "mesh_size_nm": 30.0,
+    "kp_mesh_size_nm": 6.0,
+    "kp_vertical_mesh_size_nm": 1.0,
+}

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from .conftest import COARSE_STUDY_PARAMS
+
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
 
@@ -75,15 +77,7 @@ def test_detuning_study_example(tmp_path):
     mod = _load("detuning_study")
     config = StudyConfig.from_dict(
         {
-            "device": {
-                "params": {
-                    "quantum_mesh_size_nm": 5.0,
-                    "device_mesh_size_nm": 15.0,
-                    "mesh_size_nm": 30.0,
-                    "kp_mesh_size_nm": 6.0,
-                    "kp_vertical_mesh_size_nm": 1.0,
-                }
-            },
+            "device": {"params": COARSE_STUDY_PARAMS},
             "detuning": {"points": 9},
             "solver": {"n_states": 4},
             "output": {"figures": False, "vtu_states": 0},

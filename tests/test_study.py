@@ -22,13 +22,7 @@ from femvalley.eigen import SweepSolver
 from femvalley.study import run_study
 from femvalley.sweep import read_results, run_sweep
 
-COARSE = {
-    "quantum_mesh_size_nm": 5.0,
-    "device_mesh_size_nm": 15.0,
-    "mesh_size_nm": 30.0,
-    "kp_mesh_size_nm": 6.0,
-    "kp_vertical_mesh_size_nm": 1.0,
-}
+from .conftest import COARSE_STUDY_PARAMS as COARSE
 
 
 @pytest.fixture(scope="module")

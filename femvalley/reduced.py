@@ -1,0 +1,414 @@
+"""Certified reduced-basis solves of ``H(s) = H0 + sum_i s_i D_i`` along a sweep.
+
+The lowest states of a detuning sweep live, to high accuracy, in the span of the lowest states
+at a few detunings (*snapshots*). :func:`build_reduced_basis` computes full solves at a few
+sweep points (``k + guard`` states each), M-orthonormalises their span ``V`` (``m`` vectors)
+and projects ``H0`` and every ``D_i`` once. A sweep point is then an ``m x m`` dense
+Hermitian problem (Rayleigh-Ritz), and every result is **certified**: it is returned only
+with an a posteriori bound of its error against the full finite-element problem.
+
+The certificate (proofs in the docstring of :meth:`ReducedBasis.solve`)
+----------------------------------------------------------------------
+For the ``k`` lowest Ritz pairs ``(theta_i, x_i)``, ``X = V Y``, the residual block
+``R = H X - M X Theta`` is measured in the ``M^-1`` norm, ``rho = ||M^-1/2 R||_2``.
+
+1. *No state is missed*: a rigorous lower bound ``L`` of the (k+1)-th eigenvalue comes from
+   every snapshot ``j`` by Weyl's inequality, ``lambda_{k+1}(s) >= lambda_{k+1}(s_j) +
+   sum_i min(ds_i min D_i, ds_i max D_i)`` (a potential term's Rayleigh quotient lies between
+   the extremes of its field). If ``gap = L - theta_k > rho``, the ``k`` Ritz values match the
+   ``k`` lowest eigenvalues in order.
+2. *Linear bound* (Kahan): ``0 <= theta_i - lambda_i <= rho``.
+3. *Quadratic bound*: ``theta_i - lambda_i <= rho^2 / gap + (rho / gap)^2 (theta_k - c)`` with
+   ``c = theta_1 - rho <= lambda_1``. Rayleigh-Ritz energies are accurate to second order in
+   the subspace error, and this bound follows them (typically 1e-6 ueV where ``rho`` is
+   0.1 ueV).
+
+The reported bound is the smaller of 2 and 3; a point is certified when it is below the
+tolerance (default 1 ueV) and condition 1 holds. :func:`build_reduced_basis` adds snapshots
+greedily at the worst uncertified point until every point is certified (or a snapshot limit
+is reached: the caller then solves those points in full). The snapshots' own (k+1)-th
+energies are taken from their full shift-invert solves minus their residual bound; like every
+eigensolver here, the full solve is trusted not to skip a state below its shift.
+
+Cost: building is a few full solves plus ``O(m)`` sparse products and mass-matrix solves; a
+point costs a few dense ``n x m`` products (tens of ms for 70k unknowns), against seconds for
+a full solve (``benchmarks/RESULTS.md``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.linalg as la
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from femvalley.eigen import (
+    EigenResult,
+    _component_weights,
+    _factor_cholmod,
+    _factor_superlu,
+    _limit_bundled_blas,
+    _resolve_backend,
+    solve,
+)
+from femvalley.kp import KPOperators
+
+__all__ = [
+    "MassSolver",
+    "ReducedBasis",
+    "ReducedSolution",
+    "Snapshot",
+    "build_reduced_basis",
+]
+
+
+class MassSolver:
+    """``M^-1`` applied to condensed vectors, with one factorisation of the scalar mass matrix.
+
+    ``M = I_n (x) M_1`` (component-major), so one real sparse factorisation of ``M_1`` serves
+    every component and both the real and imaginary parts.
+    """
+
+    def __init__(self, operators: KPOperators, *, backend: str = "auto") -> None:
+        self.n_components = operators.n_components
+        self.ni = int(operators.interior.size)
+        ms = sp.csc_matrix(operators.mass_scalar, dtype=np.float64)
+        name = _resolve_backend(backend)
+        factor = _factor_cholmod if name == "cholmod" else _factor_superlu
+        with _limit_bundled_blas():
+            self._solve = factor(ms)
+
+    def __call__(self, x: NDArray[Any]) -> NDArray[np.complex128]:
+        """Return ``M^-1 x`` for ``x`` of shape (n_components * ni, c)."""
+        x = np.asarray(x)
+        n, ni = self.n_components, self.ni
+        c = x.shape[1]
+        xs = x.reshape(n, ni, c).transpose(1, 0, 2).reshape(ni, n * c)
+        with _limit_bundled_blas():
+            re = self._solve(np.ascontiguousarray(xs.real))
+            im = self._solve(np.ascontiguousarray(xs.imag))
+        z = np.asarray(re) + 1j * np.asarray(im)
+        return np.ascontiguousarray(z.reshape(ni, n, c).transpose(1, 0, 2).reshape(n * ni, c))
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshot:
+    """A full solve at one point of the sweep: ``k + guard`` eigenpairs."""
+
+    scales: dict[str, float]
+    energies_meV: NDArray[np.float64]
+    vectors: NDArray[np.complex128]
+
+
+@dataclass(frozen=True, eq=False)
+class ReducedSolution:
+    """A reduced-basis solve at one point, with its certificate.
+
+    Attributes
+    ----------
+    result : EigenResult
+        Energies (Ritz values, meV), vectors and weights of the ``k`` lowest states.
+    residual_meV : ndarray, shape (k,)
+        ``||H x_i - theta_i M x_i||_{M^-1}`` of each Ritz pair (meV).
+    error_bound_meV : float
+        Bound of ``|theta_i - lambda_i|`` valid for every returned state (``inf`` when no
+        state count could be guaranteed).
+    gap_meV : float
+        Lower bound of ``lambda_{k+1} - theta_k``.
+    certified : bool
+        ``error_bound_meV <= tolerance`` and no state can have been missed.
+    """
+
+    result: EigenResult
+    residual_meV: NDArray[np.float64]
+    error_bound_meV: float
+    gap_meV: float
+    certified: bool
+
+    @property
+    def energies_meV(self) -> NDArray[np.float64]:
+        """The certified energies (meV)."""
+        return self.result.energies_meV
+
+
+def _orthonormal_span(m: Any, vectors: NDArray[Any], rank_tol: float) -> NDArray[np.complex128]:
+    g = vectors.conj().T @ (m @ vectors)
+    g = 0.5 * (g + g.conj().T)
+    w, u = np.linalg.eigh(g)
+    keep = w > rank_tol * w.max()
+    return np.ascontiguousarray(vectors @ (u[:, keep] / np.sqrt(w[keep])))
+
+
+def _hermitian(a: NDArray[Any]) -> NDArray[Any]:
+    return 0.5 * (a + a.conj().T)
+
+
+class ReducedBasis:
+    """Projected operators on the span of snapshot states, with certified solves.
+
+    Parameters
+    ----------
+    operators : KPOperators
+        The assembled model ``H(s) = H0 + sum_i s_i D_i``, ``M``.
+    snapshots : sequence of Snapshot
+        Full solves with at least ``k + 1`` states each.
+    k : int
+        Number of states of every solve.
+    tolerance_meV : float
+        Largest certified error (meV); default 1 ueV.
+    rank_tol : float
+        Directions of the snapshot span with relative Gram eigenvalue below this are dropped.
+    mass_solver : MassSolver, optional
+        Reused between bases (built if not given).
+    """
+
+    def __init__(
+        self,
+        operators: KPOperators,
+        snapshots: Sequence[Snapshot],
+        *,
+        k: int,
+        tolerance_meV: float = 1e-3,
+        rank_tol: float = 1e-12,
+        mass_solver: MassSolver | None = None,
+        backend: str = "auto",
+    ) -> None:
+        if not snapshots:
+            raise ValueError("snapshots is empty; a reduced basis needs at least one full solve")
+        if not (isinstance(k, int) and k >= 1):
+            raise ValueError(f"k = {k!r} must be an integer >= 1")
+        for j, s in enumerate(snapshots):
+            if s.energies_meV.size < k + 1:
+                raise ValueError(
+                    f"snapshot {j} has {s.energies_meV.size} states; the state-count "
+                    f"certificate needs k + 1 = {k + 1}"
+                )
+            unknown = set(s.scales) - set(operators.terms)
+            if unknown:
+                raise ValueError(f"snapshot {j} has unknown terms {sorted(unknown)}")
+        if not tolerance_meV > 0:
+            raise ValueError(f"tolerance_meV = {tolerance_meV!r} must be > 0")
+        t0 = time.perf_counter()
+        self.operators = operators
+        self.k = int(k)
+        self.tolerance_meV = float(tolerance_meV)
+        self.snapshots = tuple(snapshots)
+        self.mass_solver = mass_solver or MassSolver(operators, backend=backend)
+        m = operators.mass
+        v = _orthonormal_span(m, np.hstack([s.vectors for s in snapshots]), rank_tol)
+        self.vectors = v
+        self._h0v = np.ascontiguousarray(operators.h0 @ v)
+        self._dv = {name: np.ascontiguousarray(d @ v) for name, d in operators.terms.items()}
+        self._mv = np.ascontiguousarray(m @ v)
+        self._zh0 = self.mass_solver(self._h0v)
+        self._zd = {name: self.mass_solver(dv) for name, dv in self._dv.items()}
+        self.h0 = _hermitian(v.conj().T @ self._h0v)
+        self.terms = {name: _hermitian(v.conj().T @ dv) for name, dv in self._dv.items()}
+        # rigorous lower bounds of lambda_{k+1} at the snapshots: Ritz value minus the
+        # residual bound of that pair (the full solve's own accuracy)
+        self._anchors: list[tuple[dict[str, float], float]] = []
+        for s in snapshots:
+            x = s.vectors[:, self.k : self.k + 1]
+            e = s.energies_meV[self.k : self.k + 1]
+            h = operators.hamiltonian(**s.scales)
+            r = h @ x - (m @ x) * e
+            rho = float(np.sqrt(max(np.real(np.vdot(r, self.mass_solver(r))), 0.0)))
+            self._anchors.append((dict(s.scales), float(e[0]) - rho))
+        self.build_s = time.perf_counter() - t0
+
+    @property
+    def size(self) -> int:
+        """Dimension ``m`` of the reduced space."""
+        return int(self.vectors.shape[1])
+
+    def count_bound_meV(self, scales: Mapping[str, float]) -> float:
+        """Rigorous lower bound of the (k+1)-th eigenvalue at ``scales`` (meV)."""
+        best = -np.inf
+        for ref, e in self._anchors:
+            shift = 0.0
+            for name in set(scales) | set(ref):
+                lo, hi = self.operators.terms_range_meV[name]
+                ds = float(scales.get(name, 0.0)) - float(ref.get(name, 0.0))
+                shift += min(ds * lo, ds * hi)
+            best = max(best, e + shift)
+        return float(best)
+
+    def solve(self, scales: Mapping[str, float], *, vectors: bool = True) -> ReducedSolution:
+        """Rayleigh-Ritz at ``scales``, with the certificate of the module docstring.
+
+        Proof of the bounds. Write ``A = M^-1/2 H M^-1/2`` (eigenvalues ``lambda_i``), ``X``
+        the k lowest Ritz vectors (orthonormal), ``Theta`` their Ritz values and
+        ``R = A X - X Theta`` (``rho = ||R||``; ``R`` is orthogonal to the whole reduced space,
+        so ``X^H R = 0``). Let ``P`` project on the k lowest eigenvectors and ``Q = I - P``.
+
+        - Count: with ``L <= lambda_{k+1}`` and ``L - theta_k > rho``, Kahan's theorem gives k
+          eigenvalues within ``rho`` of the Ritz values, all below ``lambda_{k+1}``: they are
+          ``lambda_1..lambda_k``, matched in order, so ``|theta_i - lambda_i| <= rho``.
+        - Davis-Kahan: ``Q A Q (QX) - (QX) Theta = Q R`` with the spectrum of ``QAQ`` on the
+          range of ``Q`` at or above ``lambda_{k+1} >= L``, so ``||QX|| <= rho / gap``.
+        - With ``B = A - c`` (``c <= lambda_1``, so ``B >= 0``): ``X^H B X = F + G``,
+          ``F = X^H P B P X >= 0``, ``G = X^H Q B Q X = S (Theta - c) + (QX)^H R``,
+          ``S = (QX)^H QX``. The eigenvalues of ``B`` on the range of ``P`` are those of the
+          pencil ``(F, I - S)``, at least those of ``F``; the Ritz values are at most those of
+          ``F`` plus ``||G||``. Hence ``theta_i - lambda_i <= ||G|| <= (rho/gap)^2
+          (theta_k - c) + rho^2 / gap``; and ``theta_i >= lambda_i`` (min-max).
+        """
+        t0 = time.perf_counter()
+        self.operators._check_scales(scales)
+        k = self.k
+        hr = self.h0.copy()
+        for name, s in scales.items():
+            if s != 0:
+                hr = hr + float(s) * self.terms[name]
+        theta, y = la.eigh(_hermitian(hr), subset_by_index=[0, k - 1])
+        hx = self._h0v @ y
+        zx = self._zh0 @ y
+        for name, s in scales.items():
+            if s != 0:
+                hx += float(s) * (self._dv[name] @ y)
+                zx += float(s) * (self._zd[name] @ y)
+        mx = self._mv @ y
+        x = self.vectors @ y
+        r = hx - mx * theta
+        zr = zx - x * theta  # M^-1 r
+        gram = _hermitian(r.conj().T @ zr)
+        residual = np.sqrt(np.maximum(np.real(np.diag(gram)), 0.0))
+        rho = float(np.sqrt(max(float(np.linalg.eigvalsh(gram)[-1]), 0.0)))
+        lower = self.count_bound_meV(scales)
+        gap = lower - float(theta[-1])
+        if gap > rho:
+            spread = float(theta[-1] - theta[0]) + rho  # theta_k - c, c = theta_1 - rho
+            bound = min(rho, rho * rho / gap + (rho / gap) ** 2 * spread)
+            # floating point: the dense eigensolver and the projections are backward stable
+            # to a few ulps of the largest entry of the projected matrix
+            bound += 64 * np.finfo(float).eps * float(np.max(np.abs(theta)))
+        else:
+            bound = float("inf")
+        certified = bool(bound <= self.tolerance_meV)
+        denom = np.linalg.norm(hx, axis=0) + np.abs(theta) * np.linalg.norm(mx, axis=0)
+        rel = np.linalg.norm(r, axis=0) / np.where(denom > 0, denom, 1.0)
+        ops = self.operators
+        result = EigenResult(
+            energies_meV=np.asarray(theta, dtype=float),
+            vectors=x,
+            components=ops.expand(x) if vectors else None,
+            weights=_component_weights(ops.mass, x, ops.n_components),
+            residuals=np.asarray(rel, dtype=float),
+            backend="reduced",
+            shift_meV=float("nan"),
+            timings_s={"total": time.perf_counter() - t0, "full_solve": 0.0},
+        )
+        return ReducedSolution(
+            result=result,
+            residual_meV=np.asarray(residual, dtype=float),
+            error_bound_meV=float(bound),
+            gap_meV=float(gap),
+            certified=certified,
+        )
+
+
+def full_snapshot(
+    operators: KPOperators,
+    scales: Mapping[str, float],
+    *,
+    k: int,
+    guard: int = 4,
+    backend: str = "auto",
+) -> Snapshot:
+    """Full shift-invert solve of ``k + guard`` states at ``scales`` (:func:`~.eigen.solve`)."""
+    res = solve(operators, k=k + guard, scales=dict(scales), backend=backend)  # type: ignore[arg-type]
+    return Snapshot(
+        scales={name: float(v) for name, v in scales.items()},
+        energies_meV=np.asarray(res.energies_meV, dtype=float),
+        vectors=np.ascontiguousarray(res.vectors, dtype=np.complex128),
+    )
+
+
+def build_reduced_basis(
+    operators: KPOperators,
+    points: Sequence[Mapping[str, float]],
+    *,
+    k: int,
+    guard: int = 4,
+    tolerance_meV: float = 1e-3,
+    backend: str = "auto",
+    initial: Sequence[int] | None = None,
+    max_snapshots: int = 8,
+    snapshots: Sequence[Snapshot] = (),
+    on_snapshot: Callable[[Snapshot], None] | None = None,
+) -> tuple[ReducedBasis, list[int]]:
+    """Greedy reduced basis that certifies every point of a sweep.
+
+    Parameters
+    ----------
+    operators : KPOperators
+        The assembled model.
+    points : sequence of mapping
+        The sweep points (scales of the named terms, e.g. ``{"detuning": eps_mV}``).
+    k, guard : int
+        States per point; snapshots solve ``k + guard`` (at least ``k + 1``).
+    tolerance_meV : float
+        Certified accuracy (default 1 ueV).
+    initial : sequence of int, optional
+        Indices of the first snapshots (default: both ends of the sweep).
+    max_snapshots : int
+        Snapshot limit; points still uncertified then are returned for full solves.
+    snapshots : sequence of Snapshot
+        Snapshots already computed (resume); no point is solved twice.
+    on_snapshot : callable, optional
+        Called with every new snapshot (to checkpoint it).
+
+    Returns
+    -------
+    basis : ReducedBasis
+    uncertified : list of int
+        Indices of the points the basis does not certify.
+    """
+    if not points:
+        raise ValueError("points is empty")
+    if not (isinstance(guard, int) and guard >= 1):
+        raise ValueError(f"guard = {guard!r} must be an integer >= 1 (the count certificate)")
+    if not (isinstance(max_snapshots, int) and max_snapshots >= 1):
+        raise ValueError(f"max_snapshots = {max_snapshots!r} must be an integer >= 1")
+    pts = [{name: float(v) for name, v in p.items()} for p in points]
+    snaps = list(snapshots)
+    mass = MassSolver(operators, backend=backend)
+
+    def add(i: int) -> None:
+        snap = full_snapshot(operators, pts[i], k=k, guard=guard, backend=backend)
+        snaps.append(snap)
+        if on_snapshot is not None:
+            on_snapshot(snap)
+
+    if not snaps:
+        first = [0, len(pts) - 1] if initial is None else list(initial)
+        for i in dict.fromkeys(first):
+            if len(snaps) < max_snapshots:
+                add(i)
+    while True:
+        rb = ReducedBasis(
+            operators, snaps, k=k, tolerance_meV=tolerance_meV, mass_solver=mass, backend=backend
+        )
+        errors = np.array([rb.solve(p, vectors=False).error_bound_meV for p in pts])
+        bad = [i for i, e in enumerate(errors) if not e <= tolerance_meV]
+        if not bad or len(snaps) >= max_snapshots:
+            return rb, bad
+        # the worst point; among points without a count certificate, the one farthest from
+        # every snapshot
+        dist = {i: _distance(pts[i], [s.scales for s in snaps]) for i in bad}
+        worst = max(bad, key=lambda i: (errors[i], dist[i]))
+        if dist[worst] == 0.0:  # already a snapshot: more of them cannot help
+            return rb, bad
+        add(worst)
+
+
+def _distance(point: Mapping[str, float], others: Sequence[Mapping[str, float]]) -> float:
+    names = set(point).union(*others)
+    return min(
+        float(np.sqrt(sum((point.get(n, 0.0) - o.get(n, 0.0)) ** 2 for n in names))) for o in others
+    )

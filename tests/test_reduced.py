@@ -1,0 +1,147 @@
+"""Certified reduced-basis sweeps: the bounds bound the errors against full solves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from femvalley.eigen import solve
+from femvalley.kp import assemble, two_valley_model
+from femvalley.reduced import ReducedBasis, Snapshot, build_reduced_basis, full_snapshot
+from femvalley.valley_map import ValleyMapSpec, valley_map_on_nodes
+
+from .conftest import C_T, square_mesh
+
+K = 4  # two dots x two valleys; the excited orbitals are 4 meV higher
+EPS = np.linspace(-8.0, 8.0, 17)  # detuning, mV
+LEVER = 0.02  # meV/mV per nm of x
+
+
+def _double_dot(x):
+    """Two harmonic dots (hbar w = 4 meV) centred at x = -25 and +25 nm."""
+    hw = 4.0
+    d = np.minimum((x[0] + 25.0) ** 2, (x[0] - 25.0) ** 2)
+    return hw**2 * (d + x[1] ** 2) / (4.0 * C_T)
+
+
+@pytest.fixture(scope="module")
+def ops():
+    mesh = square_mesh(30, 60.0)
+    spec = ValleyMapSpec(
+        mean_valley_splitting_ueV=200.0, lx_nm=19.2, ly_nm=60.0, nx=40, ny=40, seed=3
+    )
+    d, _ = valley_map_on_nodes(spec, mesh.p)
+    tilt = -LEVER * mesh.p[0] / 25.0  # meV per mV: lowers the right dot for eps > 0
+    model = two_valley_model(
+        dim=2, delta_meV=d, potential_meV=_double_dot, potential_terms={"detuning": tilt}
+    )
+    return assemble(model, mesh)
+
+
+@pytest.fixture(scope="module")
+def exact(ops):
+    """Full shift-invert solves (relative residual 1e-8: energies to about 1e-10 meV)."""
+    return {
+        e: solve(ops, k=K, scales={"detuning": float(e)}, residual_tol=1e-10).energies_meV
+        for e in EPS
+    }
+
+
+@pytest.fixture(scope="module")
+def greedy(ops):
+    return build_reduced_basis(ops, [{"detuning": e} for e in EPS], k=K, guard=3)
+
+
+def test_greedy_basis_certifies_every_point(greedy):
+    rb, bad = greedy
+    assert bad == []
+    assert 2 <= len(rb.snapshots) <= 8
+    assert rb.size <= sum(s.vectors.shape[1] for s in rb.snapshots)
+
+
+def test_bounds_bound_the_errors_against_full_solves(ops, greedy, exact):
+    rb, _ = greedy
+    for e in EPS:
+        sol = rb.solve({"detuning": float(e)})
+        err = sol.energies_meV - exact[e]
+        assert sol.certified
+        assert sol.error_bound_meV <= 1e-3
+        # Ritz values are upper bounds; the certificate bounds them from below
+        assert np.all(err >= -1e-9)
+        assert np.all(np.abs(err) <= sol.error_bound_meV + 1e-9)
+        # residual of each pair below the linear bound, which the reported bound improves on
+        assert np.all(sol.residual_meV <= sol.residual_meV.max() + 1e-15)
+
+
+def test_between_sweep_points_too(ops, greedy):
+    rb, _ = greedy
+    for e in (-7.3, 0.05, 3.3):
+        sol = rb.solve({"detuning": e})
+        ref = solve(ops, k=K, scales={"detuning": e}, residual_tol=1e-10)
+        assert sol.certified
+        assert np.max(np.abs(sol.energies_meV - ref.energies_meV)) <= sol.error_bound_meV + 1e-9
+
+
+def test_states_are_m_orthonormal_and_follow_the_detuning(ops, greedy):
+    rb, _ = greedy
+    for e, side in ((-8.0, -1), (8.0, 1)):
+        res = rb.solve({"detuning": e}).result
+        g = res.vectors.conj().T @ (ops.mass @ res.vectors)
+        np.testing.assert_allclose(g, np.eye(K), atol=1e-10)
+        dens = np.sum(np.abs(res.components[0]) ** 2, axis=0)
+        x = ops.basis.mesh.p[0]
+        # the ground state sits in the lower dot: left for eps < 0, right for eps > 0
+        assert np.sign(np.sum(dens * x)) == side
+
+
+def test_missing_states_are_not_certified(ops, exact):
+    # one snapshot at the left end holds the left-dot states; at the right end the right dot
+    # is lowest and absent from the basis: the Ritz values are far off, and the certificate
+    # must say so (the count bound from the snapshot cannot exclude the missing states)
+    snap = full_snapshot(ops, {"detuning": -8.0}, k=2, guard=1)
+    rb = ReducedBasis(ops, [snap], k=2)
+    sol = rb.solve({"detuning": 8.0})
+    true_err = np.max(np.abs(sol.energies_meV - exact[8.0][:2]))
+    assert true_err > 1e-2
+    assert not sol.certified
+    assert not sol.error_bound_meV <= true_err * 0.999  # never claims less than the error
+    # with a snapshot limit of one, the greedy builder reports the points it cannot certify
+    rb1, bad = build_reduced_basis(
+        ops, [{"detuning": e} for e in EPS], k=2, guard=1, initial=[0], max_snapshots=1
+    )
+    assert EPS.size - 1 in bad
+
+
+def test_uniform_valley_coupling_splits_every_orbital_by_two_delta(ops):
+    # uniform Delta: the levels are the single-valley orbitals +- |Delta| (PHYSICS.md sec. 2)
+    delta = 0.07 * np.exp(0.4j)
+    uni = ops.with_constant(np.array([[0, delta], [np.conj(delta), 0]]))
+    zero = ops.with_constant(np.zeros((2, 2)))
+    points = [{"detuning": float(e)} for e in EPS[::4]]
+    rb, bad = build_reduced_basis(uni, points, k=K, guard=2)
+    assert bad == []
+    for p in points:
+        orbitals = solve(zero, k=2 * K, scales=p, residual_tol=1e-10).energies_meV[0::2]
+        want = np.sort(np.concatenate([orbitals - abs(delta), orbitals + abs(delta)]))[:K]
+        sol = rb.solve(p)
+        np.testing.assert_allclose(sol.energies_meV, want, atol=sol.error_bound_meV + 1e-9)
+
+
+def test_bad_inputs_name_the_field(ops):
+    snap = full_snapshot(ops, {"detuning": 0.0}, k=2, guard=1)
+    with pytest.raises(ValueError, match="k \\+ 1"):
+        ReducedBasis(ops, [snap], k=3)
+    with pytest.raises(ValueError, match="snapshots is empty"):
+        ReducedBasis(ops, [], k=2)
+    with pytest.raises(ValueError, match="tolerance_meV"):
+        ReducedBasis(ops, [snap], k=2, tolerance_meV=0.0)
+    with pytest.raises(ValueError, match="unknown terms"):
+        ReducedBasis(ops, [Snapshot(scales={"plunger": 1.0}, **_arrays(snap))], k=2)
+    with pytest.raises(ValueError, match="guard"):
+        build_reduced_basis(ops, [{"detuning": 0.0}], k=2, guard=0)
+    with pytest.raises(ValueError, match="unknown Hamiltonian term"):
+        ReducedBasis(ops, [snap], k=2).solve({"plunger": 1.0})
+
+
+def _arrays(s: Snapshot) -> dict:
+    return {"energies_meV": s.energies_meV, "vectors": s.vectors}

@@ -33,7 +33,10 @@ defaults are the reference study of PHYSICS.md section 5)::
     n_states = 8
     element = "P1"
     backend = "auto"
-    chunk_points = 11          # points per factorisation (and per parallel task)
+    method = "reduced"         # certified reduced basis | "direct" (a solve per point)
+    tolerance_ueV = 1.0        # certified accuracy of the reduced basis
+    max_snapshots = 8          # full solves the reduced basis may use
+    chunk_points = 11          # points per task (direct: per factorisation)
 
     [output]
     figures = true
@@ -205,9 +208,17 @@ class SolverConfig:
     n_states: int = 8
     element: str = "P1"
     backend: str = "auto"
-    #: detuning points per chunk: a chunk starts with a full solve and then reuses one
-    #: factorisation (femvalley.eigen.SweepSolver); chunks are the units of parallel work,
-    #: so the numbers do not depend on the number of workers
+    #: "reduced": a certified reduced basis built from a few full solves (snapshots) serves
+    #: every point (femvalley.reduced); "direct": every chunk starts with a full solve and
+    #: reuses its factorisation (femvalley.eigen.SweepSolver)
+    method: str = "reduced"
+    #: largest certified energy error of a reduced-basis point (ueV); points the basis cannot
+    #: certify are solved in full
+    tolerance_ueV: float = 1.0
+    #: full solves the greedy reduced basis may use
+    max_snapshots: int = 8
+    #: detuning points per chunk; chunks are the units of parallel work, so the numbers do
+    #: not depend on the number of workers (direct: a chunk starts with a full solve)
     chunk_points: int = 11
 
     def __post_init__(self) -> None:
@@ -215,6 +226,10 @@ class SolverConfig:
 
         _integer("solver.n_states", self.n_states, minimum=1)
         _integer("solver.chunk_points", self.chunk_points, minimum=1)
+        _integer("solver.max_snapshots", self.max_snapshots, minimum=1)
+        _number("solver.tolerance_ueV", self.tolerance_ueV, positive=True)
+        if self.method not in ("reduced", "direct"):
+            raise ValueError(f"solver.method = {self.method!r}; allowed: 'reduced', 'direct'")
         if self.element not in ("P1", "P2"):
             raise ValueError(f"solver.element = {self.element!r}; allowed: 'P1', 'P2'")
         allowed = ["auto", *available_backends()]

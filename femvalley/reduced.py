@@ -221,6 +221,13 @@ class ReducedBasis:
             self._anchors.append((dict(s.scales), float(e[0]) - rho))
         self.build_s = time.perf_counter() - t0
 
+    def __getstate__(self) -> dict[str, Any]:
+        # sent to worker processes: the mass factorisation is not needed after construction
+        # (and a CHOLMOD factor cannot be pickled)
+        state = dict(self.__dict__)
+        state["mass_solver"] = None
+        return state
+
     @property
     def size(self) -> int:
         """Dimension ``m`` of the reduced space."""
@@ -385,11 +392,12 @@ def build_reduced_basis(
         if on_snapshot is not None:
             on_snapshot(snap)
 
-    if not snaps:
-        first = [0, len(pts) - 1] if initial is None else list(initial)
-        for i in dict.fromkeys(first):
-            if len(snaps) < max_snapshots:
-                add(i)
+    first = [0, len(pts) - 1] if initial is None else list(initial)
+    for i in dict.fromkeys(first):
+        # snapshots given (resume) count; the initial ones are always there, so a resumed
+        # build continues exactly as an uninterrupted one
+        if len(snaps) < max_snapshots and all(s.scales != pts[i] for s in snaps):
+            add(i)
     while True:
         rb = ReducedBasis(
             operators, snaps, k=k, tolerance_meV=tolerance_meV, mass_solver=mass, backend=backend

@@ -80,22 +80,39 @@ def finish_study(
             "complex_dofs": int(system.operators.ndof),
         },
         "device_mesh_vertices": int(system.device_mesh.nvertices),
+        "method": cfg.solver.method,
         "timings_s": {
             "setup": {k: round(v, 3) for k, v in system.timings_s.items()},
             "per_point_mean": float(np.nanmean(results["solve_s"])),
             "per_point_full_solve_mean": _mean_where(results, 1),
-            "per_point_reused_factor_mean": _mean_where(results, 0),
+            "per_point_reused_mean": _mean_where(results, 0),
             "sweep_total": sweep_s,
         },
     }
+    reduced = results.get("reduced")
+    if reduced is not None:
+        build = float(getattr(reduced, "build_s", 0.0))
+        summary["timings_s"]["reduced_basis_build"] = build
+        summary["timings_s"]["per_point_amortised"] = (
+            build + float(np.nansum(results["solve_s"]))
+        ) / max(summary["points_done"], 1)
+        summary["reduced_basis"] = {
+            "size": reduced.size,
+            "snapshot_detuning_mV": [s.scales["detuning"] for s in reduced.snapshots],
+            "tolerance_ueV": cfg.solver.tolerance_ueV,
+            "max_error_bound_ueV": 1e3 * float(np.nanmax(results["error_bound_meV"])),
+            "points_solved_in_full": int(np.sum(results["full_solve"])),
+        }
     fit = None
     if cfg.solver.n_states >= 4 and summary["points_done"] >= 4:
         from femvalley.analysis import fit_anticrossing
 
         try:
             fit = fit_anticrossing(eps, e, results["dot_weight"])
-            fit = _refine(system, fit, eps)
+            fit, gap_bound = _refine(system, fit, eps, reduced)
             summary["anticrossing_fit"] = fit.as_dict()
+            if gap_bound is not None:
+                summary["anticrossing_fit"]["min_gap_error_bound_ueV"] = gap_bound
         except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
             summary["anticrossing_fit"] = {"error": str(err)}
     figures: list[str] = []
@@ -112,17 +129,28 @@ def finish_study(
     return summary
 
 
-def _refine(system: StudySystem, fit: Any, eps: np.ndarray) -> Any:
-    """Resolve the lowest anticrossing between the two sweep points that bracket it."""
+def _refine(
+    system: StudySystem, fit: Any, eps: np.ndarray, reduced: Any = None
+) -> tuple[Any, float | None]:
+    """Resolve the lowest anticrossing between the two sweep points that bracket it.
+
+    With the study's reduced basis, the search runs in it (no new full solve) and the
+    smallest gap comes with a certified bound (twice the energy bound there, ueV); without
+    it, the states of the two bracketing points are solved in full and span the search space.
+    """
     from femvalley.analysis import refine_anticrossing
 
     grid = np.sort(eps)
     j = int(np.searchsorted(grid, fit.detuning_offset_mV))
     if j == 0 or j == grid.size:
-        return fit  # the anticrossing is outside the sweep
+        return fit, None  # the anticrossing is outside the sweep
     a, b = float(grid[j - 1]), float(grid[j])
-    vectors = [system.solve(a).vectors, system.solve(b).vectors]
-    return refine_anticrossing(fit, system.operators, vectors, window_mV=(a, b))
+    if reduced is None:
+        vectors = [system.solve(a).vectors, system.solve(b).vectors]
+        return refine_anticrossing(fit, system.operators, vectors, window_mV=(a, b)), None
+    refined = refine_anticrossing(fit, system.operators, [reduced.vectors], window_mV=(a, b))
+    sol = reduced.solve({"detuning": refined.detuning_offset_mV}, vectors=False)
+    return refined, (2e3 * sol.error_bound_meV if sol.certified else None)
 
 
 def _mean_where(results: dict[str, Any], flag: int) -> float | None:

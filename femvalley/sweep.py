@@ -59,6 +59,7 @@ from femvalley.electrostatics import GatePotentials, solve_gates
 from femvalley.kp import KPOperators, assemble, make_basis, two_valley_model
 from femvalley.materials import get_material
 from femvalley.mesh import from_meshio, submesh
+from femvalley.reduced import ReducedBasis, Snapshot, build_reduced_basis
 from femvalley.valley_map import ValleyGrid, valley_map_on_nodes
 
 __all__ = [
@@ -68,12 +69,15 @@ __all__ = [
     "SweepKit",
     "build_system",
     "load_point_states",
+    "reduced_basis",
     "read_results",
     "run_sweep",
     "save_point_states",
 ]
 
 STORE_NAME = "results.h5"
+#: full solves of the reduced basis (checkpoint: a resumed study does not redo them)
+SNAPSHOTS_NAME = "snapshots.h5"
 #: folder of the per-point state files inside a study directory
 STATES_DIR = "states"
 LAYOUT_VERSION = 1
@@ -84,6 +88,15 @@ _PER_STATE = (
     "y_mean_nm",
     "x_std_nm",
     "y_std_nm",
+)
+_RECORD = (
+    *_PER_STATE,
+    "energies_meV",
+    "dot_weight",
+    "solve_s",
+    "full_solve",
+    "error_bound_meV",
+    "residual_meV",
 )
 
 
@@ -119,9 +132,14 @@ class StudySystem:
             warm_start=warm_start,
         )
 
-    def kit(self) -> SweepKit:
+    def kit(self, reduced: ReducedBasis | None = None) -> SweepKit:
         """Return what a worker needs to solve points (picklable, no device mesh)."""
-        return SweepKit(config=self.config, operators=self.operators, observables=self.observables)
+        return SweepKit(
+            config=self.config,
+            operators=self.operators,
+            observables=self.observables,
+            reduced=reduced,
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,6 +149,7 @@ class SweepKit:
     config: StudyConfig
     operators: KPOperators
     observables: StateObservables
+    reduced: ReducedBasis | None = None
 
     def sweep_solver(self) -> SweepSolver:
         """Return a solver for consecutive detunings (one factorisation, warm starts)."""
@@ -210,21 +229,41 @@ def solve_points(
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Solve consecutive points (one chunk); yield ``(index, record)`` as each finishes.
 
-    The first point is a full solve; the others reuse its factorisation and start from the
+    With a reduced basis (``kit.reduced``) every point is a certified reduced solve, or a full
+    solve where the basis cannot certify it. Otherwise (``solver.method = "direct"``) the
+    first point is a full solve and the others reuse its factorisation and start from the
     previous point's states (:class:`femvalley.eigen.SweepSolver`). A record holds the
-    energies, the observables, the wall time and, at both ends of the sweep, the states.
+    energies, the observables, the certified error bound (reduced), the wall time and, at
+    both ends of the sweep, the states.
     """
-    solver = kit.sweep_solver()
+    solver = kit.sweep_solver() if kit.reduced is None else None
     last = len(detuning_mV) - 1
+    k = kit.config.solver.n_states
     for n, i in enumerate(indices):
         t0 = time.perf_counter()
         scales = {"detuning": float(detuning_mV[i])}
-        res = solver.start(scales) if n == 0 else solver.step(scales)
+        bound, residual = float("nan"), np.full(k, np.nan)
+        if solver is not None:
+            res = solver.start(scales) if n == 0 else solver.step(scales)
+        else:
+            assert kit.reduced is not None
+            sol = kit.reduced.solve(scales)
+            if sol.certified:
+                res, bound, residual = sol.result, sol.error_bound_meV, sol.residual_meV
+            else:  # not certified: solve this point in full
+                res = solve(
+                    kit.operators,
+                    k=k,
+                    scales=scales,
+                    backend=kit.config.solver.backend,  # type: ignore[arg-type]
+                )
         obs = kit.observables(res)
         rec: dict[str, Any] = {name: obs[name] for name in _PER_STATE}
         rec["energies_meV"] = res.energies_meV
         rec["dot_weight"] = obs["dot_weight"]
         rec["full_solve"] = int(res.timings_s.get("full_solve", 1.0))
+        rec["error_bound_meV"] = bound
+        rec["residual_meV"] = residual
         rec["solve_s"] = time.perf_counter() - t0
         if i in (0, last) and res.components is not None:
             rec["states"] = res.components
@@ -249,6 +288,8 @@ def _empty_results(config: StudyConfig) -> dict[str, Any]:
         "dot_weight": np.full((p, k, 2), np.nan),
         "solve_s": np.full(p, np.nan),
         "full_solve": np.zeros(p, dtype=np.uint8),
+        "error_bound_meV": np.full(p, np.nan),
+        "residual_meV": np.full((p, k), np.nan),
     }
     for name in _PER_STATE:
         out[name] = np.full((p, k), np.nan)
@@ -271,7 +312,11 @@ def read_results(path: str | Path) -> dict[str, Any]:
 
 
 def _write_store(
-    path: Path, system: StudySystem, results: dict[str, Any], states: dict[str, Any]
+    path: Path,
+    system: StudySystem,
+    results: dict[str, Any],
+    states: dict[str, Any],
+    meta: dict[str, Any] | None = None,
 ) -> None:
     import h5py
 
@@ -289,6 +334,8 @@ def _write_store(
         f.attrs["n_states"] = cfg.solver.n_states
         f.attrs["vtu_states"] = cfg.output.vtu_states
         f.attrs["setup_s"] = float(sum(system.timings_s.values()))
+        for key, value in (meta or {}).items():
+            f.attrs[key] = value
         for name, value in results.items():
             f.create_dataset(name, data=value)
         g = f.create_group("mesh")
@@ -402,6 +449,16 @@ def run_sweep(
     _write_store(store, system, results, states)
 
     todo = [i for i, d in enumerate(results["done"]) if not d]
+    reduced: ReducedBasis | None = None
+    meta: dict[str, Any] = {"method": config.solver.method}
+    if config.solver.method == "reduced" and todo:
+        reduced = reduced_basis(system, results["detuning_mV"], out_dir=out)
+        meta.update(
+            reduced_basis_size=reduced.size,
+            reduced_build_s=reduced.build_s,
+            snapshot_detuning_mV=np.array([s.scales["detuning"] for s in reduced.snapshots]),
+        )
+        _write_store(store, system, results, states, meta)
     # chunks of the whole sweep, restricted to what is left: the same work units on resume
     tasks = [
         [i for i in c if i in set(todo)]
@@ -410,15 +467,15 @@ def run_sweep(
     tasks = [t for t in tasks if t]
     bar = _progress(len(results["done"]), initial=len(results["done"]) - len(todo), on=progress)
     try:
-        for i, rec in _run_tasks(system, tasks, results["detuning_mV"], workers):
-            for name in (*_PER_STATE, "energies_meV", "dot_weight", "solve_s", "full_solve"):
+        for i, rec in _run_tasks(system.kit(reduced), tasks, results["detuning_mV"], workers):
+            for name in _RECORD:
                 results[name][i] = rec[name]
             results["done"][i] = 1
             if "states" in rec:
                 states["first" if i == 0 else "last"] = rec["states"]
             if "export_states" in rec:
                 save_point_states(out, i, rec["export_states"])
-            _write_store(store, system, results, states)
+            _write_store(store, system, results, states, meta)
             bar.update(1)
             if on_point is not None:
                 on_point(i)
@@ -427,7 +484,71 @@ def run_sweep(
     _write_csv(out / "spectrum.csv", results)
     results["states"] = states
     results["system"] = system
+    results["reduced"] = reduced
     return results
+
+
+def reduced_basis(
+    system: StudySystem, detuning_mV: NDArray[np.float64], *, out_dir: str | Path | None = None
+) -> ReducedBasis:
+    """Build the certified reduced basis of a study's sweep (:mod:`femvalley.reduced`).
+
+    With ``out_dir``, every snapshot (full solve) is checkpointed to ``snapshots.h5`` there, and
+    the snapshots already in that file (same configuration) are reused: a resumed study does
+    not repeat them, and ends with the same basis.
+    """
+    cfg = system.config
+    path = None if out_dir is None else Path(out_dir) / SNAPSHOTS_NAME
+    snaps = _read_snapshots(path, cfg) if path is not None and path.exists() else []
+
+    def checkpoint(snap: Snapshot) -> None:
+        snaps.append(snap)
+        if path is not None:
+            _write_snapshots(path, cfg, snaps)
+
+    t0 = time.perf_counter()
+    rb, _ = build_reduced_basis(
+        system.operators,
+        [{"detuning": float(e)} for e in detuning_mV],
+        k=cfg.solver.n_states,
+        tolerance_meV=1e-3 * cfg.solver.tolerance_ueV,
+        backend=cfg.solver.backend,
+        max_snapshots=cfg.solver.max_snapshots,
+        snapshots=list(snaps),
+        on_snapshot=checkpoint,
+    )
+    rb.build_s = time.perf_counter() - t0
+    return rb
+
+
+def _write_snapshots(path: Path, config: StudyConfig, snaps: list[Snapshot]) -> None:
+    import h5py
+
+    tmp = path.with_name(path.name + ".tmp")
+    with h5py.File(tmp, "w") as f:
+        f.attrs["config_sha256"] = _digest(config.to_toml())
+        for j, s in enumerate(snaps):
+            g = f.create_group(f"snapshot_{j:03d}")
+            g.attrs["detuning_mV"] = s.scales["detuning"]
+            g.create_dataset("energies_meV", data=s.energies_meV)
+            g.create_dataset("vectors", data=s.vectors)
+    tmp.replace(path)
+
+
+def _read_snapshots(path: Path, config: StudyConfig) -> list[Snapshot]:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("config_sha256") != _digest(config.to_toml()):
+            return []  # another study's snapshots: not used (and overwritten)
+        return [
+            Snapshot(
+                scales={"detuning": float(g.attrs["detuning_mV"])},
+                energies_meV=g["energies_meV"][()],
+                vectors=g["vectors"][()],
+            )
+            for _, g in sorted(f.items())
+        ]
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -438,10 +559,9 @@ def _write_text(path: Path, text: str) -> None:
 
 # -- parallel execution ------------------------------------------------------------------------
 def _run_tasks(
-    system: StudySystem, tasks: list[list[int]], detuning_mV: NDArray[np.float64], workers: int
+    kit: SweepKit, tasks: list[list[int]], detuning_mV: NDArray[np.float64], workers: int
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield finished points of all chunks, in this process or in ``workers`` processes."""
-    kit = system.kit()
     if workers == 1 or len(tasks) <= 1:
         for task in tasks:
             yield from solve_points(kit, task, detuning_mV)

@@ -5,11 +5,13 @@ changes dot across the sweep; the smallest gap of the lowest anticrossing (found
 the model near it) is twice the fitted tunnel coupling; without valley coupling every level is
 doubly degenerate and a uniform Delta splits every pair by exactly 2 |Delta|; energies move
 no faster with detuning than the detuning operator allows (no jumps in the stored order), and
-points that reuse a factorisation equal full solves.
+the reduced-basis points equal full solves within their certified bounds (the direct method's
+points that reuse a factorisation equal full solves too).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import meshio
@@ -64,8 +66,14 @@ def test_the_study_writes_every_output(study):
     fit = summary["anticrossing_fit"]
     assert fit["tunnel_coupling_ueV"] > 0 and fit["lever_arm_meV_per_mV"] > 0
     assert summary["points_done"] == 11
-    # two chunks: two full solves, every other point reused its chunk's factorisation
-    assert res["full_solve"].tolist() == [1] + [0] * 5 + [1] + [0] * 4
+    # the reduced basis certifies every point: no point needed a full solve
+    assert res["full_solve"].tolist() == [0] * 11
+    assert np.all(res["error_bound_meV"] <= 1e-3)
+    stored = read_results(out / "results.h5")
+    assert stored["attrs"]["method"] == "reduced"
+    assert stored["attrs"]["reduced_basis_size"] == res["reduced"].size
+    assert len(stored["attrs"]["snapshot_detuning_mV"]) >= 2
+    assert (out / "snapshots.h5").exists()
 
 
 def test_ground_state_is_in_one_dot_far_from_zero_and_changes_dot(study):
@@ -124,7 +132,7 @@ def test_uniform_valley_coupling_splits_every_level_by_exactly_two_delta(study):
     assert reused >= 2  # the small steps reuse the factorisation
 
 
-def test_energies_are_continuous_and_reused_factorisations_equal_full_solves(study):
+def test_energies_are_continuous_and_reduced_points_equal_full_solves(study):
     _, res = study
     system = res["system"]
     eps = res["detuning_mV"]
@@ -132,10 +140,29 @@ def test_energies_are_continuous_and_reused_factorisations_equal_full_solves(stu
     # Weyl: sorted eigenvalues of H0 + eps D move at most max|D| per mV
     bound = np.max(np.abs(system.detuning_meV_per_mV)) * np.abs(np.diff(eps))
     assert np.all(np.abs(np.diff(e, axis=0)) <= bound[:, None] * (1 + 1e-9) + 1e-9)
-    for i in (3, 9):  # points solved with the chunk's factorisation
-        assert res["full_solve"][i] == 0
+    for i in (3, 5, 9):  # between the snapshots
         full = system.solve(float(eps[i])).energies_meV
-        np.testing.assert_allclose(e[i], full, rtol=0, atol=1e-9)
+        err = np.max(np.abs(e[i] - full))
+        assert err <= res["error_bound_meV"][i] + 1e-9  # the certificate holds
+        assert err <= 1e-6  # and the basis is far better than the 1 ueV tolerance
+
+
+def test_direct_method_reuses_factorisations_and_equals_full_solves(study, config, tmp_path):
+    _, res = study
+    direct = dataclasses.replace(
+        config,
+        solver=dataclasses.replace(config.solver, method="direct"),
+        output=dataclasses.replace(config.output, figures=False, vtu_states=0),
+    )
+    system = dataclasses.replace(res["system"], config=direct)
+    out = run_sweep(direct, out_dir=tmp_path, system=system, progress=False)
+    # two chunks of 6: two full solves, every other point reused its chunk's factorisation
+    assert out["full_solve"].tolist() == [1] + [0] * 5 + [1] + [0] * 4
+    assert np.all(np.isnan(out["error_bound_meV"]))
+    for i in (3, 9):
+        full = system.solve(float(out["detuning_mV"][i])).energies_meV
+        np.testing.assert_allclose(out["energies_meV"][i], full, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(out["energies_meV"], res["energies_meV"], rtol=0, atol=1e-6)
 
 
 def test_workers_give_the_same_numbers(study, config, tmp_path):

@@ -4,10 +4,13 @@
 mesh, one Poisson solve per gate, the quantum sub-mesh, the valley map, and the k.p operators
 ``H(eps) = H0 + eps D`` with ``D = -1000 sum_g w_g phi_g / 1000`` (meV per mV of detuning).
 :func:`run_sweep` then solves the lowest states at every detuning point (no Poisson solve and
-no assembly per point), each warm-started from the previous one, and writes every finished
-point to the results store before the next starts.
+no assembly per point) and writes every finished point to the results store before the next
+starts. By default (``solver.method = "reduced"``) a certified reduced basis is built first
+from a few full solves (:mod:`femvalley.reduced`; checkpointed in ``snapshots.h5``) and every
+point is a small dense problem with an error bound; ``"direct"`` solves each point, warm-started
+from the previous one.
 
-Results store (``results.h5``, HDF5, readable with plain h5py; layout version 1)
+Results store (``results.h5``, HDF5, readable with plain h5py; layout version 2)
 -------------------------------------------------------------------------------
 datasets (P points, k states):
 
@@ -19,8 +22,12 @@ datasets (P points, k states):
 - ``dot_weight`` (P, k, 2): probability in ``dot_L`` and ``dot_R``;
 - ``x_mean_nm``, ``y_mean_nm``, ``x_std_nm``, ``y_std_nm`` (P, k): centre and size;
 - ``solve_s`` (P,): wall time of each point; ``full_solve`` (P,) uint8: 1 where the point was
-  solved from scratch (first point of a chunk, or a fallback), 0 where it reused the
-  chunk's factorisation;
+  solved from scratch (direct: first point of a chunk, or a fallback; reduced: a point the
+  basis could not certify), 0 otherwise;
+- ``error_bound_meV`` (P,): certified bound of ``|E_i - E_i(exact)|`` for every state of a
+  reduced-basis point (NaN for full solves, which pass the relative-residual test of
+  :func:`femvalley.eigen.solve` instead); ``residual_meV`` (P, k): ``||H x - E M x||_{M^-1}``
+  of each reduced-basis pair;
 - ``states/first`` and ``states/last`` (k, 2, N) complex: the states at both sweep ends, on
   the vertices of the k.p mesh ``mesh/points_nm`` (3, N) / ``mesh/cells`` (4, ncells);
   ``mesh/band_edge_meV`` (N,) at zero detuning, ``mesh/detuning_meV_per_mV`` (N,) (U at
@@ -29,7 +36,8 @@ datasets (P points, k states):
 
 attributes of the root: ``layout_version``, ``config_toml`` (the resolved study), ``config_sha256``,
 ``femvalley_version``, ``seed``, ``n_states``, ``vtu_states``, ``setup_s`` (mesh + Poisson +
-assembly).
+assembly), ``method``; for the reduced method ``reduced_basis_size``, ``reduced_build_s`` and
+``snapshot_detuning_mV``.
 
 Next to it, ``states/point_NNNNN.npy`` (complex64, (vtu_states, 2, N)) holds the lowest
 ``output.vtu_states`` states of every finished point, for the ParaView series
@@ -80,7 +88,7 @@ STORE_NAME = "results.h5"
 SNAPSHOTS_NAME = "snapshots.h5"
 #: folder of the per-point state files inside a study directory
 STATES_DIR = "states"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 _PER_STATE = (
     "valley_polarization",
     "valley_parity",

@@ -37,7 +37,7 @@ def full_run(config, system, tmp_path_factory):
 def test_store_is_readable_with_plain_h5py(full_run, config):
     out, res = full_run
     with h5py.File(out / "results.h5", "r") as f:
-        assert f.attrs["layout_version"] == 1
+        assert f.attrs["layout_version"] == 2
         assert (
             StudyConfig.from_dict(__import__("tomllib").loads(f.attrs["config_toml"])).to_dict()
             == config.to_dict()
@@ -57,7 +57,7 @@ def test_store_is_readable_with_plain_h5py(full_run, config):
     assert (out / "study.toml").read_text() == config.to_toml()
 
 
-def test_killed_run_resumes_without_recomputing(full_run, config, system, tmp_path):
+def test_killed_run_resumes_without_recomputing(full_run, config, system, tmp_path, monkeypatch):
     _, reference = full_run
 
     class Killed(Exception):
@@ -75,6 +75,7 @@ def test_killed_run_resumes_without_recomputing(full_run, config, system, tmp_pa
     with pytest.raises(ValueError, match="already exists"):
         run_sweep(config, out_dir=tmp_path, system=system, progress=False)
     computed = []
+    snapshots = _count_snapshots(monkeypatch)
     res = run_sweep(
         config,
         out_dir=tmp_path,
@@ -84,8 +85,43 @@ def test_killed_run_resumes_without_recomputing(full_run, config, system, tmp_pa
         on_point=computed.append,
     )
     assert computed == [2, 3]  # nothing done is recomputed
+    assert snapshots == []  # nor the full solves of the reduced basis
     np.testing.assert_allclose(res["energies_meV"], reference["energies_meV"], rtol=1e-9)
     assert read_results(tmp_path / "results.h5")["done"].tolist() == [1, 1, 1, 1]
+
+
+def _count_snapshots(monkeypatch, fail_at: int | None = None) -> list:
+    """Record the reduced basis' full solves (and fail at call number ``fail_at``)."""
+    import femvalley.reduced as reduced
+
+    calls: list = []
+    original = reduced.full_snapshot
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("scales", args[1] if len(args) > 1 else None))
+        if fail_at is not None and len(calls) == fail_at:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(reduced, "full_snapshot", counting)
+    return calls
+
+
+def test_killed_while_building_the_basis_resumes_with_the_same_basis(
+    full_run, config, system, tmp_path, monkeypatch
+):
+    _, reference = full_run
+    calls = _count_snapshots(monkeypatch, fail_at=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(config, out_dir=tmp_path, system=system, progress=False)
+    assert len(calls) == 2 and (tmp_path / "snapshots.h5").exists()
+    monkeypatch.undo()
+    calls = _count_snapshots(monkeypatch)
+    res = run_sweep(config, out_dir=tmp_path, system=system, progress=False, resume=True)
+    # the first snapshot was checkpointed; only the interrupted one is solved again
+    assert len(calls) == len(reference["reduced"].snapshots) - 1
+    assert res["reduced"].size == reference["reduced"].size
+    np.testing.assert_allclose(res["energies_meV"], reference["energies_meV"], rtol=0, atol=1e-9)
 
 
 def test_resume_into_another_study_is_refused(full_run, config, system):

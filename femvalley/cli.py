@@ -187,8 +187,17 @@ def _run(config: Any, args: argparse.Namespace, out: Path) -> int:
     t = s["timings_s"]
     print(
         f"  setup {sum(t['setup'].values()):.1f} s, {s['points_done']} points, "
-        f"{t['per_point_mean']:.2f} s per point; k.p mesh {s['kp_mesh']['vertices']} vertices"
+        f"{t.get('per_point_amortised', t['per_point_mean']):.2f} s per point; "
+        f"k.p mesh {s['kp_mesh']['vertices']} vertices"
     )
+    rb = s.get("reduced_basis")
+    if rb is not None:
+        print(
+            f"  reduced basis of {rb['size']} states from {len(rb['snapshot_detuning_mV'])} "
+            f"full solves ({t['reduced_basis_build']:.1f} s); largest certified error "
+            f"{rb['max_error_bound_ueV']:.2g} ueV; {rb['points_solved_in_full']} points "
+            "solved in full"
+        )
     fit = s.get("anticrossing_fit", {})
     if "tunnel_coupling_ueV" in fit:
         vs = fit["valley_splitting_ueV"]

@@ -1,0 +1,464 @@
+"""Born-Oppenheimer reduction of a planar 3-D problem to 2-D (PHYSICS.md section 6).
+
+In a planar heterostructure the vertical confinement (a few nm, tens of meV) is much stronger
+than the in-plane one. At every in-plane point the vertical problem
+
+    -d/dz c_z(z) d/dz chi + U(x, y, z) chi = eps_0(x, y) chi,   chi = 0 at both ends,
+
+(``c_z = hbar^2 / 2 m_l``) is solved for its lowest state, and ``V_eff(x, y) = eps_0(x, y)``
+is the potential of a 2-D problem with the in-plane masses (``../refs/001_*`` eq. 21). With the
+valley coupling, the 2-D problem has two components, ``V_eff`` on the diagonal and the local
+coupling ``<chi|Delta|chi>`` off the diagonal (eq. 22-23); for the z-independent valley maps of
+:mod:`femvalley.valley_map` that is ``Delta(x, y)`` itself. A potential term ``D`` (the
+detuning) becomes ``<chi|D|chi>(x, y)``: exact to first order (Hellmann-Feynman), and the
+second order is ``(variation of D across the ~5 nm of chi)^2 / (vertical gap)``, negligible.
+
+The columns are the vertical lines of a tensor grid (the structured k.p mesh,
+:func:`geometries.tunnel_falls.build_quantum`). Every column is discretised with P1 elements
+on the grid's z nodes: the stiffness and the potential mass matrices are tridiagonal, and the
+lowest eigenvalue of every column is found at once, vectorised over the columns: bisection on
+the Sturm count (the number of negative pivots of ``A - lambda B`` is the number of eigenvalues
+below ``lambda``), then one step of inverse iteration for ``chi`` and its Rayleigh quotient.
+
+Comparison methods of the paper: fixed-z slices of ``U`` (at the interface, or at the height
+of maximum density), without the vertical zero-point energy.
+
+Units: nm, meV.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "ColumnStates",
+    "PlanarReduction",
+    "TensorGrid",
+    "column_ground_states",
+    "column_matrices",
+    "layer_of_z_elements",
+    "reduce_to_plane",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class TensorGrid:
+    """The tensor grid behind a structured mesh: axes and the grid index of every vertex.
+
+    Attributes
+    ----------
+    x_nm, y_nm, z_nm : ndarray
+        Sorted grid coordinates.
+    index : ndarray of int, shape (3, nvertices)
+        ``(ix, iy, iz)`` of every vertex of the mesh.
+    """
+
+    x_nm: NDArray[np.float64]
+    y_nm: NDArray[np.float64]
+    z_nm: NDArray[np.float64]
+    index: NDArray[np.int64]
+
+    @classmethod
+    def from_points(cls, points_nm: ArrayLike, *, tol_nm: float = 1e-6) -> TensorGrid:
+        """Recover the grid from vertex coordinates (3, N); fails unless they form a full grid."""
+        p = np.asarray(points_nm, dtype=float)
+        if p.ndim != 2 or p.shape[0] != 3:
+            raise ValueError(f"points_nm has shape {p.shape}; expected (3, nvertices)")
+        axes, index = [], []
+        for a in range(3):
+            key = np.round(p[a] / tol_nm).astype(np.int64)
+            uniq, inv = np.unique(key, return_inverse=True)
+            axes.append(uniq * tol_nm)
+            index.append(inv)
+        shape = tuple(ax.size for ax in axes)
+        if int(np.prod(shape)) != p.shape[1]:
+            raise ValueError(
+                f"the {p.shape[1]} vertices are not a full tensor grid ({shape[0]} x {shape[1]} "
+                f"x {shape[2]} distinct coordinates); the Born-Oppenheimer reduction needs a "
+                "structured k.p mesh (device.kp_mesh = 'structured')"
+            )
+        flat = np.ravel_multi_index(tuple(index), shape)
+        if np.unique(flat).size != flat.size:
+            raise ValueError("two vertices share grid indices: not a tensor grid")
+        return cls(x_nm=axes[0], y_nm=axes[1], z_nm=axes[2], index=np.asarray(index))
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(nx, ny, nz)``."""
+        return (self.x_nm.size, self.y_nm.size, self.z_nm.size)
+
+    def columns(self, values: ArrayLike) -> NDArray[Any]:
+        """Vertex values (N,) as columns (nx * ny, nz), x-major (column ``ix * ny + iy``)."""
+        v = np.asarray(values)
+        nx, ny, nz = self.shape
+        out = np.empty((nx, ny, nz), dtype=v.dtype)
+        out[self.index[0], self.index[1], self.index[2]] = v
+        return out.reshape(nx * ny, nz)
+
+    def plane_points(self) -> NDArray[np.float64]:
+        """In-plane coordinates (2, nx * ny) of the columns, in column order."""
+        gx, gy = np.meshgrid(self.x_nm, self.y_nm, indexing="ij")
+        return np.vstack([gx.ravel(), gy.ravel()])
+
+
+def _tridiagonal_mass(h: NDArray[np.float64], u: NDArray[np.float64] | None) -> tuple[Any, Any]:
+    """Diagonal and off-diagonal of ``int u phi_i phi_j`` over P1 elements (all nodes).
+
+    ``u`` (ncols, nnodes) is interpolated linearly; ``None`` means ``u = 1``. Returns
+    ``(diag (ncols, nnodes), off (ncols, nnodes - 1))``.
+    """
+    if u is None:
+        ua = ub = np.ones((1, h.size))
+    else:
+        ua, ub = u[:, :-1], u[:, 1:]
+    # element matrix of int (ua phi_a + ub phi_b) phi_i phi_j over length h
+    e_aa = h * (3 * ua + ub) / 12.0
+    e_bb = h * (ua + 3 * ub) / 12.0
+    e_ab = h * (ua + ub) / 12.0
+    n = h.size + 1
+    diag = np.zeros((e_aa.shape[0], n))
+    diag[:, :-1] += e_aa
+    diag[:, 1:] += e_bb
+    return diag, e_ab
+
+
+def column_matrices(
+    z_nm: ArrayLike,
+    potential_meV: ArrayLike,
+    *,
+    inverse_mass_meV_nm2: ArrayLike,
+    offset_meV: ArrayLike | None = None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Tridiagonal P1 matrices ``A = K + U`` and ``B = M`` of every column, Dirichlet ends removed.
+
+    Parameters
+    ----------
+    z_nm : array_like (nz,)
+        Node coordinates (increasing).
+    potential_meV : array_like (ncols, nz)
+        ``U`` at the nodes of every column (linear on each element).
+    inverse_mass_meV_nm2 : float or array_like (nz - 1,)
+        ``c_z = hbar^2 / (2 m_z)`` per element.
+    offset_meV : array_like (nz - 1,), optional
+        A constant added on each element (band offsets of the layers), kept separate from the
+        nodal ``U`` so that a material interface on a node is sharp.
+
+    Returns
+    -------
+    a_diag, a_off, b_diag, b_off : ndarray
+        Diagonals (ncols, nz - 2) and off-diagonals (ncols, nz - 3) of ``A`` and ``B``.
+    """
+    z = np.asarray(z_nm, dtype=float)
+    u = np.atleast_2d(np.asarray(potential_meV, dtype=float))
+    if z.ndim != 1 or z.size < 3 or np.any(np.diff(z) <= 0):
+        raise ValueError("z_nm must be an increasing 1-D array of at least 3 nodes")
+    if u.shape[1] != z.size:
+        raise ValueError(f"potential_meV has {u.shape[1]} nodes per column; z_nm has {z.size}")
+    h = np.diff(z)
+    c = np.broadcast_to(np.asarray(inverse_mass_meV_nm2, dtype=float), h.shape)
+    k_e = c / h
+    k_diag = np.zeros(z.size)
+    k_diag[:-1] += k_e
+    k_diag[1:] += k_e
+    k_off = -k_e
+    m_diag, m_off = _tridiagonal_mass(h, None)
+    u_diag, u_off = _tridiagonal_mass(h, u)
+    a_diag = k_diag[None, :] + u_diag
+    a_off = k_off[None, :] + u_off
+    if offset_meV is not None:
+        off = np.broadcast_to(np.asarray(offset_meV, dtype=float), h.shape)
+        o_diag = np.zeros(z.size)
+        o_diag[:-1] += off * h / 3.0
+        o_diag[1:] += off * h / 3.0
+        a_diag = a_diag + o_diag[None, :]
+        a_off = a_off + (off * h / 6.0)[None, :]
+    b_diag = np.broadcast_to(m_diag, a_diag.shape)
+    b_off = np.broadcast_to(m_off, a_off.shape)
+    inner = slice(1, -1)
+    return (
+        np.ascontiguousarray(a_diag[:, inner]),
+        np.ascontiguousarray(a_off[:, 1:-1]),
+        np.ascontiguousarray(b_diag[:, inner]),
+        np.ascontiguousarray(b_off[:, 1:-1]),
+    )
+
+
+def _sturm_count(
+    lam: NDArray[np.float64],
+    a_diag: NDArray[np.float64],
+    a_off: NDArray[np.float64],
+    b_diag: NDArray[np.float64],
+    b_off: NDArray[np.float64],
+) -> NDArray[np.int64]:
+    """Count the eigenvalues of every column's pencil below ``lam`` (negative pivots)."""
+    tiny = 1e-300
+    d = a_diag[:, 0] - lam * b_diag[:, 0]
+    count = (d < 0).astype(np.int64)
+    for i in range(1, a_diag.shape[1]):
+        e = a_off[:, i - 1] - lam * b_off[:, i - 1]
+        d = np.where(d == 0, tiny, d)
+        d = a_diag[:, i] - lam * b_diag[:, i] - e * e / d
+        count += d < 0
+    return count
+
+
+def _solve_tridiagonal(
+    diag: NDArray[np.float64], off: NDArray[np.float64], rhs: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Thomas algorithm for symmetric tridiagonal systems, vectorised over columns."""
+    n = diag.shape[1]
+    c = np.zeros_like(off)
+    d = np.zeros_like(rhs)
+    piv = diag[:, 0].copy()
+    piv = np.where(piv == 0, 1e-300, piv)
+    c[:, 0] = off[:, 0] / piv if n > 1 else 0.0
+    d[:, 0] = rhs[:, 0] / piv
+    for i in range(1, n):
+        piv = diag[:, i] - off[:, i - 1] * c[:, i - 1]
+        piv = np.where(piv == 0, 1e-300, piv)
+        if i < n - 1:
+            c[:, i] = off[:, i] / piv
+        d[:, i] = (rhs[:, i] - off[:, i - 1] * d[:, i - 1]) / piv
+    x = np.empty_like(rhs)
+    x[:, -1] = d[:, -1]
+    for i in range(n - 2, -1, -1):
+        x[:, i] = d[:, i] - c[:, i] * x[:, i + 1]
+    return x
+
+
+def _tri_matvec(
+    diag: NDArray[np.float64], off: NDArray[np.float64], x: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    y = diag * x
+    y[:, :-1] += off * x[:, 1:]
+    y[:, 1:] += off * x[:, :-1]
+    return y
+
+
+@dataclass(frozen=True, eq=False)
+class ColumnStates:
+    """Lowest vertical state of every column.
+
+    Attributes
+    ----------
+    energy_meV : ndarray (ncols,)
+        ``eps_0`` of every column (meV).
+    chi : ndarray (ncols, nz)
+        The vertical states at the z nodes (zero at both ends), normalised so that
+        ``int chi^2 dz = 1`` with the P1 mass matrix.
+    z_nm : ndarray (nz,)
+        The nodes.
+    """
+
+    energy_meV: NDArray[np.float64]
+    chi: NDArray[np.float64]
+    z_nm: NDArray[np.float64]
+
+    def expectation(self, values: ArrayLike) -> NDArray[np.float64]:
+        """``<chi| f |chi>`` of every column, for nodal values ``f`` (ncols, nz) or (nz,)."""
+        f = np.broadcast_to(np.asarray(values, dtype=float), self.chi.shape)
+        h = np.diff(self.z_nm)
+        d, o = _tridiagonal_mass(h, np.ascontiguousarray(f))
+        x = self.chi
+        return np.asarray(np.sum(d * x * x, axis=1) + 2 * np.sum(o * x[:, :-1] * x[:, 1:], axis=1))
+
+    def density(self) -> NDArray[np.float64]:
+        """``chi^2`` at the nodes (ncols, nz), 1/nm."""
+        return np.asarray(self.chi**2)
+
+
+def column_ground_states(
+    z_nm: ArrayLike,
+    potential_meV: ArrayLike,
+    *,
+    inverse_mass_meV_nm2: ArrayLike,
+    offset_meV: ArrayLike | None = None,
+    tol_meV: float = 1e-5,
+) -> ColumnStates:
+    """Lowest eigenpair of the vertical problem of every column, vectorised over the columns.
+
+    Parameters are those of :func:`column_matrices`. Bisection brackets ``eps_0`` to within
+    ``tol_meV`` from below; inverse iteration at that shift then converges by a factor
+    ``tol / (eps_1 - eps_0)`` per step (three steps), and the Rayleigh quotient is accurate to
+    the square of the vector error (round-off level).
+    """
+    z = np.asarray(z_nm, dtype=float)
+    ad, ao, bd, bo = column_matrices(
+        z, potential_meV, inverse_mass_meV_nm2=inverse_mass_meV_nm2, offset_meV=offset_meV
+    )
+    ncols, n = ad.shape
+    # bounds: lambda_1 >= min of the potential (kinetic >= 0); the Rayleigh quotient of a
+    # half-sine is an upper bound
+    u = np.atleast_2d(np.asarray(potential_meV, dtype=float))
+    lo = u.min(axis=1) + (0.0 if offset_meV is None else float(np.min(offset_meV))) - 1.0
+    s = np.sin(np.pi * (z[1:-1] - z[0]) / (z[-1] - z[0]))[None, :] * np.ones((ncols, 1))
+    hi = np.sum(s * _tri_matvec(ad, ao, s), axis=1) / np.sum(s * _tri_matvec(bd, bo, s), axis=1)
+    hi = hi + 1e-9 * np.maximum(1.0, np.abs(hi))
+    while True:
+        mid = 0.5 * (lo + hi)
+        below = _sturm_count(mid, ad, ao, bd, bo) >= 1
+        hi = np.where(below, mid, hi)
+        lo = np.where(below, lo, mid)
+        if np.all(hi - lo <= tol_meV):
+            break
+    # inverse iteration just below the eigenvalue (no eigenvalue below lo)
+    sigma = lo
+    x = s.copy()
+    for _ in range(3):
+        x = _solve_tridiagonal(
+            ad - sigma[:, None] * bd, ao - sigma[:, None] * bo, _tri_matvec(bd, bo, x)
+        )
+        x /= np.sqrt(np.sum(x * _tri_matvec(bd, bo, x), axis=1))[:, None]
+    x *= np.sign(np.sum(x, axis=1))[:, None]
+    energy = np.sum(x * _tri_matvec(ad, ao, x), axis=1)
+    chi = np.zeros((ncols, z.size))
+    chi[:, 1:-1] = x
+    return ColumnStates(energy_meV=energy, chi=chi, z_nm=z)
+
+
+_METHODS = ("bo2d", "slice2d")
+
+
+@dataclass(frozen=True, eq=False)
+class PlanarReduction:
+    """A 3-D planar problem reduced to the (x, y) plane.
+
+    Attributes
+    ----------
+    method : str
+        ``"bo2d"`` (Born-Oppenheimer: ``V_eff = eps_0``) or ``"slice2d"`` (``U`` at a fixed
+        height ``slice_z_nm``, no vertical zero-point energy).
+    grid : TensorGrid
+        The 3-D grid; the 2-D nodes are its columns, in column order.
+    potential_meV : ndarray (ncols,)
+        The 2-D potential at the nodes.
+    terms : dict of str to ndarray (ncols,)
+        Every potential term reduced the same way (``<chi|D|chi>`` or ``D`` at the slice).
+    columns : ColumnStates or None
+        The vertical states (``bo2d``).
+    slice_z_nm : float or None
+        Height of the slice (``slice2d``).
+    """
+
+    method: str
+    grid: TensorGrid
+    potential_meV: NDArray[np.float64]
+    terms: dict[str, NDArray[np.float64]]
+    columns: ColumnStates | None
+    slice_z_nm: float | None
+
+    def plane_mesh(self) -> Any:
+        """Return the 2-D triangle mesh of the columns (``MeshTri``, nodes in column order)."""
+        from skfem import MeshTri
+
+        return MeshTri.init_tensor(self.grid.x_nm, self.grid.y_nm)
+
+
+def layer_of_z_elements(mesh: Any, grid: TensorGrid, regions: Any) -> NDArray[np.int64]:
+    """Index into ``regions`` of the material of every z element of the grid.
+
+    Every grid layer ``[z_j, z_j+1]`` must hold one material across the plane (a planar
+    stack); otherwise the column problems are not defined by z alone.
+    """
+    nz = grid.z_nm.size
+    out = np.full(nz - 1, -1, dtype=np.int64)
+    sub = mesh.subdomains or {}
+    iz = grid.index[2][mesh.t].min(axis=0)  # the layer of every tetrahedron
+    for r, name in enumerate(regions):
+        if name not in sub:
+            raise ValueError(
+                f"region {name!r} is not a subdomain of the mesh; it has {sorted(sub)}"
+            )
+        layers = np.unique(iz[sub[name]])
+        clash = layers[(out[layers] != -1) & (out[layers] != r)]
+        if clash.size:
+            raise ValueError(
+                f"grid layer z = {grid.z_nm[clash[0]]:.3g} nm holds two materials; the "
+                "reduction needs a planar stack"
+            )
+        out[layers] = r
+    if np.any(out < 0):
+        raise ValueError(
+            f"grid layers at z = {grid.z_nm[np.flatnonzero(out < 0)[:3]]} nm belong to none "
+            f"of the regions {list(regions)}"
+        )
+    return out
+
+
+def reduce_to_plane(
+    mesh: Any,
+    *,
+    electron_energy_meV: ArrayLike,
+    layer_offset_meV: Any,
+    inverse_mass_z_meV_nm2: Any,
+    terms: Any = None,
+    method: str = "bo2d",
+    slice_z_nm: float | None = None,
+) -> PlanarReduction:
+    """Reduce a planar 3-D problem on a structured tensor-grid mesh to the (x, y) plane.
+
+    Parameters
+    ----------
+    mesh : skfem.MeshTet
+        A tensor-grid mesh (e.g. :func:`geometries.tunnel_falls.build_quantum`) with one
+        subdomain per layer material.
+    electron_energy_meV : array_like (nvertices,)
+        ``-1000 phi`` (or any potential) at the vertices, without the band offsets.
+    layer_offset_meV : mapping of region to meV
+        Conduction-band offset of every layer (a constant per z element).
+    inverse_mass_z_meV_nm2 : mapping of region to meV nm^2
+        ``hbar^2 / (2 m_z)`` of every layer.
+    terms : mapping of str to array_like (nvertices,), optional
+        Potential terms (meV per unit scale, e.g. per mV of detuning) to reduce alike.
+    method : {"bo2d", "slice2d"}
+        Born-Oppenheimer, or a fixed-z slice at ``slice_z_nm`` (without ``eps_0``).
+    slice_z_nm : float
+        Height of the slice (``slice2d`` only); the layer above a grid plane counts there.
+    """
+    if method not in _METHODS:
+        raise ValueError(f"method = {method!r}; allowed: {list(_METHODS)}")
+    grid = TensorGrid.from_points(mesh.p)
+    regions = list(layer_offset_meV)
+    missing = [r for r in regions if r not in inverse_mass_z_meV_nm2]
+    if missing:
+        raise ValueError(f"inverse_mass_z_meV_nm2 has no value for the layers {missing}")
+    layer = layer_of_z_elements(mesh, grid, regions)
+    offset = np.array([float(layer_offset_meV[r]) for r in regions])[layer]
+    c_z = np.array([float(inverse_mass_z_meV_nm2[r]) for r in regions])[layer]
+    u = grid.columns(np.asarray(electron_energy_meV, dtype=float))
+    cols = {name: grid.columns(np.asarray(v, dtype=float)) for name, v in (terms or {}).items()}
+    if method == "bo2d":
+        states = column_ground_states(grid.z_nm, u, inverse_mass_meV_nm2=c_z, offset_meV=offset)
+        return PlanarReduction(
+            method=method,
+            grid=grid,
+            potential_meV=states.energy_meV,
+            terms={name: states.expectation(v) for name, v in cols.items()},
+            columns=states,
+            slice_z_nm=None,
+        )
+    if slice_z_nm is None:
+        raise ValueError("slice_z_nm is required for method = 'slice2d'")
+    z = grid.z_nm
+    if not z[0] <= slice_z_nm <= z[-1]:
+        raise ValueError(
+            f"slice_z_nm = {slice_z_nm!r} is outside the grid, z in [{z[0]:.4g}, {z[-1]:.4g}] nm"
+        )
+    j = int(np.clip(np.searchsorted(z, slice_z_nm, side="right") - 1, 0, z.size - 2))
+    w = (slice_z_nm - z[j]) / (z[j + 1] - z[j])
+
+    def at_slice(v: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.asarray((1 - w) * v[:, j] + w * v[:, j + 1])
+
+    return PlanarReduction(
+        method=method,
+        grid=grid,
+        potential_meV=at_slice(u) + offset[j],
+        terms={name: at_slice(v) for name, v in cols.items()},
+        columns=None,
+        slice_z_nm=float(slice_z_nm),
+    )

@@ -72,7 +72,8 @@ class TensorGrid:
         for a in range(3):
             key = np.round(p[a] / tol_nm).astype(np.int64)
             uniq, inv = np.unique(key, return_inverse=True)
-            axes.append(uniq * tol_nm)
+            # the coordinates themselves (mean over each group), not the rounded keys
+            axes.append(np.bincount(inv, weights=p[a]) / np.bincount(inv))
             index.append(inv)
         shape = tuple(ax.size for ax in axes)
         if int(np.prod(shape)) != p.shape[1]:

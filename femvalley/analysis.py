@@ -370,14 +370,10 @@ def refine_anticrossing(
     from scipy.linalg import eigh
     from scipy.optimize import minimize_scalar
 
+    from femvalley.reduced import orthonormal_span
+
     v = np.hstack([np.asarray(x) for x in vectors])
-    m = operators.mass
-    g = v.conj().T @ (m @ v)
-    g = 0.5 * (g + g.conj().T)
-    # orthonormal basis of the span (drop near-dependent directions)
-    w, u = np.linalg.eigh(g)
-    keep = w > 1e-10 * w.max()
-    q = v @ (u[:, keep] / np.sqrt(w[keep]))
+    q = orthonormal_span(operators.mass, v, rank_tol=1e-10)
     h0 = q.conj().T @ (operators.h0 @ q)
     d = q.conj().T @ (operators.terms[term] @ q)
     h0, d = 0.5 * (h0 + h0.conj().T), 0.5 * (d + d.conj().T)

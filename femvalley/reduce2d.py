@@ -106,22 +106,21 @@ class TensorGrid:
         return np.vstack([gx.ravel(), gy.ravel()])
 
 
-def _tridiagonal_mass(h: NDArray[np.float64], u: NDArray[np.float64] | None) -> tuple[Any, Any]:
+def _tridiagonal_mass(
+    h: NDArray[np.float64], ua: Any = 1.0, ub: Any = None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Diagonal and off-diagonal of ``int u phi_i phi_j`` over P1 elements (all nodes).
 
-    ``u`` (ncols, nnodes) is interpolated linearly; ``None`` means ``u = 1``. Returns
-    ``(diag (ncols, nnodes), off (ncols, nnodes - 1))``.
+    On every element ``u`` is linear from ``ua`` (left node) to ``ub`` (right node, default
+    ``ua``); both broadcast to (ncols, nelements). Returns ``(diag (ncols, nnodes),
+    off (ncols, nnodes - 1))``.
     """
-    if u is None:
-        ua = ub = np.ones((1, h.size))
-    else:
-        ua, ub = u[:, :-1], u[:, 1:]
-    # element matrix of int (ua phi_a + ub phi_b) phi_i phi_j over length h
+    ua = np.atleast_2d(np.broadcast_to(ua, h.shape) if np.ndim(ua) < 2 else ua)
+    ub = ua if ub is None else np.atleast_2d(ub)
     e_aa = h * (3 * ua + ub) / 12.0
     e_bb = h * (ua + 3 * ub) / 12.0
     e_ab = h * (ua + ub) / 12.0
-    n = h.size + 1
-    diag = np.zeros((e_aa.shape[0], n))
+    diag = np.zeros((e_aa.shape[0], h.size + 1))
     diag[:, :-1] += e_aa
     diag[:, 1:] += e_bb
     return diag, e_ab
@@ -166,17 +165,14 @@ def column_matrices(
     k_diag[:-1] += k_e
     k_diag[1:] += k_e
     k_off = -k_e
-    m_diag, m_off = _tridiagonal_mass(h, None)
-    u_diag, u_off = _tridiagonal_mass(h, u)
+    m_diag, m_off = _tridiagonal_mass(h)
+    u_diag, u_off = _tridiagonal_mass(h, u[:, :-1], u[:, 1:])
     a_diag = k_diag[None, :] + u_diag
     a_off = k_off[None, :] + u_off
-    if offset_meV is not None:
-        off = np.broadcast_to(np.asarray(offset_meV, dtype=float), h.shape)
-        o_diag = np.zeros(z.size)
-        o_diag[:-1] += off * h / 3.0
-        o_diag[1:] += off * h / 3.0
-        a_diag = a_diag + o_diag[None, :]
-        a_off = a_off + (off * h / 6.0)[None, :]
+    if offset_meV is not None:  # constant on each element
+        o_diag, o_off = _tridiagonal_mass(h, np.asarray(offset_meV, dtype=float))
+        a_diag = a_diag + o_diag
+        a_off = a_off + o_off
     b_diag = np.broadcast_to(m_diag, a_diag.shape)
     b_off = np.broadcast_to(m_off, a_off.shape)
     inner = slice(1, -1)
@@ -263,7 +259,7 @@ class ColumnStates:
         """``<chi| f |chi>`` of every column, for nodal values ``f`` (ncols, nz) or (nz,)."""
         f = np.broadcast_to(np.asarray(values, dtype=float), self.chi.shape)
         h = np.diff(self.z_nm)
-        d, o = _tridiagonal_mass(h, np.ascontiguousarray(f))
+        d, o = _tridiagonal_mass(h, f[:, :-1], f[:, 1:])
         x = self.chi
         return np.asarray(np.sum(d * x * x, axis=1) + 2 * np.sum(o * x[:, :-1] * x[:, 1:], axis=1))
 

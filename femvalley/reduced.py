@@ -64,6 +64,7 @@ __all__ = [
     "ReducedSolution",
     "Snapshot",
     "build_reduced_basis",
+    "orthonormal_span",
 ]
 
 
@@ -136,10 +137,11 @@ class ReducedSolution:
         return self.result.energies_meV
 
 
-def _orthonormal_span(m: Any, vectors: NDArray[Any], rank_tol: float) -> NDArray[np.complex128]:
-    g = vectors.conj().T @ (m @ vectors)
-    g = 0.5 * (g + g.conj().T)
-    w, u = np.linalg.eigh(g)
+def orthonormal_span(
+    m: Any, vectors: NDArray[Any], rank_tol: float = 1e-12
+) -> NDArray[np.complex128]:
+    """M-orthonormal basis of the span of ``vectors`` (near-dependent directions dropped)."""
+    w, u = np.linalg.eigh(_hermitian(vectors.conj().T @ (m @ vectors)))
     keep = w > rank_tol * w.max()
     return np.ascontiguousarray(vectors @ (u[:, keep] / np.sqrt(w[keep])))
 
@@ -165,6 +167,13 @@ class ReducedBasis:
         Directions of the snapshot span with relative Gram eigenvalue below this are dropped.
     mass_solver : MassSolver, optional
         Reused between bases (built if not given).
+
+    Attributes
+    ----------
+    vectors : ndarray (ndof, m)
+        The M-orthonormal basis.
+    build_s : float
+        Wall time of the projection (the snapshots' full solves not included).
     """
 
     def __init__(
@@ -200,7 +209,7 @@ class ReducedBasis:
         self.snapshots = tuple(snapshots)
         self.mass_solver = mass_solver or MassSolver(operators, backend=backend)
         m = operators.mass
-        v = _orthonormal_span(m, np.hstack([s.vectors for s in snapshots]), rank_tol)
+        v = orthonormal_span(m, np.hstack([s.vectors for s in snapshots]), rank_tol)
         self.vectors = v
         self._h0v = np.ascontiguousarray(operators.h0 @ v)
         self._dv = {name: np.ascontiguousarray(d @ v) for name, d in operators.terms.items()}

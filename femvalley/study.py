@@ -91,7 +91,7 @@ def finish_study(
     }
     reduced = results.get("reduced")
     if reduced is not None:
-        build = float(getattr(reduced, "build_s", 0.0))
+        build = float(results.get("reduced_build_s") or 0.0)
         summary["timings_s"]["reduced_basis_build"] = build
         summary["timings_s"]["per_point_amortised"] = (
             build + float(np.nansum(results["solve_s"]))

@@ -4,11 +4,16 @@ A study is a detuning sweep of a device (``geometries.<device>``) at fixed gate 
 correlated valley map on the quantum region. Example (every table and key is optional; the
 defaults are the reference study of PHYSICS.md section 5)::
 
+    model = "3d"               # "bo2d": Born-Oppenheimer 2-D | "slice2d": fixed-z slice
+
     [device]
     name = "tunnel_falls"
     kp_mesh = "auto"           # "structured" | "device" | "auto"
     [device.params]            # any field of the device's Params, e.g.
     kp_mesh_size_nm = 3.0
+
+    [reduction]                # model = "slice2d" only
+    slice_at = "interface"     # | "max_density"; or slice_z_nm = -0.5
 
     [biases_V]                 # gates not named keep the device's reference bias
     B5 = 1.2
@@ -66,7 +71,9 @@ else:  # pragma: no cover
 __all__ = [
     "DetuningConfig",
     "DeviceConfig",
+    "MODELS",
     "OutputConfig",
+    "ReductionConfig",
     "SolverConfig",
     "StudyConfig",
     "ValleyMapConfig",
@@ -250,8 +257,34 @@ class OutputConfig:
         _integer("output.vtu_states", self.vtu_states, minimum=0)
 
 
+MODELS = ("3d", "bo2d", "slice2d")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReductionConfig:
+    """Where a fixed-z slice is taken (``model = "slice2d"``; ignored otherwise).
+
+    ``slice_at = "interface"``: the material interface next to the electron, at its deepest
+    reach into the well (the slice stays in the well in every column); ``"max_density"``:
+    the height of the maximum vertical density of the lowest column; ``slice_z_nm``, if
+    given, overrides both with a fixed height.
+    """
+
+    slice_at: str = "interface"
+    slice_z_nm: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.slice_at not in ("interface", "max_density"):
+            raise ValueError(
+                f"reduction.slice_at = {self.slice_at!r}; allowed: 'interface', 'max_density'"
+            )
+        if self.slice_z_nm is not None:
+            _number("reduction.slice_z_nm", self.slice_z_nm)
+
+
 _SECTIONS = {
     "device": DeviceConfig,
+    "reduction": ReductionConfig,
     "detuning": DetuningConfig,
     "valley_map": ValleyMapConfig,
     "solver": SolverConfig,
@@ -263,7 +296,11 @@ _SECTIONS = {
 class StudyConfig:
     """A detuning-spectrum study."""
 
+    #: "3d": the full 3-D k.p problem; "bo2d": the Born-Oppenheimer reduction to the plane
+    #: (femvalley.reduce2d); "slice2d": a fixed-z slice of the 3-D potential (comparison)
+    model: str = "3d"
     device: DeviceConfig = field(default_factory=DeviceConfig)
+    reduction: ReductionConfig = field(default_factory=ReductionConfig)
     biases_V: Mapping[str, float] = field(default_factory=dict)
     detuning: DetuningConfig = field(default_factory=DetuningConfig)
     valley_map: ValleyMapConfig = field(default_factory=ValleyMapConfig)
@@ -271,6 +308,14 @@ class StudyConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"model = {self.model!r}; allowed: {list(MODELS)}")
+        if self.model != "3d" and not self.device.uses_structured_mesh():
+            raise ValueError(
+                f"model = {self.model!r} reduces a structured k.p mesh to the plane; "
+                f"device.kp_mesh = {self.device.kp_mesh!r} does not give one for "
+                f"{self.device.name!r} (use 'structured' or 'auto')"
+            )
         gates = self.device.module.GATES
         for g, v in self.biases_V.items():
             if g not in gates:
@@ -313,7 +358,7 @@ class StudyConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StudyConfig:
         """Build from nested mappings (as read from TOML); unknown keys are errors."""
-        allowed = {"biases_V", *_SECTIONS}
+        allowed = {"model", "biases_V", *_SECTIONS}
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise ValueError(f"unknown section(s) {unknown}; allowed: {sorted(allowed)}")
@@ -330,7 +375,10 @@ class StudyConfig:
         biases = data.get("biases_V", {})
         if not isinstance(biases, Mapping):
             raise ValueError(f"[biases_V] must be a table of gate = volts, not {biases!r}")
-        return cls(biases_V=dict(biases), **kwargs)
+        model = data.get("model", "3d")
+        if not isinstance(model, str):
+            raise ValueError(f"model = {model!r} must be one of {list(MODELS)}")
+        return cls(model=model, biases_V=dict(biases), **kwargs)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> StudyConfig:
@@ -347,6 +395,7 @@ class StudyConfig:
     def to_dict(self) -> dict[str, Any]:
         """Fully resolved nested mapping (biases and weights filled in)."""
         out: dict[str, Any] = {
+            "model": self.model,
             "device": {
                 "name": self.device.name,
                 "kp_mesh": self.device.kp_mesh,
@@ -357,6 +406,9 @@ class StudyConfig:
         det = dataclasses.asdict(self.detuning)
         det["weights"] = self.detuning_weights()
         out["detuning"] = det
+        out["reduction"] = {
+            k: v for k, v in dataclasses.asdict(self.reduction).items() if v is not None
+        }
         out["valley_map"] = dataclasses.asdict(self.valley_map)
         out["solver"] = dataclasses.asdict(self.solver)
         out["output"] = dataclasses.asdict(self.output)

@@ -327,15 +327,16 @@ def plot_density_slices(
     resolution_nm: float = 1.0,
     dpi: int = 200,
 ) -> Path:
-    """Write a PNG of 3-D densities in two slices each: top view (x-y) and side view (x-z).
+    """Write a PNG of densities: top view (x-y) and side view (x-z) of each (3-D), or the map.
 
-    The top view is taken at the height of the density maximum, the side view through it.
+    In 3-D the top view is taken at the height of the density maximum, the side view through
+    it; a 2-D (reduced) density is drawn as it is, one panel per entry.
 
     Parameters
     ----------
     path : str or Path
         Output file (PNG).
-    mesh : skfem.MeshTet
+    mesh : skfem.MeshTet or skfem.MeshTri
         The k.p mesh (nm).
     densities : mapping of label to array of shape (nvertices,)
         E.g. ``{"detuning -10 mV": n0, "detuning +10 mV": n1}`` (one column per entry).
@@ -352,8 +353,9 @@ def plot_density_slices(
     from femvalley.mesh import probe_matrix
 
     p = np.asarray(mesh.p, dtype=float)
-    if p.shape[0] != 3:
-        raise ValueError("plot_density_slices needs a 3-D mesh")
+    dim = p.shape[0]
+    if dim not in (2, 3):
+        raise ValueError(f"plot_density_slices needs a 2-D or 3-D mesh, not {dim}-D")
     if not densities:
         raise ValueError("densities is empty")
     if not resolution_nm > 0:
@@ -362,32 +364,41 @@ def plot_density_slices(
     inset = 1e-9 * float(np.max(hi - lo))
     xs = np.linspace(lo[0] + inset, hi[0] - inset, int((hi[0] - lo[0]) / resolution_nm) + 1)
     ys = np.linspace(lo[1] + inset, hi[1] - inset, int((hi[1] - lo[1]) / resolution_nm) + 1)
-    zs = np.linspace(
-        lo[2] + inset, hi[2] - inset, max(int((hi[2] - lo[2]) / (resolution_nm / 4)), 2) + 1
-    )
     ncol = len(densities)
-    fig, axes = plt.subplots(
-        2,
-        ncol,
-        figsize=(4.6 * ncol, 3.6),
-        squeeze=False,
-        constrained_layout=True,
-        gridspec_kw={"height_ratios": [hi[1] - lo[1], 2.5 * (hi[2] - lo[2])]},
-    )
+    if dim == 3:
+        zs = np.linspace(
+            lo[2] + inset, hi[2] - inset, max(int((hi[2] - lo[2]) / (resolution_nm / 4)), 2) + 1
+        )
+        fig, axes = plt.subplots(
+            2,
+            ncol,
+            figsize=(4.6 * ncol, 3.6),
+            squeeze=False,
+            constrained_layout=True,
+            gridspec_kw={"height_ratios": [hi[1] - lo[1], 2.5 * (hi[2] - lo[2])]},
+        )
+    else:
+        fig, axes = plt.subplots(
+            1, ncol, figsize=(4.6 * ncol, 2.4), squeeze=False, constrained_layout=True
+        )
     for c, (label, values) in enumerate(densities.items()):
         n = np.asarray(values, dtype=float)
         if n.shape != (p.shape[1],):
             raise ValueError(f"densities[{label!r}] has shape {n.shape}; need ({p.shape[1]},)")
         peak = p[:, int(np.argmax(n))]
         gx, gy = np.meshgrid(xs, ys)
-        top = probe_matrix(mesh, np.vstack([gx.ravel(), gy.ravel(), np.full(gx.size, peak[2])]))
-        gx2, gz2 = np.meshgrid(xs, zs)
-        side = probe_matrix(mesh, np.vstack([gx2.ravel(), np.full(gx2.size, peak[1]), gz2.ravel()]))
-        img_top = (top @ n).reshape(gx.shape)
-        img_side = (side @ n).reshape(gx2.shape)
-        vmax = float(max(img_top.max(), img_side.max(), 1e-300))
+        plane = [gx.ravel(), gy.ravel()] + ([np.full(gx.size, peak[2])] if dim == 3 else [])
+        img_top = (probe_matrix(mesh, np.vstack(plane)) @ n).reshape(gx.shape)
+        vmax = float(max(img_top.max(), 1e-300))
+        if dim == 3:
+            gx2, gz2 = np.meshgrid(xs, zs)
+            side = probe_matrix(
+                mesh, np.vstack([gx2.ravel(), np.full(gx2.size, peak[1]), gz2.ravel()])
+            )
+            img_side = (side @ n).reshape(gx2.shape)
+            vmax = float(max(vmax, img_side.max()))
         ax = axes[0, c]
-        ax.imshow(
+        im = ax.imshow(
             img_top,
             origin="lower",
             extent=(xs[0], xs[-1], ys[0], ys[-1]),
@@ -411,9 +422,13 @@ def plot_density_slices(
             )
         ax.set_xlim(xs[0], xs[-1])
         ax.set_ylim(ys[0], ys[-1])
-        ax.set_title(f"{label}\ntop view at z = {peak[2]:.1f} nm", fontsize=9)
+        where = f"top view at z = {peak[2]:.1f} nm" if dim == 3 else "in-plane density"
+        ax.set_title(f"{label}\n{where}", fontsize=9)
         ax.set_xlabel("x (nm)")
         ax.set_ylabel("y (nm)")
+        if dim == 2:
+            fig.colorbar(im, ax=ax, shrink=0.8).set_label(r"density (nm$^{-2}$)")
+            continue
         ax2 = axes[1, c]
         im = ax2.imshow(
             img_side,

@@ -28,6 +28,7 @@ Units: nm, meV.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,7 @@ __all__ = [
     "TensorGrid",
     "column_ground_states",
     "column_matrices",
-    "layer_of_z_elements",
+    "column_coefficients",
     "reduce_to_plane",
 ]
 
@@ -141,9 +142,9 @@ def column_matrices(
         Node coordinates (increasing).
     potential_meV : array_like (ncols, nz)
         ``U`` at the nodes of every column (linear on each element).
-    inverse_mass_meV_nm2 : float or array_like (nz - 1,)
-        ``c_z = hbar^2 / (2 m_z)`` per element.
-    offset_meV : array_like (nz - 1,), optional
+    inverse_mass_meV_nm2 : float or array_like (nz - 1,) or (ncols, nz - 1)
+        ``c_z = hbar^2 / (2 m_z)`` per element (the same for all columns, or per column).
+    offset_meV : array_like (nz - 1,) or (ncols, nz - 1), optional
         A constant added on each element (band offsets of the layers), kept separate from the
         nodal ``U`` so that a material interface on a node is sharp.
 
@@ -159,16 +160,17 @@ def column_matrices(
     if u.shape[1] != z.size:
         raise ValueError(f"potential_meV has {u.shape[1]} nodes per column; z_nm has {z.size}")
     h = np.diff(z)
-    c = np.broadcast_to(np.asarray(inverse_mass_meV_nm2, dtype=float), h.shape)
-    k_e = c / h
-    k_diag = np.zeros(z.size)
-    k_diag[:-1] += k_e
-    k_diag[1:] += k_e
+    c = np.asarray(inverse_mass_meV_nm2, dtype=float)
+    c = np.broadcast_to(c, (u.shape[0], h.size) if c.ndim == 2 else h.shape)
+    k_e = np.atleast_2d(c / h)
+    k_diag = np.zeros((k_e.shape[0], z.size))
+    k_diag[:, :-1] += k_e
+    k_diag[:, 1:] += k_e
     k_off = -k_e
     m_diag, m_off = _tridiagonal_mass(h)
     u_diag, u_off = _tridiagonal_mass(h, u[:, :-1], u[:, 1:])
-    a_diag = k_diag[None, :] + u_diag
-    a_off = k_off[None, :] + u_off
+    a_diag = k_diag + u_diag
+    a_off = k_off + u_off
     if offset_meV is not None:  # constant on each element
         o_diag, o_off = _tridiagonal_mass(h, np.asarray(offset_meV, dtype=float))
         a_diag = a_diag + o_diag
@@ -318,6 +320,7 @@ def column_ground_states(
 
 
 _METHODS = ("bo2d", "slice2d")
+_SLICES = ("interface", "max_density")
 
 
 @dataclass(frozen=True, eq=False)
@@ -336,7 +339,7 @@ class PlanarReduction:
     terms : dict of str to ndarray (ncols,)
         Every potential term reduced the same way (``<chi|D|chi>`` or ``D`` at the slice).
     columns : ColumnStates or None
-        The vertical states (``bo2d``).
+        The vertical states (``bo2d``, and ``slice2d`` placed with ``slice_at``).
     slice_z_nm : float or None
         Height of the slice (``slice2d``).
     """
@@ -355,46 +358,110 @@ class PlanarReduction:
         return MeshTri.init_tensor(self.grid.x_nm, self.grid.y_nm)
 
 
-def layer_of_z_elements(mesh: Any, grid: TensorGrid, regions: Any) -> NDArray[np.int64]:
-    """Index into ``regions`` of the material of every z element of the grid.
+def column_coefficients(
+    mesh: Any, grid: TensorGrid, values: Mapping[str, Mapping[str, float]]
+) -> dict[str, NDArray[np.float64]]:
+    """Element-wise material coefficients of every column, from the mesh subdomains.
 
-    Every grid layer ``[z_j, z_j+1]`` must hold one material across the plane (a planar
-    stack); otherwise the column problems are not defined by z alone.
+    Every cell of the tensor grid (the box between neighbouring grid planes) must hold one
+    material, i.e. material interfaces lie on grid planes; they may be stepped (the material
+    of a layer may change from column to column). A column runs along the vertical line
+    through a vertex; its value on a z element is the mean over the (up to four) grid cells
+    around that line, so a column on a step edge sees the average of both sides, as the P1
+    mass matrix of the 3-D problem does.
+
+    Parameters
+    ----------
+    mesh : skfem.MeshTet
+        The tensor-grid mesh, with one subdomain per material region.
+    grid : TensorGrid
+        Its grid.
+    values : mapping of coefficient name to {region: value}
+        E.g. ``{"offset": {"well": 0.0, "barrier": 160.0}, "c_z": {...}}``; every mapping
+        names the same regions.
+
+    Returns
+    -------
+    dict of str to ndarray (ncols, nz - 1)
     """
-    nz = grid.z_nm.size
-    out = np.full(nz - 1, -1, dtype=np.int64)
+    names = list(values)
+    regions = list(values[names[0]]) if names else []
+    for name in names:
+        if set(values[name]) != set(regions):
+            raise ValueError(
+                f"{name} has values for {sorted(values[name])}; expected the regions {regions}"
+            )
     sub = mesh.subdomains or {}
-    iz = grid.index[2][mesh.t].min(axis=0)  # the layer of every tetrahedron
+    nx, ny, nz = grid.shape
+    cell = grid.index[:, mesh.t].min(axis=1)  # (3, ntets): the grid cell of every tetrahedron
+    flat = np.ravel_multi_index(tuple(cell), (nx - 1, ny - 1, nz - 1))
+    region_of_cell = np.full((nx - 1) * (ny - 1) * (nz - 1), -1, dtype=np.int64)
     for r, name in enumerate(regions):
         if name not in sub:
             raise ValueError(
                 f"region {name!r} is not a subdomain of the mesh; it has {sorted(sub)}"
             )
-        layers = np.unique(iz[sub[name]])
-        clash = layers[(out[layers] != -1) & (out[layers] != r)]
+        cells = np.unique(flat[sub[name]])
+        clash = cells[(region_of_cell[cells] != -1) & (region_of_cell[cells] != r)]
         if clash.size:
+            ix, iy, iz = np.unravel_index(clash[0], (nx - 1, ny - 1, nz - 1))
             raise ValueError(
-                f"grid layer z = {grid.z_nm[clash[0]]:.3g} nm holds two materials; the "
-                "reduction needs a planar stack"
+                f"the grid cell at x = {grid.x_nm[ix]:.4g}, y = {grid.y_nm[iy]:.4g}, z = "
+                f"{grid.z_nm[iz]:.4g} nm holds regions {regions[region_of_cell[clash[0]]]!r} "
+                f"and {name!r}: material interfaces must lie on grid planes"
             )
-        out[layers] = r
-    if np.any(out < 0):
-        raise ValueError(
-            f"grid layers at z = {grid.z_nm[np.flatnonzero(out < 0)[:3]]} nm belong to none "
-            f"of the regions {list(regions)}"
+        region_of_cell[cells] = r
+    if np.any(region_of_cell < 0):
+        ix, iy, iz = np.unravel_index(
+            int(np.flatnonzero(region_of_cell < 0)[0]), (nx - 1, ny - 1, nz - 1)
         )
+        raise ValueError(
+            f"the grid cell at x = {grid.x_nm[ix]:.4g}, y = {grid.y_nm[iy]:.4g}, z = "
+            f"{grid.z_nm[iz]:.4g} nm belongs to none of the regions {regions}"
+        )
+    cell_region = region_of_cell.reshape(nx - 1, ny - 1, nz - 1)
+    out = {}
+    for name in names:
+        table = np.array([float(values[name][r]) for r in regions])
+        cells = table[cell_region]
+        # mean over the cells around every vertical grid line (pad the edges by repetition)
+        padded = np.pad(cells, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        around = 0.25 * (padded[:-1, :-1] + padded[1:, :-1] + padded[:-1, 1:] + padded[1:, 1:])
+        out[name] = around.reshape(nx * ny, nz - 1)
     return out
+
+
+def _interface_height(states: ColumnStates, offset: NDArray[np.float64]) -> float:
+    """Return the material interface next to the electron, at its deepest reach into the well.
+
+    The interface nearest the density peak of the lowest column; every column contributes
+    its own nearest interface plane, and the slice goes through the one closest to the
+    electron's side in all of them (the lowest if the interface is above the peak, the
+    highest if below), so the slice is inside the well in every column.
+    """
+    z = states.z_nm
+    j0 = int(np.argmin(states.energy_meV))
+    peak = float(z[int(np.argmax(states.chi[j0] ** 2))])
+    change = offset[:, 1:] != offset[:, :-1]  # (ncols, nz - 2): interface on plane j + 1
+    if not change.any():
+        raise ValueError("slice_at = 'interface': the columns have no material interface")
+    planes = z[1:-1]
+    dist = np.where(change, np.abs(planes[None, :] - peak), np.inf)
+    nearest = planes[np.argmin(dist, axis=1)[np.isfinite(dist).any(axis=1)]]
+    above = np.median(nearest) >= peak
+    return float(nearest.min() if above else nearest.max())
 
 
 def reduce_to_plane(
     mesh: Any,
     *,
     electron_energy_meV: ArrayLike,
-    layer_offset_meV: Any,
-    inverse_mass_z_meV_nm2: Any,
-    terms: Any = None,
+    layer_offset_meV: Mapping[str, float],
+    inverse_mass_z_meV_nm2: Mapping[str, float],
+    terms: Mapping[str, ArrayLike] | None = None,
     method: str = "bo2d",
     slice_z_nm: float | None = None,
+    slice_at: str | None = None,
 ) -> PlanarReduction:
     """Reduce a planar 3-D problem on a structured tensor-grid mesh to the (x, y) plane.
 
@@ -402,34 +469,50 @@ def reduce_to_plane(
     ----------
     mesh : skfem.MeshTet
         A tensor-grid mesh (e.g. :func:`geometries.tunnel_falls.build_quantum`) with one
-        subdomain per layer material.
+        subdomain per material; material interfaces on grid planes (they may be stepped).
     electron_energy_meV : array_like (nvertices,)
         ``-1000 phi`` (or any potential) at the vertices, without the band offsets.
     layer_offset_meV : mapping of region to meV
-        Conduction-band offset of every layer (a constant per z element).
+        Conduction-band offset of every material region (a constant per grid cell).
     inverse_mass_z_meV_nm2 : mapping of region to meV nm^2
-        ``hbar^2 / (2 m_z)`` of every layer.
+        ``hbar^2 / (2 m_z)`` of every region.
     terms : mapping of str to array_like (nvertices,), optional
         Potential terms (meV per unit scale, e.g. per mV of detuning) to reduce alike.
     method : {"bo2d", "slice2d"}
-        Born-Oppenheimer, or a fixed-z slice at ``slice_z_nm`` (without ``eps_0``).
-    slice_z_nm : float
-        Height of the slice (``slice2d`` only); the layer above a grid plane counts there.
+        Born-Oppenheimer, or a fixed-z slice of ``U`` (without ``eps_0``).
+    slice_z_nm : float, optional
+        Height of the slice (``slice2d``). On a material interface the lower offset counts.
+    slice_at : {"interface", "max_density"}, optional
+        Instead of ``slice_z_nm``: the interface next to the electron (at its deepest reach
+        into the well, so the slice stays in the well in every column), or the height of the
+        maximum vertical density of the lowest column (``../refs/001_*`` section IV.1.2).
     """
     if method not in _METHODS:
         raise ValueError(f"method = {method!r}; allowed: {list(_METHODS)}")
+    if method == "slice2d" and (slice_z_nm is None) == (slice_at is None):
+        raise ValueError("method = 'slice2d' needs exactly one of slice_z_nm and slice_at")
+    if slice_at is not None and slice_at not in _SLICES:
+        raise ValueError(f"slice_at = {slice_at!r}; allowed: {list(_SLICES)}")
     grid = TensorGrid.from_points(mesh.p)
-    regions = list(layer_offset_meV)
-    missing = [r for r in regions if r not in inverse_mass_z_meV_nm2]
+    missing = [r for r in layer_offset_meV if r not in inverse_mass_z_meV_nm2]
     if missing:
-        raise ValueError(f"inverse_mass_z_meV_nm2 has no value for the layers {missing}")
-    layer = layer_of_z_elements(mesh, grid, regions)
-    offset = np.array([float(layer_offset_meV[r]) for r in regions])[layer]
-    c_z = np.array([float(inverse_mass_z_meV_nm2[r]) for r in regions])[layer]
+        raise ValueError(f"inverse_mass_z_meV_nm2 has no value for the regions {missing}")
+    coef = column_coefficients(
+        mesh,
+        grid,
+        {
+            "offset": layer_offset_meV,
+            "c_z": {r: inverse_mass_z_meV_nm2[r] for r in layer_offset_meV},
+        },
+    )
+    offset, c_z = coef["offset"], coef["c_z"]
     u = grid.columns(np.asarray(electron_energy_meV, dtype=float))
     cols = {name: grid.columns(np.asarray(v, dtype=float)) for name, v in (terms or {}).items()}
-    if method == "bo2d":
+    states = None
+    if method == "bo2d" or slice_at is not None:
         states = column_ground_states(grid.z_nm, u, inverse_mass_meV_nm2=c_z, offset_meV=offset)
+    if method == "bo2d":
+        assert states is not None
         return PlanarReduction(
             method=method,
             grid=grid,
@@ -438,15 +521,25 @@ def reduce_to_plane(
             columns=states,
             slice_z_nm=None,
         )
-    if slice_z_nm is None:
-        raise ValueError("slice_z_nm is required for method = 'slice2d'")
     z = grid.z_nm
+    if slice_at is not None:
+        assert states is not None
+        if slice_at == "interface":
+            slice_z_nm = _interface_height(states, offset)
+        else:
+            j0 = int(np.argmin(states.energy_meV))
+            slice_z_nm = float(z[int(np.argmax(states.chi[j0] ** 2))])
+    assert slice_z_nm is not None
     if not z[0] <= slice_z_nm <= z[-1]:
         raise ValueError(
             f"slice_z_nm = {slice_z_nm!r} is outside the grid, z in [{z[0]:.4g}, {z[-1]:.4g}] nm"
         )
     j = int(np.clip(np.searchsorted(z, slice_z_nm, side="right") - 1, 0, z.size - 2))
     w = (slice_z_nm - z[j]) / (z[j + 1] - z[j])
+    if w == 0.0 and j > 0:  # on a grid plane: the electron's (lower-offset) side
+        off = np.minimum(offset[:, j - 1], offset[:, j])
+    else:
+        off = offset[:, j]
 
     def at_slice(v: NDArray[np.float64]) -> NDArray[np.float64]:
         return np.asarray((1 - w) * v[:, j] + w * v[:, j + 1])
@@ -454,8 +547,8 @@ def reduce_to_plane(
     return PlanarReduction(
         method=method,
         grid=grid,
-        potential_meV=at_slice(u) + offset[j],
+        potential_meV=at_slice(u) + off,
         terms={name: at_slice(v) for name, v in cols.items()},
-        columns=None,
+        columns=states,
         slice_z_nm=float(slice_z_nm),
     )

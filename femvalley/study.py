@@ -71,6 +71,7 @@ def finish_study(
     e = np.asarray(results["energies_meV"])
     summary: dict[str, Any] = {
         "device": cfg.device.name,
+        "model": cfg.model,
         "points": int(eps.size),
         "points_done": int(np.sum(results["done"])),
         "n_states": cfg.solver.n_states,
@@ -89,6 +90,8 @@ def finish_study(
             "sweep_total": sweep_s,
         },
     }
+    if system.reduction is not None and system.reduction.slice_z_nm is not None:
+        summary["slice_z_nm"] = system.reduction.slice_z_nm
     reduced = results.get("reduced")
     if reduced is not None:
         build = float(results.get("reduced_build_s") or 0.0)
@@ -193,7 +196,7 @@ def _figures(out: Path, results: dict[str, Any], system: StudySystem, fit: Any) 
         for name in ("first", "last")
         if name in states
     }
-    if densities and system.quantum_mesh.p.shape[0] == 3:
+    if densities:
         params = cfg.device.build_params()
         outlines = {
             g: o for g, o in params.gate_outlines_nm().items() if g in cfg.device.module.GATES

@@ -36,7 +36,9 @@ datasets (P points, k states):
 
 attributes of the root: ``layout_version``, ``config_toml`` (the resolved study), ``config_sha256``,
 ``femvalley_version``, ``seed``, ``n_states``, ``vtu_states``, ``setup_s`` (mesh + Poisson +
-assembly), ``method``; for the reduced method ``reduced_basis_size``, ``reduced_build_s`` and
+assembly), ``model`` (``"3d"``, ``"bo2d"``, ``"slice2d"``, with ``slice_z_nm`` for a slice;
+for the 2-D models the mesh datasets are 2-D: points (2, N), triangles (3, ncells)),
+``method``; for the reduced method ``reduced_basis_size``, ``reduced_build_s`` and
 ``snapshot_detuning_mV``.
 
 Next to it, ``states/point_NNNNN.npy`` (complex64, (vtu_states, 2, N)) holds the lowest
@@ -52,7 +54,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,15 +69,18 @@ from femvalley.electrostatics import GatePotentials, solve_gates
 from femvalley.kp import KPOperators, assemble, make_basis, two_valley_model
 from femvalley.materials import get_material
 from femvalley.mesh import from_meshio, submesh
+from femvalley.reduce2d import PlanarReduction, reduce_to_plane
 from femvalley.reduced import ReducedBasis, Snapshot, build_reduced_basis
 from femvalley.valley_map import ValleyGrid, valley_map_on_nodes
 
 __all__ = [
     "STATES_DIR",
     "STORE_NAME",
+    "KPInput",
     "StudySystem",
     "SweepKit",
     "build_system",
+    "kp_input",
     "load_point_states",
     "reduced_basis",
     "read_results",
@@ -112,14 +117,18 @@ _RECORD = (
 class StudySystem:
     """Everything of a study that does not depend on the detuning (built once).
 
-    ``potentials`` are the gate potentials on the k.p mesh ``quantum_mesh`` (interpolated from
-    the device mesh for a structured k.p mesh, restricted for the device's own quantum region).
+    ``potentials`` are the gate potentials on the 3-D quantum mesh ``volume_mesh``
+    (interpolated from the device mesh for a structured k.p mesh, restricted for the device's
+    own quantum region). ``quantum_mesh`` is the mesh of the k.p problem: ``volume_mesh``
+    itself for ``model = "3d"``, the plane of its columns for ``"bo2d"`` and ``"slice2d"``
+    (then ``reduction`` holds the reduced potential and the vertical states).
     """
 
     config: StudyConfig
     device_mesh: Any
     gates: GatePotentials
     potentials: GatePotentials
+    volume_mesh: Any
     quantum_mesh: Any
     basis: Any
     operators: KPOperators
@@ -129,6 +138,7 @@ class StudySystem:
     detuning_meV_per_mV: NDArray[np.float64]  # D at the k.p mesh vertices
     observables: StateObservables
     timings_s: dict[str, float]
+    reduction: PlanarReduction | None = None
 
     def solve(self, detuning_mV: float, *, warm_start: EigenResult | None = None) -> EigenResult:
         """Lowest ``n_states`` states at one detuning (mV), by a full solve."""
@@ -172,62 +182,161 @@ class SweepKit:
         )
 
 
-def build_system(config: StudyConfig) -> StudySystem:
-    """Mesh, gate electrostatics, quantum region, valley map and k.p operators, once."""
+@dataclass(frozen=True, eq=False)
+class KPInput:
+    """The potential of a k.p problem on its mesh, before the valley map and the assembly.
+
+    Attributes
+    ----------
+    mesh : skfem.Mesh
+        The k.p mesh: the 3-D quantum mesh, or the plane of its columns (2-D models).
+    potential_meV : ndarray
+        ``U`` at zero detuning: at the quadrature points of ``basis`` (3-D: band offsets
+        constant per element) or at the vertices (2-D: ``V_eff``).
+    band_edge_meV : ndarray (nvertices,)
+        ``U`` at the vertices (for export and figures).
+    terms : dict of str to ndarray (nvertices,)
+        Potential terms (``"detuning"``: meV per mV).
+    materials : dict of region to material name, or a material name (in-plane masses, 2-D)
+    basis : skfem.CellBasis
+    reduction : PlanarReduction or None
+    """
+
+    mesh: Any
+    basis: Any
+    potential_meV: NDArray[np.float64]
+    band_edge_meV: NDArray[np.float64]
+    terms: dict[str, NDArray[np.float64]]
+    materials: Any
+    reduction: PlanarReduction | None
+
+
+def kp_input(
+    config: StudyConfig,
+    *,
+    volume_mesh: Any,
+    potentials: GatePotentials,
+    voltages_V: Mapping[str, float] | None = None,
+) -> KPInput:
+    """Return the k.p mesh, potential and detuning term of ``config.model`` at given voltages.
+
+    ``potentials`` live on the 3-D quantum mesh ``volume_mesh``; ``voltages_V`` default to
+    the study's voltages at zero detuning. For ``"bo2d"`` and ``"slice2d"`` the 3-D band
+    edge is reduced to the plane (:func:`femvalley.reduce2d.reduce_to_plane`), the detuning
+    term with it.
+    """
+    dev = config.device.module
+    layers = {r: m for r, m in dev.MATERIALS.items() if r in (volume_mesh.subdomains or {})}
+    offsets = {r: get_material(m).band_offset_meV for r, m in layers.items()}
+    volts = dict(config.voltages(0.0) if voltages_V is None else voltages_V)
+    weights = config.detuning_weights()
+    d_vertex = -sum(w * potentials.unit_V[potentials.gates.index(g)] for g, w in weights.items())
+    d_vertex = np.asarray(d_vertex, dtype=np.float64)  # meV/mV
+    if config.model == "3d":
+        basis = make_basis(volume_mesh, element=config.solver.element)
+        return KPInput(
+            mesh=volume_mesh,
+            basis=basis,
+            potential_meV=potentials.band_edge_meV(volts, band_offset_meV=offsets, basis=basis),
+            # (the well's offset wins at shared vertices)
+            band_edge_meV=potentials.band_edge_at_vertices_meV(
+                volts, band_offset_meV=offsets, mesh=volume_mesh
+            ),
+            terms={"detuning": d_vertex},
+            materials=layers,
+            reduction=None,
+        )
+    from femvalley.units import inverse_mass_prefactor_meV_nm2
+
+    rc = config.reduction
+    red = reduce_to_plane(
+        volume_mesh,
+        electron_energy_meV=potentials.electron_energy_meV(volts),
+        layer_offset_meV=offsets,
+        inverse_mass_z_meV_nm2={
+            r: inverse_mass_prefactor_meV_nm2(get_material(m).m_l) for r, m in layers.items()
+        },
+        terms={"detuning": d_vertex},
+        method=config.model,
+        slice_z_nm=rc.slice_z_nm if config.model == "slice2d" else None,
+        slice_at=rc.slice_at if config.model == "slice2d" and rc.slice_z_nm is None else None,
+    )
+    half = {"dot_L": lambda x: x[0] < 0, "dot_R": lambda x: x[0] > 0}
+    plane = red.plane_mesh().with_subdomains(half)
+    well = min(layers, key=lambda r: offsets[r])  # in-plane masses of the well
+    return KPInput(
+        mesh=plane,
+        basis=make_basis(plane, element=config.solver.element),
+        potential_meV=red.potential_meV,
+        band_edge_meV=red.potential_meV,
+        terms=dict(red.terms),
+        materials=layers[well],
+        reduction=red,
+    )
+
+
+def build_system(config: StudyConfig, *, reuse: StudySystem | None = None) -> StudySystem:
+    """Mesh, gate electrostatics, quantum region, valley map and k.p operators, once.
+
+    ``reuse``: a system of the same device (``config.device`` equal) whose device mesh and
+    gate potentials are taken instead of being built again (e.g. another model or other
+    biases of the same device).
+    """
     dev = config.device.module
     params = config.device.build_params()
     timings: dict[str, float] = {}
+    if reuse is not None:
+        if reuse.config.device != config.device:
+            raise ValueError(
+                "reuse: the system was built for another device configuration "
+                f"({reuse.config.device} != {config.device})"
+            )
+        mesh, gp, qmesh, gq = reuse.device_mesh, reuse.gates, reuse.volume_mesh, reuse.potentials
+    else:
+        t0 = time.perf_counter()
+        mesh = from_meshio(dev.build(params), dim=3)
+        timings["mesh"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        gp = solve_gates(mesh, permittivity=dev.MATERIALS, gates=dev.GATES)
+        timings["electrostatics"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    mesh = from_meshio(dev.build(params), dim=3)
-    timings["mesh"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    gp = solve_gates(mesh, permittivity=dev.MATERIALS, gates=dev.GATES)
-    timings["electrostatics"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    if config.device.uses_structured_mesh():
+    if reuse is None and config.device.uses_structured_mesh():
         qmesh = from_meshio(dev.build_quantum(params), dim=3)
         gq = gp.interpolated_to(qmesh)
-    else:
+    elif reuse is None:
         sub = submesh(mesh, "quantum")
         qmesh = sub.mesh
         gq = gp.restricted_to(sub)
-    basis = make_basis(qmesh, element=config.solver.element)
-    # material layers of the quantum region (the groups that are materials)
-    layers = {r: m for r, m in dev.MATERIALS.items() if r in (qmesh.subdomains or {})}
-    offsets = {r: get_material(m).band_offset_meV for r, m in layers.items()}
-    volts = config.voltages(0.0)
-    u_qp = gq.band_edge_meV(volts, band_offset_meV=offsets, basis=basis)
-    weights = config.detuning_weights()
-    d_vertex = -sum(w * gq.unit_V[gq.gates.index(g)] for g, w in weights.items())  # meV/mV
-    d_vertex = np.asarray(d_vertex, dtype=np.float64)
-    delta, grid = valley_map_on_nodes(config.valley_map.spec(), qmesh.p)
+    kin = kp_input(config, volume_mesh=qmesh, potentials=gq)
+    if kin.reduction is not None:
+        timings["reduction"] = time.perf_counter() - t0
+    delta, grid = valley_map_on_nodes(config.valley_map.spec(), kin.mesh.p)
     model = two_valley_model(
-        dim=3,
+        dim=kin.mesh.p.shape[0],
         delta_meV=delta,
-        potential_meV=u_qp,
-        materials=layers,
-        potential_terms={"detuning": d_vertex},
+        potential_meV=kin.potential_meV,
+        materials=kin.materials,
+        potential_terms=kin.terms,
     )
-    ops = assemble(model, basis)
-    # band edge at the vertices, for export (the well's offset wins at shared vertices)
-    u_vertex = gq.band_edge_at_vertices_meV(volts, band_offset_meV=offsets, mesh=qmesh)
-    obs = StateObservables(basis, dots=("dot_L", "dot_R"), delta_meV=delta)
-    timings["assemble"] = time.perf_counter() - t0
+    ops = assemble(model, kin.basis)
+    obs = StateObservables(kin.basis, dots=("dot_L", "dot_R"), delta_meV=delta)
+    timings["assemble"] = time.perf_counter() - t0 - timings.get("reduction", 0.0)
     return StudySystem(
         config=config,
         device_mesh=mesh,
         gates=gp,
         potentials=gq,
-        quantum_mesh=qmesh,
-        basis=basis,
+        volume_mesh=qmesh,
+        quantum_mesh=kin.mesh,
+        basis=kin.basis,
         operators=ops,
         delta_meV=np.asarray(delta, dtype=np.complex128),
         valley_grid=grid,
-        band_edge_meV=u_vertex,
-        detuning_meV_per_mV=d_vertex,
+        band_edge_meV=kin.band_edge_meV,
+        detuning_meV_per_mV=kin.terms["detuning"],
         observables=obs,
         timings_s=timings,
+        reduction=kin.reduction,
     )
 
 
@@ -341,6 +450,9 @@ def _write_store(
         f.attrs["n_states"] = cfg.solver.n_states
         f.attrs["vtu_states"] = cfg.output.vtu_states
         f.attrs["setup_s"] = float(sum(system.timings_s.values()))
+        f.attrs["model"] = cfg.model
+        if system.reduction is not None and system.reduction.slice_z_nm is not None:
+            f.attrs["slice_z_nm"] = system.reduction.slice_z_nm
         for key, value in (meta or {}).items():
             f.attrs[key] = value
         for name, value in results.items():

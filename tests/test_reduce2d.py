@@ -158,13 +158,61 @@ def test_bad_meshes_and_fields_are_refused():
     p[0, 5] += 0.37  # no longer a tensor grid
     with pytest.raises(ValueError, match="tensor grid"):
         TensorGrid.from_points(p)
-    two = mesh.with_subdomains(
-        {"a": lambda x: x[0] < 0, "b": lambda x: x[0] >= 0}
-    )  # two materials side by side in the same layer
-    with pytest.raises(ValueError, match="planar stack"):
+    two = _box(4, 4).with_subdomains(
+        {"a": lambda x: x[0] < 10.0, "b": lambda x: x[0] >= 10.0}
+    )  # an interface at x = 10 nm, between the grid planes 0 and 20
+    with pytest.raises(ValueError, match="grid planes"):
         reduce_to_plane(
             two,
             electron_energy_meV=np.zeros(mesh.nvertices),
             layer_offset_meV={"a": 0.0, "b": 1.0},
             inverse_mass_z_meV_nm2={"a": C_L, "b": C_L},
         )
+    with pytest.raises(ValueError, match="exactly one"):
+        reduce_to_plane(mesh, method="slice2d", slice_z_nm=1.0, slice_at="interface", **kw)
+    with pytest.raises(ValueError, match="slice_at"):
+        reduce_to_plane(mesh, method="slice2d", slice_at="top", **kw)
+
+
+def test_stepped_interface_columns_and_slices():
+    """A step in the top interface: every column sees its own stack; slices stay in the well."""
+    x = np.linspace(-20.0, 20.0, 11)  # planes every 4 nm, the step at x = 0
+    z = np.linspace(-6.0, 1.0, 29)  # 0.25 nm: the interface at z = 0 (x < 0) and -1 (x > 0)
+    mesh = MeshTet.init_tensor(x, np.linspace(-4.0, 4.0, 3), z)
+
+    def top(p):
+        return np.where(p[0] < 0, 0.0, -1.0)
+
+    mesh = mesh.with_subdomains({"well": lambda p: p[2] < top(p), "oxide": lambda p: p[2] > top(p)})
+    field = 4.0  # meV/nm, pushes the electron up against the interface
+    u = field * (1.0 - mesh.p[2])
+    kw = dict(
+        electron_energy_meV=u,
+        layer_offset_meV={"well": 0.0, "oxide": 3000.0},
+        inverse_mass_z_meV_nm2={"well": C_L, "oxide": C_L},
+    )
+    bo = reduce_to_plane(mesh, **kw)
+    xy = bo.grid.plane_points()
+
+    def column(top_nm):  # the same column as a 1-D problem
+        off = np.where(0.5 * (z[1:] + z[:-1]) < top_nm, 0.0, 3000.0)
+        return column_ground_states(
+            z, field * (1.0 - z)[None, :], inverse_mass_meV_nm2=C_L, offset_meV=off
+        ).energy_meV[0]
+
+    left, right = column(0.0), column(-1.0)
+    np.testing.assert_allclose(bo.potential_meV[xy[0] < -1], left, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(bo.potential_meV[xy[0] > 1], right, rtol=0, atol=1e-7)
+    assert right > left + 1.0  # 1 nm deeper in the field: higher
+    edge = bo.potential_meV[np.abs(xy[0]) < 1e-9]  # mean coefficients: between both sides
+    assert np.all((edge > left) & (edge < right))
+    # the interface slice is the deepest interface (z = -1, in the well everywhere), on the
+    # well's side of the plane; the max-density slice is the peak of the lowest column
+    sl = reduce_to_plane(mesh, method="slice2d", slice_at="interface", **kw)
+    assert sl.slice_z_nm == pytest.approx(-1.0)
+    np.testing.assert_allclose(sl.potential_meV, field * 2.0, atol=1e-9)
+    md = reduce_to_plane(mesh, method="slice2d", slice_at="max_density", **kw)
+    j0 = int(np.argmin(bo.potential_meV))
+    assert md.slice_z_nm == pytest.approx(z[np.argmax(bo.columns.chi[j0] ** 2)])
+    # triangular well: the peak is ~1.02 (c_z / F)^(1/3) = 2.2 nm below the interface (z = 0)
+    assert -3.0 < md.slice_z_nm < -1.5

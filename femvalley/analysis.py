@@ -33,8 +33,10 @@ from numpy.typing import NDArray
 
 __all__ = [
     "AnticrossingFit",
+    "MinimumGap",
     "StateObservables",
     "fit_anticrossing",
+    "minimum_gap",
     "refine_anticrossing",
     "two_dot_model_meV",
 ]
@@ -396,3 +398,111 @@ def refine_anticrossing(
         detuning_offset_mV=float(eps0),
         tunnel_coupling_from="reduced-basis refinement between the bracketing sweep points",
     )
+
+
+@dataclass(frozen=True)
+class MinimumGap:
+    """Smallest ``E1 - E0`` of an anticrossing against a control parameter.
+
+    Attributes
+    ----------
+    gap_meV : float
+        The smallest gap; the tunnel coupling is half of it.
+    at_mV : float
+        Where it is (e.g. the detuning of the anticrossing).
+    evaluations : int
+        Gap evaluations (eigensolves) used.
+    """
+
+    gap_meV: float
+    at_mV: float
+    evaluations: int
+
+    @property
+    def tunnel_coupling_meV(self) -> float:
+        """``t = gap / 2`` (meV)."""
+        return 0.5 * self.gap_meV
+
+
+def minimum_gap(
+    gap_meV: Any,
+    *,
+    bracket_mV: tuple[float, float],
+    xtol_mV: float = 1e-4,
+    max_evaluations: int = 40,
+) -> MinimumGap:
+    """Locate the smallest gap of a two-level anticrossing by successive hyperbola fits.
+
+    Near an anticrossing ``gap^2 = a^2 (x - x0)^2 + 4 t^2`` exactly for two levels, a
+    quadratic in ``x``: three gaps give ``x0`` and ``t``. The fit is repeated with the three
+    samples nearest the current estimate (other levels bend the hyperbola far away) until
+    ``x0`` moves by less than ``xtol_mV``. This resolves anticrossings far narrower than
+    the bracket, where a bracketing minimiser on ``gap`` itself (a cusp on the bracket's
+    scale) needs many more eigensolves.
+
+    Parameters
+    ----------
+    gap_meV : callable float -> float
+        ``E1 - E0`` (meV) at a value of the control parameter (mV).
+    bracket_mV : (float, float)
+        Interval holding the anticrossing.
+    xtol_mV : float
+        Convergence in the position.
+    max_evaluations : int
+        Largest number of gap evaluations.
+
+    Raises
+    ------
+    ValueError
+        If the smallest gap is at an end of the bracket (no anticrossing inside).
+    RuntimeError
+        If the iteration does not converge.
+    """
+    lo, hi = (float(v) for v in bracket_mV)
+    if not hi > lo:
+        raise ValueError(f"bracket_mV = {bracket_mV!r} must be (low, high) with low < high")
+    xs: list[float] = []
+    gs: list[float] = []
+
+    def sample(x: float) -> None:
+        if any(abs(x - v) <= 0.25 * xtol_mV for v in xs):
+            return
+        xs.append(x)
+        gs.append(float(gap_meV(x)))
+
+    for x in (lo, 0.5 * (lo + hi), hi):
+        sample(x)
+    prev = np.inf
+    while len(xs) < max_evaluations:
+        best = float(xs[int(np.argmin(gs))])
+        order = np.argsort(np.abs(np.asarray(xs) - best))[:3]
+        x3, g3 = np.asarray(xs)[order], np.asarray(gs)[order] ** 2
+        c2, c1, _ = np.polyfit(x3 - best, g3, 2)
+        if c2 > 0:
+            x0 = best - 0.5 * c1 / c2
+        else:  # not convex (far from the anticrossing): bisect towards the smaller side
+            x0 = best + 0.5 * (x3[1] - best)
+        x0 = float(np.clip(x0, lo, hi))
+        if abs(x0 - prev) < xtol_mV and abs(x0 - best) < xtol_mV:
+            break
+        prev = x0
+        n = len(xs)
+        sample(x0)
+        if len(xs) == n:  # already sampled: probe on both sides to refine the fit
+            w = max(xtol_mV, 1e-3 * (hi - lo))
+            sample(float(np.clip(x0 - w, lo, hi)))
+            sample(float(np.clip(x0 + w, lo, hi)))
+            if len(xs) == n:
+                break
+    else:
+        raise RuntimeError(
+            f"minimum_gap did not converge in {max_evaluations} evaluations (samples at "
+            f"{np.round(sorted(xs), 4).tolist()} mV)"
+        )
+    j = int(np.argmin(gs))
+    if xs[j] in (lo, hi):
+        raise ValueError(
+            f"the smallest gap in bracket_mV = {bracket_mV!r} is at its end ({xs[j]:.4g} mV): "
+            "the anticrossing is outside; widen the bracket"
+        )
+    return MinimumGap(gap_meV=gs[j], at_mV=xs[j], evaluations=len(xs))

@@ -12,7 +12,9 @@ Sources
 - Si/Si(1-x)Ge(x) conduction-band offset: about 150-170 meV at x = 0.3 for strained Si on relaxed
   SiGe (Schaeffler, Semicond. Sci. Technol. 12, 1515 (1997)); modelled here as linear in x,
   160 meV at x = 0.3, i.e. 533 meV per unit Ge fraction.
-- Si/SiO2 conduction-band offset about 3.1 eV (Robertson 2004); PHYSICS.md uses 3 eV.
+- Si/SiO2 conduction-band offset about 3.1 eV (Robertson 2004); PHYSICS.md uses 3 eV. Electron
+  mass in SiO2 (only its tail under the barrier matters): 0.5 m0, the usual tunnelling mass
+  of MOS gate-leakage models (0.4-0.5 m0).
 """
 
 from __future__ import annotations
@@ -107,7 +109,16 @@ MATERIALS: dict[str, Material] = {
         source="Sze & Ng; tensile strain lifts the in-plane valleys, z valleys kept",
     ),
     "SiGe": silicon_germanium(0.3),
-    "SiO2": Material(name="SiO2", eps_r=3.9, band_offset_meV=3000.0, source="Robertson 2004"),
+    # masses: the electron tunnelling mass of SiO2 (0.4-0.5 m0 in MOS tunnelling models),
+    # so the oxide can be part of a k.p mesh (the envelope's decay into the 3 eV barrier)
+    "SiO2": Material(
+        name="SiO2",
+        eps_r=3.9,
+        band_offset_meV=3000.0,
+        m_t=0.5,
+        m_l=0.5,
+        source="Robertson 2004; tunnelling mass ~0.5 m0",
+    ),
     "HfO2": Material(name="HfO2", eps_r=22.0, band_offset_meV=1500.0, source="Robertson 2004"),
     "Al2O3": Material(name="Al2O3", eps_r=9.0, band_offset_meV=2100.0, source="Robertson 2004"),
     "metal": Material(name="metal", eps_r=1.0, band_offset_meV=math.inf, source="gate electrode"),

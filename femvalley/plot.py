@@ -444,3 +444,52 @@ def plot_density_slices(
         ax2.set_ylabel("z (nm)")
         fig.colorbar(im, ax=[ax, ax2], shrink=0.8).set_label(r"density (nm$^{-3}$)")
     return _save(fig, path, dpi=dpi)
+
+
+def plot_tunnel_coupling_scan(
+    path: str | Path,
+    *,
+    voltages_V: ArrayLike,
+    tunnel_coupling_ueV: Mapping[str, ArrayLike],
+    gate: str = "barrier",
+    title: str | None = None,
+    dpi: int = 200,
+) -> Path:
+    """Write a PNG of tunnel couplings (ueV, log scale) against a gate voltage (mV), per model.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file (PNG).
+    voltages_V : array_like (n,)
+        The scanned gate voltage (V); drawn in mV.
+    tunnel_coupling_ueV : mapping of model name to array_like (n,)
+        E.g. the ``tunnel_coupling_ueV`` of :func:`femvalley.study.barrier_scan`.
+    gate : str
+        Name of the scanned gate (axis label).
+    title : str, optional
+        Figure title.
+    dpi : int
+        Resolution.
+    """
+    plt = _pyplot()
+    v = 1e3 * np.asarray(voltages_V, dtype=float)
+    if v.ndim != 1 or v.size == 0:
+        raise ValueError(f"voltages_V has shape {v.shape}; need a non-empty 1-D array")
+    if not tunnel_coupling_ueV:
+        raise ValueError("tunnel_coupling_ueV is empty")
+    style = {"3d": ("o", "C0"), "bo2d": ("s", "C1")}
+    fig, ax = plt.subplots(figsize=(5.2, 3.6), constrained_layout=True)
+    for k, (name, t) in enumerate(tunnel_coupling_ueV.items()):
+        t = np.asarray(t, dtype=float)
+        if t.shape != v.shape:
+            raise ValueError(f"tunnel_coupling_ueV[{name!r}] has shape {t.shape}; need {v.shape}")
+        marker, color = style.get(name, ("^v"[k % 2], f"C{2 + k}"))
+        ax.semilogy(v, np.where(t > 0, t, np.nan), marker=marker, color=color, label=name)
+    ax.set_xlabel(f"{gate} voltage (mV)")
+    ax.set_ylabel(r"tunnel coupling $t$ ($\mu$eV)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(fig, path, dpi=dpi)

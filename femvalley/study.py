@@ -17,6 +17,7 @@ then writes, into the same directory:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -24,10 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from femvalley.config import StudyConfig
-from femvalley.sweep import StudySystem, run_sweep
+from femvalley.config import ReductionConfig, StudyConfig
+from femvalley.sweep import StudySystem, device_potentials, kp_input, run_sweep
 
-__all__ = ["run_study", "finish_study", "SUMMARY_NAME"]
+__all__ = ["SCAN_MODELS", "SUMMARY_NAME", "barrier_scan", "finish_study", "run_study"]
+
+#: the models of a barrier scan: 3-D, Born-Oppenheimer 2-D, and fixed-z slices
+SCAN_MODELS = ("3d", "bo2d", "slice2d:interface", "slice2d:max_density")
 
 SUMMARY_NAME = "summary.json"
 
@@ -210,3 +214,114 @@ def _figures(out: Path, results: dict[str, Any], system: StudySystem, fit: Any) 
             )
         )
     return written
+
+
+def barrier_scan(
+    config: StudyConfig,
+    *,
+    gate: str,
+    voltages_V: Any,
+    models: Any = SCAN_MODELS,
+    bracket_mV: tuple[float, float] = (-100.0, 100.0),
+    system: StudySystem | None = None,
+) -> dict[str, Any]:
+    """Tunnel coupling against the voltage of one gate, for several models of the same device.
+
+    For every voltage of ``gate`` (the other gates at the study's biases) and every model,
+    the orbital (single-valley) problem is solved and the detuning is varied within
+    ``bracket_mV`` to the smallest ``E1 - E0`` (:func:`femvalley.analysis.minimum_gap`);
+    the tunnel coupling is half of it (``../refs/001_*`` section IV.1.2). The device mesh and
+    the gate potentials are computed once (or taken from ``system``); every model is rebuilt
+    at every voltage (the Born-Oppenheimer columns are solved again, they depend on it).
+
+    Parameters
+    ----------
+    config : StudyConfig
+        The device, biases and detuning weights (its ``model`` is not used).
+    gate : str
+        The scanned gate (e.g. the barrier).
+    voltages_V : array_like
+        Its voltages (V).
+    models : sequence of str
+        Any of :data:`SCAN_MODELS`: ``"3d"``, ``"bo2d"``, ``"slice2d:interface"``,
+        ``"slice2d:max_density"``.
+    bracket_mV : (float, float)
+        Detuning interval searched for the anticrossing.
+    system : StudySystem, optional
+        A system of the same device whose mesh and potentials are reused.
+
+    Returns
+    -------
+    dict
+        ``voltages_V`` (n,), and per model (dicts keyed by model): ``tunnel_coupling_ueV``
+        (n,), ``anticrossing_mV`` (n,), ``solve_s`` (mean seconds per eigensolve),
+        ``slice_z_nm`` (slices), ``unknowns``.
+    """
+    from femvalley.analysis import minimum_gap
+    from femvalley.eigen import solve
+    from femvalley.kp import assemble, single_band_model
+
+    if gate not in config.device.module.GATES:
+        raise ValueError(
+            f"gate = {gate!r} is not a gate of {config.device.name}; "
+            f"gates: {config.device.module.GATES}"
+        )
+    bad = [m for m in models if m not in SCAN_MODELS]
+    if bad:
+        raise ValueError(f"models {bad} are not known; allowed: {list(SCAN_MODELS)}")
+    volts_list = [float(v) for v in np.atleast_1d(np.asarray(voltages_V, dtype=float))]
+    if system is not None:
+        if system.config.device != config.device:
+            raise ValueError("system: built for another device configuration")
+        qmesh, gq = system.volume_mesh, system.potentials
+    else:
+        _, _, qmesh, gq = device_potentials(config)
+    out: dict[str, Any] = {
+        "gate": gate,
+        "voltages_V": np.asarray(volts_list),
+        "tunnel_coupling_ueV": {},
+        "anticrossing_mV": {},
+        "solve_s": {},
+        "slice_z_nm": {},
+        "unknowns": {},
+    }
+    for name in models:
+        model, _, where = name.partition(":")
+        cfg = dataclasses.replace(
+            config,
+            model=model,
+            reduction=ReductionConfig(slice_at=where or "interface"),
+        )
+        t_ueV, at, times, zs = [], [], [], []
+        for v in volts_list:
+            volts = config.voltages(0.0)
+            volts[gate] = v
+            kin = kp_input(cfg, volume_mesh=qmesh, potentials=gq, voltages_V=volts)
+            ops = assemble(
+                single_band_model(
+                    dim=kin.mesh.p.shape[0],
+                    potential_meV=kin.potential_meV,
+                    materials=kin.materials,
+                    potential_terms=kin.terms,
+                ),
+                kin.basis,
+            )
+
+            def gap(eps: float, ops: Any = ops, times: list[float] = times) -> float:
+                t0 = time.perf_counter()
+                e = solve(ops, k=2, scales={"detuning": eps}).energies_meV
+                times.append(time.perf_counter() - t0)
+                return float(e[1] - e[0])
+
+            mg = minimum_gap(gap, bracket_mV=bracket_mV)
+            t_ueV.append(1e3 * mg.tunnel_coupling_meV)
+            at.append(mg.at_mV)
+            if kin.reduction is not None and kin.reduction.slice_z_nm is not None:
+                zs.append(kin.reduction.slice_z_nm)
+        out["tunnel_coupling_ueV"][name] = np.asarray(t_ueV)
+        out["anticrossing_mV"][name] = np.asarray(at)
+        out["solve_s"][name] = float(np.mean(times))
+        out["unknowns"][name] = int(ops.ndof)
+        if zs:
+            out["slice_z_nm"][name] = np.asarray(zs)
+    return out

@@ -80,6 +80,7 @@ __all__ = [
     "StudySystem",
     "SweepKit",
     "build_system",
+    "device_potentials",
     "kp_input",
     "load_point_states",
     "reduced_basis",
@@ -275,6 +276,36 @@ def kp_input(
     )
 
 
+def device_potentials(
+    config: StudyConfig, *, timings: dict[str, float] | None = None
+) -> tuple[Any, GatePotentials, Any, GatePotentials]:
+    """Device mesh, its gate potentials, the 3-D quantum mesh and the potentials on it.
+
+    The quantum mesh is the device's structured k.p mesh (``build_quantum``, potentials
+    interpolated) or its own quantum region (potentials restricted), as ``device.kp_mesh``
+    says. ``timings`` (if given) receives the seconds of each step.
+    """
+    dev = config.device.module
+    params = config.device.build_params()
+    timings = {} if timings is None else timings
+    t0 = time.perf_counter()
+    mesh = from_meshio(dev.build(params), dim=3)
+    timings["mesh"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    gp = solve_gates(mesh, permittivity=dev.MATERIALS, gates=dev.GATES)
+    timings["electrostatics"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if config.device.uses_structured_mesh():
+        qmesh = from_meshio(dev.build_quantum(params), dim=3)
+        gq = gp.interpolated_to(qmesh)
+    else:
+        sub = submesh(mesh, "quantum")
+        qmesh = sub.mesh
+        gq = gp.restricted_to(sub)
+    timings["quantum_mesh"] = time.perf_counter() - t0
+    return mesh, gp, qmesh, gq
+
+
 def build_system(config: StudyConfig, *, reuse: StudySystem | None = None) -> StudySystem:
     """Mesh, gate electrostatics, quantum region, valley map and k.p operators, once.
 
@@ -282,8 +313,6 @@ def build_system(config: StudyConfig, *, reuse: StudySystem | None = None) -> St
     gate potentials are taken instead of being built again (e.g. another model or other
     biases of the same device).
     """
-    dev = config.device.module
-    params = config.device.build_params()
     timings: dict[str, float] = {}
     if reuse is not None:
         if reuse.config.device != config.device:
@@ -293,20 +322,8 @@ def build_system(config: StudyConfig, *, reuse: StudySystem | None = None) -> St
             )
         mesh, gp, qmesh, gq = reuse.device_mesh, reuse.gates, reuse.volume_mesh, reuse.potentials
     else:
-        t0 = time.perf_counter()
-        mesh = from_meshio(dev.build(params), dim=3)
-        timings["mesh"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        gp = solve_gates(mesh, permittivity=dev.MATERIALS, gates=dev.GATES)
-        timings["electrostatics"] = time.perf_counter() - t0
+        mesh, gp, qmesh, gq = device_potentials(config, timings=timings)
     t0 = time.perf_counter()
-    if reuse is None and config.device.uses_structured_mesh():
-        qmesh = from_meshio(dev.build_quantum(params), dim=3)
-        gq = gp.interpolated_to(qmesh)
-    elif reuse is None:
-        sub = submesh(mesh, "quantum")
-        qmesh = sub.mesh
-        gq = gp.restricted_to(sub)
     kin = kp_input(config, volume_mesh=qmesh, potentials=gq)
     if kin.reduction is not None:
         timings["reduction"] = time.perf_counter() - t0

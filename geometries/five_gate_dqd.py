@@ -34,6 +34,7 @@ __all__ = [
     "FiveGateParams",
     "build",
     "build_plane",
+    "build_quantum",
     "GATES",
     "MATERIALS",
     "PLUNGERS",
@@ -72,9 +73,19 @@ class FiveGateParams:
     quantum_depth_nm: float = 10.0
     mesh_size_nm: float = 12.0
     quantum_mesh_size_nm: float = 2.0
+    #: in-plane extent (x, y) of the structured k.p mesh, centred on the device
+    #: (refs/001 section IV.1.2 uses 120 x 24 nm)
+    kp_box_nm: tuple[float, float] = (120.0, 24.0)
+    #: oxide kept above the highest interface section in the structured k.p mesh
+    kp_oxide_nm: float = 1.5
+    kp_mesh_size_nm: float = 2.0
+    kp_vertical_mesh_size_nm: float = 0.5
 
     def __post_init__(self) -> None:
         for name in (
+            "kp_oxide_nm",
+            "kp_mesh_size_nm",
+            "kp_vertical_mesh_size_nm",
             "domain_xy_nm",
             "si_depth_nm",
             "oxide_height_nm",
@@ -96,6 +107,17 @@ class FiveGateParams:
             raise ValueError(
                 f"gate_bottom_nm + gate_height_nm = {self.gate_bottom_nm + self.gate_height_nm} "
                 f"must be below oxide_height_nm = {self.oxide_height_nm}"
+            )
+        bx, by = self.kp_box_nm
+        if not (0 < bx <= self.domain_xy_nm and 0 < by <= self.domain_xy_nm):
+            raise ValueError(
+                f"kp_box_nm = {self.kp_box_nm!r} must be positive and fit the domain "
+                f"({self.domain_xy_nm} nm)"
+            )
+        if self.kp_oxide_nm >= self.gate_bottom_nm - self.barrier_lowering_nm:
+            raise ValueError(
+                f"kp_oxide_nm = {self.kp_oxide_nm} must stay below the lowest gate "
+                f"({self.gate_bottom_nm - self.barrier_lowering_nm} nm above the interface)"
             )
         if self.quantum_depth_nm >= self.si_depth_nm:
             raise ValueError(
@@ -204,6 +226,57 @@ def build(params: FiveGateParams | None = None) -> Any:
         gmsh.option.setNumber("Mesh.Algorithm3D", 10)  # HXT: 5-10x faster (MEASURED.md)
         gmsh.model.mesh.generate(3)
         return _gmsh.to_meshio(gmsh, dim=3)
+
+
+def build_quantum(params: FiveGateParams | None = None) -> Any:
+    """Structured tetrahedral k.p mesh under the gates (no gmsh), for 3-D and reduced studies.
+
+    A tensor grid over ``kp_box_nm`` (centred; ``kp_mesh_size_nm`` steps in x and y, with
+    grid planes at x = 0 and at the steps of the interface) from ``quantum_depth_nm`` below
+    the deepest interface section to ``kp_oxide_nm`` above the highest, in steps of
+    ``kp_vertical_mesh_size_nm`` with grid planes on every section's height. The oxide above
+    the local interface is part of the mesh (its 3 eV barrier, not a Dirichlet wall at the
+    interface), so every grid cell holds one material and the Born-Oppenheimer columns
+    (:mod:`femvalley.reduce2d`) see the step.
+
+    Groups: ``quantum`` (silicon), ``SiO2`` (materials as in :data:`MATERIALS`), ``dot_L``
+    (x < 0) and ``dot_R`` (x > 0).
+    """
+    import meshio
+    import numpy as np
+
+    from geometries import _grid
+
+    p = params or FiveGateParams()
+    sections = p.interface_sections()
+    bx, by = p.kp_box_nm
+    h, hz = p.kp_mesh_size_nm, p.kp_vertical_mesh_size_nm
+
+    def axis(breaks: list[float], step: float) -> Any:
+        b = sorted(set(round(v, 9) for v in breaks))
+        parts = [_grid.uniform_axis(a, c, step)[:-1] for a, c in zip(b[:-1], b[1:])]
+        return np.concatenate([*parts, [b[-1]]])
+
+    steps = [x for x0, x1, _ in sections for x in (x0, x1) if -bx / 2 < x < bx / 2]
+    x = axis([-bx / 2, 0.0, bx / 2, *steps], h)
+    y = _grid.uniform_axis(-by / 2, by / 2, h)
+    heights = [z for _, _, z in sections]
+    z = axis(
+        [min(heights) - p.quantum_depth_nm, max(heights) + p.kp_oxide_nm, *heights], hz
+    )
+    points, tets = _grid.tensor_tetra(x, y, z)
+    centre = points[tets].mean(axis=1)
+    top = np.full(len(tets), np.nan)
+    for x0, x1, zi in sections:
+        top[(centre[:, 0] >= x0) & (centre[:, 0] <= x1)] = zi
+    everything = np.arange(len(tets))
+    cell_sets = {
+        "quantum": [everything[centre[:, 2] < top]],
+        "SiO2": [everything[centre[:, 2] > top]],
+        "dot_L": [everything[centre[:, 0] < 0]],
+        "dot_R": [everything[centre[:, 0] > 0]],
+    }
+    return meshio.Mesh(points, [meshio.CellBlock("tetra", tets)], cell_sets=cell_sets)
 
 
 def build_plane(params: FiveGateParams | None = None) -> Any:

@@ -78,7 +78,7 @@ def test_non_positive_mass():
     with pytest.raises(ValueError, match=r"inverse_mass_meV_nm2\[1\]"):
         single_band_model(dim=2, inverse_mass_meV_nm2=[C_T, 0.0])
     with pytest.raises(ValueError, match="no conduction-band masses"):
-        single_band_model(dim=2, materials="SiO2")
+        single_band_model(dim=2, materials="HfO2")
     with pytest.raises(ValueError, match="material = 'unobtainium'"):
         single_band_model(dim=2, materials="unobtainium")
 

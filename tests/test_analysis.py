@@ -105,3 +105,25 @@ def test_anticrossing_fit_rejects_bad_shapes():
         fit_anticrossing(eps, np.zeros((5, 3)), np.zeros((5, 3, 2)))
     with pytest.raises(ValueError, match="dot_weight"):
         fit_anticrossing(eps, np.zeros((5, 4)), np.zeros((5, 4)))
+
+
+@pytest.mark.parametrize("t_meV", [1e-6, 1e-3, 0.2])
+def test_minimum_gap_finds_narrow_anticrossings_exactly(t_meV):
+    """Two levels crossing with slope 0.04 meV/mV, coupled by t: the gap is 2 t at x0."""
+    from femvalley.analysis import minimum_gap
+
+    x0 = 37.21
+
+    def gap(x):
+        h = np.array([[0.02 * (x - x0), t_meV], [t_meV, -0.02 * (x - x0)]])
+        e = np.linalg.eigvalsh(h)
+        return e[1] - e[0]
+
+    mg = minimum_gap(gap, bracket_mV=(-100.0, 100.0))
+    assert mg.tunnel_coupling_meV == pytest.approx(t_meV, rel=1e-6)
+    assert mg.at_mV == pytest.approx(x0, abs=1e-4)
+    assert mg.evaluations <= 10  # a bracketing minimiser on |x - x0| would need ~40
+    with pytest.raises(ValueError, match="outside"):
+        minimum_gap(gap, bracket_mV=(-100.0, 0.0))
+    with pytest.raises(ValueError, match="bracket_mV"):
+        minimum_gap(gap, bracket_mV=(1.0, 1.0))

@@ -70,6 +70,11 @@ def test_toml_round_trip(tmp_path):
         ({"solver": {"element": "P3"}}, "solver.element"),
         ({"solver": {"backend": "magic"}}, "solver.backend"),
         ({"output": {"figures": "yes"}}, "output.figures"),
+        ({"model": "4d"}, "model = '4d'"),
+        ({"model": 2}, "model = 2"),
+        ({"model": "bo2d", "device": {"kp_mesh": "device"}}, "structured k.p mesh"),
+        ({"reduction": {"slice_at": "top"}}, "reduction.slice_at"),
+        ({"reduction": {"slice_z_nm": "low"}}, "reduction.slice_z_nm"),
     ],
 )
 def test_bad_config_names_the_field(data, message):

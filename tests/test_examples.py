@@ -110,3 +110,18 @@ def test_paraview_export_example(tmp_path):
     assert len(out["norms"]) == 4  # two states at both ends
     for norm in out["norms"].values():
         assert norm == pytest.approx(1.0, abs=1e-9)  # M-normalised states
+
+
+def test_barrier_scan(tmp_path):
+    mod = _load("barrier_scan")
+    out = mod.run(
+        tmp_path,
+        voltages_V=(0.03, 0.09),
+        device_params={"quantum_mesh_size_nm": 4.0, "kp_mesh_size_nm": 3.0},
+    )
+    ratio = np.asarray(out["ratio_to_3d"]["bo2d"])
+    assert np.all((ratio > 1 / 1.5) & (ratio < 1.5))
+    t3 = np.asarray(out["tunnel_coupling_ueV"]["3d"])
+    assert t3[1] > 5 * t3[0]  # 60 mV more on the barrier: a much larger coupling
+    assert (tmp_path / "barrier_scan.png").stat().st_size > 10_000
+    assert out["seconds_per_eigensolve"]["bo2d"] < out["seconds_per_eigensolve"]["3d"]

@@ -124,3 +124,28 @@ def test_plane_mesh_of_the_dot_regions():
         assert area == pytest.approx(80.0 * 160.0, rel=1e-12)
     # the edge is the outer boundary only (the line between the dots is interior)
     assert len(plane.boundaries["edge"]) == len(plane.boundary_facets())
+
+
+def test_structured_kp_mesh_follows_the_stepped_interface():
+    from femvalley.reduce2d import TensorGrid
+    from geometries.five_gate_dqd import build_quantum
+
+    p = FiveGateParams(stepped_interface=True, kp_mesh_size_nm=4.0, kp_box_nm=(100.0, 20.0))
+    mesh = from_meshio(build_quantum(p), dim=3)
+    grid = TensorGrid.from_points(mesh.p)  # a full tensor grid
+    for plane in (-10.0, 0.0, 10.0):  # the steps and the dot boundary are grid planes
+        assert np.min(np.abs(grid.x_nm - plane)) < 1e-9
+    for _, _, z in p.interface_sections():
+        assert np.min(np.abs(grid.z_nm - z)) < 1e-9
+    assert grid.z_nm[0] == pytest.approx(-0.5 - 10.0) and grid.z_nm[-1] == pytest.approx(2.0)
+    # silicon volume = footprint x (local interface - bottom), section by section
+    silicon = sum(
+        (min(x1, 50) - max(x0, -50)) * 20.0 * (z + 10.5) for x0, x1, z in p.interface_sections()
+    )
+    assert _volume(mesh, "quantum") == pytest.approx(silicon, rel=1e-9)
+    assert _volume(mesh, "quantum") + _volume(mesh, "SiO2") == pytest.approx(
+        100.0 * 20.0 * 12.5, rel=1e-9
+    )
+    assert _volume(mesh, "dot_L") == pytest.approx(_volume(mesh, "dot_R"), rel=1e-9)
+    with pytest.raises(ValueError, match="kp_box_nm"):
+        FiveGateParams(kp_box_nm=(200.0, 20.0))

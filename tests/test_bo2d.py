@@ -1,0 +1,122 @@
+"""Born-Oppenheimer 2-D against 3-D on the study devices (refs/001 section IV)."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from femvalley.config import StudyConfig
+from femvalley.study import barrier_scan, run_study
+from femvalley.sweep import build_system
+
+from .conftest import COARSE_STUDY_PARAMS
+
+DETUNINGS_MV = (-10.0, -5.0, 5.0, 10.0)
+
+
+def _config(model: str, **extra) -> StudyConfig:
+    return StudyConfig.from_dict(
+        {"model": model, "device": {"params": COARSE_STUDY_PARAMS}, **extra}
+    )
+
+
+@pytest.fixture(scope="module")
+def systems():
+    full = build_system(_config("3d"))
+    return {"3d": full, "bo2d": build_system(_config("bo2d"), reuse=full)}
+
+
+def test_tunnel_falls_bo2d_spectrum_matches_3d(systems):
+    """Lowest 4 states relative to the ground state within 5 %, valley splittings within 5 ueV.
+
+    Away from the interdot anticrossing (which sits near zero detuning, where E_2 - E_0 goes
+    through zero and a relative error means nothing).
+    """
+    full, bo = systems["3d"], systems["bo2d"]
+    assert bo.quantum_mesh.p.shape[0] == 2
+    assert bo.operators.ndof < full.operators.ndof / 8
+    for eps in DETUNINGS_MV:
+        e3 = full.solve(eps).energies_meV[:4]
+        e2 = bo.solve(eps).energies_meV[:4]
+        rel3, rel2 = e3[1:] - e3[0], e2[1:] - e2[0]
+        np.testing.assert_allclose(rel2, rel3, rtol=0.05, err_msg=f"detuning {eps} mV")
+    # the valley splitting of the occupied dot at both ends (E_1 - E_0 there)
+    for eps in (-10.0, 10.0):
+        ev3 = np.diff(full.solve(eps).energies_meV[:2])[0]
+        ev2 = np.diff(bo.solve(eps).energies_meV[:2])[0]
+        assert abs(ev2 - ev3) < 5e-3, (eps, ev2, ev3)
+    # the 2-D valley map is the 3-D one (z-independent) at the column positions
+    np.testing.assert_allclose(np.abs(bo.delta_meV).max(), np.abs(full.delta_meV).max(), rtol=1e-9)
+
+
+def test_bo2d_detuning_term_is_the_vertical_average(systems):
+    bo = systems["bo2d"]
+    red = bo.reduction
+    d3 = red.grid.columns(systems["3d"].detuning_meV_per_mV)
+    np.testing.assert_allclose(bo.detuning_meV_per_mV, red.columns.expectation(d3), rtol=1e-12)
+    # within the range of each column
+    assert np.all(bo.detuning_meV_per_mV <= d3.max(axis=1) + 1e-12)
+    assert np.all(bo.detuning_meV_per_mV >= d3.min(axis=1) - 1e-12)
+
+
+def test_five_gate_stepped_interface_bo2d_tunnel_coupling_follows_3d():
+    """refs/001 Fig. 3: BO-2D within a factor 1.5 of 3-D; a fixed-z slice off by > 3."""
+    config = StudyConfig.from_dict(
+        {
+            "device": {
+                "name": "five_gate_dqd",
+                "params": {
+                    "stepped_interface": True,
+                    "quantum_mesh_size_nm": 3.0,
+                    "kp_mesh_size_nm": 2.5,
+                },
+            }
+        }
+    )
+    scan = barrier_scan(config, gate="P2", voltages_V=[-0.03, 0.03, 0.09])
+    t = scan["tunnel_coupling_ueV"]
+    assert np.all(np.diff(t["3d"]) > 0)  # the barrier opens with its voltage
+    ratio = t["bo2d"] / t["3d"]
+    assert np.all((ratio > 1 / 1.5) & (ratio < 1.5)), ratio
+    worst = max(
+        np.max(np.maximum(t[m] / t["3d"], t["3d"] / t[m]))
+        for m in ("slice2d:interface", "slice2d:max_density")
+    )
+    assert worst > 3.0
+    # the interface slice is at the deepest section (-0.5 nm), inside the silicon everywhere
+    np.testing.assert_allclose(scan["slice_z_nm"]["slice2d:interface"], -0.5)
+    # the anticrossings are far from zero detuning (the step makes the dots unequal); BO-2D
+    # puts them within 10 % of 3-D
+    assert np.all(np.abs(scan["anticrossing_mV"]["3d"]) > 10.0)
+    np.testing.assert_allclose(
+        scan["anticrossing_mV"]["bo2d"], scan["anticrossing_mV"]["3d"], rtol=0.1
+    )
+
+
+def test_bo2d_study_runs_end_to_end(tmp_path):
+    cfg = _config("bo2d", detuning={"points": 5})
+    res = run_study(cfg, out_dir=tmp_path, progress=False)
+    s = res["summary"]
+    assert s["model"] == "bo2d"
+    assert s["reduced_basis"]["points_solved_in_full"] == 0
+    assert {"spectrum.png", "density_slices.png"} <= set(s["figures"])
+    with h5py.File(tmp_path / "results.h5") as f:
+        assert f.attrs["model"] == "bo2d"
+        assert f["mesh/points_nm"].shape[0] == 2 and f["mesh/cells"].shape[0] == 3
+        e = f["energies_meV"][:]
+    # every stored point equals a full 2-D solve
+    sys2 = res["system"]
+    for i, eps in enumerate(res["detuning_mV"]):
+        np.testing.assert_allclose(e[i], sys2.solve(eps).energies_meV, atol=1e-6)
+    import meshio
+
+    vtu = meshio.read(tmp_path / "paraview" / "state0_first.vtu")
+    assert "triangle" in vtu.cells_dict
+    # the slice model writes its height
+    sl = run_study(
+        _config("slice2d", detuning={"points": 3}, output={"figures": False, "vtu_states": 0}),
+        out_dir=tmp_path / "slice",
+        progress=False,
+    )
+    assert sl["summary"]["slice_z_nm"] == pytest.approx(2.3)  # the top of the 4.6 nm well

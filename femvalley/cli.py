@@ -2,8 +2,8 @@
 
 ::
 
-    femvalley demo [--out DIR] [--resume] [--workers N]
-    femvalley run STUDY.toml [--out DIR] [--resume] [--workers N]
+    femvalley demo [--out DIR] [--resume] [--workers N] [--model 3d|bo2d|slice2d]
+    femvalley run STUDY.toml [--out DIR] [--resume] [--workers N] [--model ...]
     femvalley mesh DEVICE [--out FILE] [--set NAME=VALUE ...]
     femvalley export DIR [--states N]
 
@@ -101,6 +101,13 @@ def _add_run_options(p: argparse.ArgumentParser, default_out: str | None) -> Non
         metavar="N",
         help="worker processes for the sweep (default 1); the numbers do not depend on N",
     )
+    p.add_argument(
+        "--model",
+        choices=("3d", "bo2d", "slice2d"),
+        default=None,
+        help="override the study's model: the 3-D k.p problem, its Born-Oppenheimer "
+        "reduction to the plane (bo2d, about 20x cheaper per point), or a fixed-z slice",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -176,14 +183,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(config: Any, args: argparse.Namespace, out: Path) -> int:
+    import dataclasses
+
     from femvalley.study import run_study
 
+    if args.model is not None:
+        config = dataclasses.replace(config, model=args.model)
     t0 = time.perf_counter()
     res = run_study(
         config, out_dir=out, resume=args.resume, progress=not args.quiet, workers=args.workers
     )
     s = res["summary"]
-    print(f"study written to {out}/ in {time.perf_counter() - t0:.1f} s")
+    print(f"study ({config.model}) written to {out}/ in {time.perf_counter() - t0:.1f} s")
     t = s["timings_s"]
     print(
         f"  setup {sum(t['setup'].values()):.1f} s, {s['points_done']} points, "

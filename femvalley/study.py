@@ -292,7 +292,10 @@ def barrier_scan(
             model=model,
             reduction=ReductionConfig(slice_at=where or "interface"),
         )
-        t_ueV, at, times, zs = [], [], [], []
+        t_ueV: list[float] = []
+        at: list[float] = []
+        times: list[float] = []
+        zs: list[float] = []
         for v in volts_list:
             volts = config.voltages(0.0)
             volts[gate] = v

@@ -88,7 +88,11 @@ vtu_states = 1
     assert main(["run", str(study), "--quiet"]) == 0
     out = tmp_path / "tiny"
     assert (out / "results.h5").exists() and (out / "paraview/sweep.xdmf").exists()
-    assert "study written to" in capsys.readouterr().out
+    assert "study (3d) written to" in capsys.readouterr().out
+    # the Born-Oppenheimer model of the same study, from the command line
+    assert main(["run", str(study), "--quiet", "--model", "bo2d", "--out", str(out) + "_bo"]) == 0
+    assert "study (bo2d) written to" in capsys.readouterr().out
+    assert (tmp_path / "tiny_bo" / "paraview/sweep.xdmf").exists()
     # a second run into the same directory is refused; --resume finds nothing to do
     assert main(["run", str(study), "--quiet"]) == 2
     assert "already exists" in capsys.readouterr().err

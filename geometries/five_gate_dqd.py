@@ -261,9 +261,7 @@ def build_quantum(params: FiveGateParams | None = None) -> Any:
     x = axis([-bx / 2, 0.0, bx / 2, *steps], h)
     y = _grid.uniform_axis(-by / 2, by / 2, h)
     heights = [z for _, _, z in sections]
-    z = axis(
-        [min(heights) - p.quantum_depth_nm, max(heights) + p.kp_oxide_nm, *heights], hz
-    )
+    z = axis([min(heights) - p.quantum_depth_nm, max(heights) + p.kp_oxide_nm, *heights], hz)
     points, tets = _grid.tensor_tetra(x, y, z)
     centre = points[tets].mean(axis=1)
     top = np.full(len(tets), np.nan)

@@ -271,9 +271,7 @@ def barrier_scan(
         raise ValueError(f"models {bad} are not known; allowed: {list(SCAN_MODELS)}")
     volts_list = [float(v) for v in np.atleast_1d(np.asarray(voltages_V, dtype=float))]
     if system is not None:
-        if system.config.device != config.device:
-            raise ValueError("system: built for another device configuration")
-        qmesh, gq = system.volume_mesh, system.potentials
+        _, _, qmesh, gq = system.device_parts(config)
     else:
         _, _, qmesh, gq = device_potentials(config)
     out: dict[str, Any] = {

@@ -145,6 +145,19 @@ class StudySystem:
         """Lowest ``n_states`` states at one detuning (mV), by a full solve."""
         return self.kit().solve(detuning_mV, warm_start=warm_start)
 
+    def device_parts(self, config: StudyConfig) -> tuple[Any, GatePotentials, Any, GatePotentials]:
+        """Device mesh, gate potentials, 3-D quantum mesh and its potentials, for reuse.
+
+        ``config`` must describe the same device (``config.device`` equal), so that another
+        model or other biases can share what is expensive to build.
+        """
+        if self.config.device != config.device:
+            raise ValueError(
+                "reuse: the system was built for another device configuration "
+                f"({self.config.device} != {config.device})"
+            )
+        return self.device_mesh, self.gates, self.volume_mesh, self.potentials
+
     def kit(self, reduced: ReducedBasis | None = None) -> SweepKit:
         """Return what a worker needs to solve points (picklable, no device mesh)."""
         return SweepKit(
@@ -315,12 +328,7 @@ def build_system(config: StudyConfig, *, reuse: StudySystem | None = None) -> St
     """
     timings: dict[str, float] = {}
     if reuse is not None:
-        if reuse.config.device != config.device:
-            raise ValueError(
-                "reuse: the system was built for another device configuration "
-                f"({reuse.config.device} != {config.device})"
-            )
-        mesh, gp, qmesh, gq = reuse.device_mesh, reuse.gates, reuse.volume_mesh, reuse.potentials
+        mesh, gp, qmesh, gq = reuse.device_parts(config)
     else:
         mesh, gp, qmesh, gq = device_potentials(config, timings=timings)
     t0 = time.perf_counter()

@@ -120,3 +120,15 @@ def test_bo2d_study_runs_end_to_end(tmp_path):
         progress=False,
     )
     assert sl["summary"]["slice_z_nm"] == pytest.approx(2.3)  # the top of the 4.6 nm well
+
+
+def test_reuse_refuses_another_device(systems):
+    other = StudyConfig.from_dict(
+        {"model": "bo2d", "device": {"params": {**COARSE_STUDY_PARAMS, "kp_mesh_size_nm": 5.0}}}
+    )
+    with pytest.raises(ValueError, match="another device configuration"):
+        build_system(other, reuse=systems["3d"])
+    with pytest.raises(ValueError, match="another device configuration"):
+        barrier_scan(other, gate="B5", voltages_V=[1.2], system=systems["3d"])
+    with pytest.raises(ValueError, match="gate = 'B9'"):
+        barrier_scan(_config("3d"), gate="B9", voltages_V=[1.2], system=systems["3d"])

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from femvalley.heterostructure.profiles import Profile
+from femvalley.heterostructure.valley import commensurate_length_nm
 from femvalley.materials import SIGE_OFFSET_MEV_PER_X, get_material
 from femvalley.units import inverse_mass_prefactor_meV_nm2
 
@@ -69,7 +70,7 @@ def solve_vertical(
     *,
     field_MV_per_m: float,
     hbar_omega_meV: float = 0.0,
-    z_range_nm: tuple[float, float] = (-20.0, 20.0),
+    z_range_nm: tuple[float, float] | None = None,
     step_nm: float = 0.01,
     mass_m0: float | None = None,
     offset_meV_per_ge: float = SIGE_OFFSET_MEV_PER_X,
@@ -81,7 +82,9 @@ def solve_vertical(
     (:func:`scipy.linalg.eigh_tridiagonal`). The grid is continuous-z, far finer than a
     monolayer (0.136 nm), so that ``e^{-2 i k0 z}`` is resolved by the 2k0 integrals and
     a monolayer grid's aliasing (q and 8 pi / a - q sample alike) does not enter.
-    ``mass_m0`` defaults to the longitudinal mass of Si (:mod:`femvalley.materials`).
+    ``z_range_nm`` defaults to a window of about 43.4 nm centred on z = 0 whose length is
+    commensurate with ``2 k0`` and ``G`` (:func:`~femvalley.heterostructure.valley.commensurate_length_nm`),
+    as the filtered 2k0 model needs. ``mass_m0`` defaults to the longitudinal mass of Si (:mod:`femvalley.materials`).
     """
     from scipy.linalg import eigh_tridiagonal
 
@@ -89,6 +92,9 @@ def solve_vertical(
         raise ValueError(f"field_MV_per_m = {field_MV_per_m!r} must be finite")
     if not (math.isfinite(hbar_omega_meV) and hbar_omega_meV >= 0):
         raise ValueError(f"hbar_omega_meV = {hbar_omega_meV!r} must be finite and >= 0")
+    if z_range_nm is None:
+        half = commensurate_length_nm(40.0) / 2
+        z_range_nm = (-half, half)
     lo, hi = (float(v) for v in z_range_nm)
     if not hi > lo:
         raise ValueError(f"z_range_nm = {z_range_nm!r} must be (low, high) with low < high")

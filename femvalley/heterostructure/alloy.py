@@ -12,8 +12,8 @@ density by at most half a site per box (3 % at 1 nm).
 Disorder enters only the inter-valley potential ``V_inter = 514 meV * Y_ijk``; the
 intra-valley potential keeps the mean profile (refs/003 II.6).
 
-Models of a dot (in-plane oscillator ground state ``phi_0``, weights ``w_ij = int_box
-|phi_0|^2``):
+Models of a dot (in-plane oscillator ground state ``phi_0`` on the box grid, weights
+``w_ij = |phi_0(x_i, y_j)|^2 dx dy``):
 
 - ``"first_order"``: ``J = -i sum_ijk w_ij dz e^{2 i k0' z_k} s_k V_inter,ijk f_k^2`` with
   the monolayer ground envelope ``f`` (refs/003 eq. 18), ``E_V = 2 |J|``;
@@ -41,17 +41,16 @@ from femvalley.heterostructure.twoband import (
     V_INTER_GE_MEV,
     MonolayerGrid,
     first_order_coupling_meV,
+    in_plane_operators,
     in_plane_weights,
     solve_single_valley_1d,
     solve_two_band_1d,
 )
-from femvalley.materials import get_material
 
 __all__ = [
     "DISORDER_METHODS",
     "DotModel",
     "EnsembleResult",
-    "box_grid",
     "expected_coupling_moments",
     "rician_parameters",
     "sample_ge_fraction",
@@ -90,23 +89,6 @@ def sample_ge_fraction(
     y = np.clip(np.asarray(mean_fraction, dtype=float), 0.0, 1.0)
     counts = rng.binomial(sites, np.broadcast_to(y, (*shape_xy, y.size)))
     return counts / float(sites)
-
-
-def box_grid(box_nm: tuple[float, float], step_nm: float) -> tuple[NDArray[np.float64], ...]:
-    """Centres and edges of the in-plane boxes (the interior points of the FD box grid).
-
-    Returns ``(x, y, x_edges, y_edges)``, centred on the origin.
-    """
-    out = []
-    for side in box_nm:
-        if not (math.isfinite(side) and side > 4 * step_nm):
-            raise ValueError(f"box_nm = {box_nm!r}: each side must exceed 4 steps of {step_nm}")
-        n = int(round(side / step_nm)) - 1
-        out.append((np.arange(n) + 1 - (n + 1) / 2) * step_nm)
-    x, y = out
-    return x, y, np.append(x - step_nm / 2, x[-1] + step_nm / 2), np.append(
-        y - step_nm / 2, y[-1] + step_nm / 2
-    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,7 +131,7 @@ class DotModel:
         if self.hbar_omega_meV <= 0:
             raise ValueError(f"hbar_omega_meV = {self.hbar_omega_meV!r} must be > 0")
         sites_per_box(self.step_nm, self.grid.lattice_constant_nm)
-        box_grid(self.box_nm, self.step_nm)
+        in_plane_operators(self.box_nm, self.step_nm, self.hbar_omega_meV)
 
     @property
     def sites(self) -> int:
@@ -157,11 +139,8 @@ class DotModel:
         return sites_per_box(self.step_nm, self.grid.lattice_constant_nm)
 
     def weights(self) -> NDArray[np.float64]:
-        """In-plane weights ``w_ij`` of the boxes (sum close to 1)."""
-        _, _, xe, ye = box_grid(self.box_nm, self.step_nm)
-        return in_plane_weights(
-            xe, ye, hbar_omega_meV=self.hbar_omega_meV, mass_m0=get_material("Si").m_t
-        )
+        """In-plane weights ``w_ij`` of the boxes (:func:`in_plane_weights`; they sum to 1)."""
+        return in_plane_weights(self.box_nm, self.step_nm, hbar_omega_meV=self.hbar_omega_meV)
 
     def mean_fraction(self) -> NDArray[np.float64]:
         """``X(z_k)`` on the monolayers."""
@@ -183,9 +162,7 @@ def expected_coupling_moments(model: DotModel) -> tuple[complex, float]:
     fk2 = model.vertical_density()
     w = model.weights()
     y = model.mean_fraction()
-    mean = first_order_coupling_meV(fk2, model.v_inter_ge_meV * y, grid=model.grid) * float(
-        w.sum()
-    )
+    mean = first_order_coupling_meV(fk2, model.v_inter_ge_meV * y, grid=model.grid) * float(w.sum())
     var_v = model.v_inter_ge_meV**2 * y * (1 - y) / model.sites
     dz = model.grid.step_nm
     variance = float(np.sum(w**2) * np.sum((dz * fk2) ** 2 * var_v))

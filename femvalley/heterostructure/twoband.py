@@ -46,6 +46,7 @@ __all__ = [
     "MonolayerGrid",
     "TwoBandSolution",
     "first_order_coupling_meV",
+    "in_plane_operators",
     "in_plane_weights",
     "solve_single_valley_1d",
     "solve_two_band_1d",
@@ -244,23 +245,51 @@ def solve_two_band_1d(
     return TwoBandSolution(energies_meV=np.asarray(w, dtype=float), states=states)
 
 
-def in_plane_weights(
-    x_edges_nm: ArrayLike, y_edges_nm: ArrayLike, *, hbar_omega_meV: float, mass_m0: float
-) -> NDArray[np.float64]:
-    """``int_box |phi_0(x, y)|^2`` for the boxes of a tensor grid (exact, via erf).
+def in_plane_operators(
+    box_nm: tuple[float, float], step_nm: float, hbar_omega_meV: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Grid points and 1-D operators of the in-plane dot on the box grid.
 
-    ``phi_0`` is the ground state of the isotropic in-plane oscillator of energy spacing
-    ``hbar omega`` (length ``l = sqrt(hbar / m omega)``, density
-    ``exp(-(x^2 + y^2) / l^2) / (pi l^2)``), centred on the origin.
+    The interior points of ``[-L/2, L/2]`` at spacing ``step_nm`` along x and y (hard walls on
+    the box faces) and ``A_x = -c_t d^2/dx^2 + m_t omega^2 x^2 / 2`` by three-point
+    differences (likewise ``A_y``), with the transverse mass of Si.
+
+    Returns
+    -------
+    x, y, a_x, a_y : ndarray
     """
-    from scipy.special import erf
-
+    for name, value in (("box_nm[0]", box_nm[0]), ("box_nm[1]", box_nm[1])):
+        if not (math.isfinite(value) and value > 4 * step_nm):
+            raise ValueError(f"{name} = {value!r} must exceed 4 steps of {step_nm} nm")
+    if not (math.isfinite(step_nm) and step_nm > 0):
+        raise ValueError(f"step_nm = {step_nm!r} must be > 0")
     if not (math.isfinite(hbar_omega_meV) and hbar_omega_meV > 0):
         raise ValueError(f"hbar_omega_meV = {hbar_omega_meV!r} must be > 0")
-    ell = math.sqrt(2 * inverse_mass_prefactor_meV_nm2(mass_m0) / hbar_omega_meV)
-    wx = np.diff(0.5 * erf(np.asarray(x_edges_nm, dtype=float) / ell))
-    wy = np.diff(0.5 * erf(np.asarray(y_edges_nm, dtype=float) / ell))
-    return np.asarray(np.outer(wx, wy))
+    ct = inverse_mass_prefactor_meV_nm2(get_material("Si").m_t)
+    k_osc = hbar_omega_meV**2 / (4 * ct)  # m omega^2 / 2 in meV / nm^2
+    out = []
+    for side in box_nm:
+        n = int(round(side / step_nm)) - 1
+        x = (np.arange(n) + 1 - (n + 1) / 2) * step_nm
+        out.append((x, _second_difference(n, step_nm, ct) + np.diag(k_osc * x**2)))
+    (x, ax), (y, ay) = out
+    return x, y, ax, ay
+
+
+def in_plane_weights(
+    box_nm: tuple[float, float], step_nm: float, *, hbar_omega_meV: float
+) -> NDArray[np.float64]:
+    """``|phi_0(x_i, y_j)|^2 dx dy`` of the in-plane dot's ground state on the box grid.
+
+    The discrete ground state of :func:`in_plane_operators` (the one the 3-D problem has), so
+    first-order couplings from these weights are exactly those of :func:`solve_two_band_3d`;
+    in a box much wider than the dot (``l = sqrt(hbar / m_t omega)``, 9 nm at 5 meV) they
+    sample the Gaussian ``exp(-(x^2 + y^2) / l^2) / (pi l^2)``. The weights sum to 1.
+    """
+    _, _, ax, ay = in_plane_operators(box_nm, step_nm, hbar_omega_meV)
+    qx = np.linalg.eigh(ax)[1][:, 0]
+    qy = np.linalg.eigh(ay)[1][:, 0]
+    return np.asarray(np.outer(qx**2, qy**2))
 
 
 def _second_difference(n: int, h: float, c: float) -> NDArray[np.float64]:
@@ -307,27 +336,13 @@ def solve_two_band_3d(
     tolerance_meV : float
         Residual norm at which LOBPCG stops.
     """
-    from scipy.sparse import diags, kron, identity
+    from scipy.sparse import diags, identity, kron
     from scipy.sparse.linalg import LinearOperator, lobpcg
 
     grid = grid or MonolayerGrid()
-    for name, value in (("box_nm[0]", box_nm[0]), ("box_nm[1]", box_nm[1])):
-        if not (math.isfinite(value) and value > 4 * step_nm):
-            raise ValueError(f"{name} = {value!r} must exceed 4 steps of {step_nm} nm")
-    if not (math.isfinite(step_nm) and step_nm > 0):
-        raise ValueError(f"step_nm = {step_nm!r} must be > 0")
-    if not (math.isfinite(hbar_omega_meV) and hbar_omega_meV > 0):
-        raise ValueError(f"hbar_omega_meV = {hbar_omega_meV!r} must be > 0")
-    si = get_material("Si")
-    ct, cz = inverse_mass_prefactor_meV_nm2(si.m_t), inverse_mass_prefactor_meV_nm2(si.m_l)
-    nx = int(round(box_nm[0] / step_nm)) - 1
-    ny = int(round(box_nm[1] / step_nm)) - 1
-    nz = grid.n_monolayers
-    x = (np.arange(nx) + 1 - (nx + 1) / 2) * step_nm
-    y = (np.arange(ny) + 1 - (ny + 1) / 2) * step_nm
-    k_osc = hbar_omega_meV**2 / (4 * ct)  # m omega^2 / 2 in meV / nm^2
-    ax = _second_difference(nx, step_nm, ct) + np.diag(k_osc * x**2)
-    ay = _second_difference(ny, step_nm, ct) + np.diag(k_osc * y**2)
+    x, y, ax, ay = in_plane_operators(box_nm, step_nm, hbar_omega_meV)
+    nx, ny, nz = x.size, y.size, grid.n_monolayers
+    cz = inverse_mass_prefactor_meV_nm2(get_material("Si").m_l)
     uz, ge = _vertical_terms(profile, grid, field_MV_per_m, offset_meV_per_ge)
     hz = grid.step_nm
     theta = _k0_prime(k0_per_nm, grid.lattice_constant_nm) * hz

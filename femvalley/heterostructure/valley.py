@@ -56,7 +56,7 @@ _TAB_II_ODD_PER_SHEAR = {-3: 0.599, -1: -31.8, 1: -0.402, 3: 1.04e-2}
 
 
 def bloch_coefficients(*, shear_strain: float = 0.0) -> dict[int, float]:
-    """The ``C_n`` of refs/002 Tab. II for ``n = -4..4`` (odd ones scale with ``eps_xy``).
+    """Return the ``C_n`` of refs/002 Tab. II for ``n = -4..4`` (odd ones scale with ``eps_xy``).
 
     Parameters
     ----------
@@ -68,8 +68,7 @@ def bloch_coefficients(*, shear_strain: float = 0.0) -> dict[int, float]:
         raise ValueError(f"shear_strain = {shear_strain!r} must be a finite number")
     if abs(shear_strain) > 0.01:
         raise ValueError(
-            f"shear_strain = {shear_strain!r}: the linear fits of Tab. II hold for |eps_xy| "
-            "<= 0.01"
+            f"shear_strain = {shear_strain!r}: the linear fits of Tab. II hold for |eps_xy| <= 0.01"
         )
     out = dict(_TAB_II_EVEN)
     if shear_strain != 0.0:

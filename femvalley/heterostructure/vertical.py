@@ -83,8 +83,9 @@ def solve_vertical(
     monolayer (0.136 nm), so that ``e^{-2 i k0 z}`` is resolved by the 2k0 integrals and
     a monolayer grid's aliasing (q and 8 pi / a - q sample alike) does not enter.
     ``z_range_nm`` defaults to a window of about 43.4 nm centred on z = 0 whose length is
-    commensurate with ``2 k0`` and ``G`` (:func:`~femvalley.heterostructure.valley.commensurate_length_nm`),
-    as the filtered 2k0 model needs. ``mass_m0`` defaults to the longitudinal mass of Si (:mod:`femvalley.materials`).
+    commensurate with ``2 k0`` and ``G`` (:func:`~.valley.commensurate_length_nm`), as the
+    filtered 2k0 model needs. ``mass_m0`` defaults to the longitudinal mass of Si
+    (:mod:`femvalley.materials`).
     """
     from scipy.linalg import eigh_tridiagonal
 

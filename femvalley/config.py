@@ -59,9 +59,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from femvalley.valley_map import ValleyMapSpec
+
+if TYPE_CHECKING:
+    from femvalley.heterostructure.config import HeterostructureConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -188,24 +191,62 @@ class DetuningConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class ValleyMapConfig:
-    """Valley-map statistics (PHYSICS.md section 3); see :class:`ValleyMapSpec`."""
+    """Valley map of a study.
 
+    ``model = "gaussian"`` (default): the correlated Gaussian random field of PHYSICS.md
+    section 3 (:class:`ValleyMapSpec`: ``mean_valley_splitting_ueV``, ``lx_nm``, ``ly_nm``,
+    ``nx``, ``ny``, ``seed``). ``model = "alloy"``: the alloy disorder of a heterostructure
+    (:mod:`femvalley.heterostructure.bridge`), given by the tables of a PROFILE.toml under
+    ``[valley_map.alloy]``; ``seed`` draws the alloy, the Gaussian-field keys are unused.
+    """
+
+    model: str = "gaussian"
     mean_valley_splitting_ueV: float = 200.0
     lx_nm: float = 19.2
     ly_nm: float = 1000.0
     nx: int = 200
     ny: int = 15
     seed: int = 8
+    alloy: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        if self.model not in VALLEY_MAP_MODELS:
+            raise ValueError(
+                f"valley_map.model = {self.model!r}; allowed: {list(VALLEY_MAP_MODELS)}"
+            )
         try:
             self.spec()
         except ValueError as err:
             raise ValueError(f"valley_map: {err}") from err
+        if self.model == "alloy":
+            if not isinstance(self.alloy, Mapping):
+                raise ValueError(
+                    "valley_map.model = 'alloy' needs a [valley_map.alloy] table with the "
+                    "[[valley_map.alloy.profile]] and other tables of a PROFILE.toml"
+                )
+            self.heterostructure()
+        elif self.alloy is not None:
+            raise ValueError(
+                f"valley_map.alloy is given but valley_map.model = {self.model!r}; "
+                "set model = 'alloy' to use it"
+            )
 
     def spec(self) -> ValleyMapSpec:
-        """Return the sampler specification."""
-        return ValleyMapSpec(**dataclasses.asdict(self))
+        """Return the Gaussian-field sampler specification."""
+        return ValleyMapSpec(
+            mean_valley_splitting_ueV=self.mean_valley_splitting_ueV,
+            lx_nm=self.lx_nm,
+            ly_nm=self.ly_nm,
+            nx=self.nx,
+            ny=self.ny,
+            seed=self.seed,
+        )
+
+    def heterostructure(self) -> HeterostructureConfig:
+        """Return the heterostructure of an alloy map (validated)."""
+        from femvalley.heterostructure.config import HeterostructureConfig
+
+        return HeterostructureConfig.from_dict(self.alloy or {}, where="valley_map.alloy: ")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -281,6 +322,9 @@ class ReductionConfig:
         if self.slice_z_nm is not None:
             _number("reduction.slice_z_nm", self.slice_z_nm)
 
+
+#: valley-map models of a study
+VALLEY_MAP_MODELS: tuple[str, ...] = ("gaussian", "alloy")
 
 _SECTIONS = {
     "device": DeviceConfig,
@@ -409,7 +453,12 @@ class StudyConfig:
         out["reduction"] = {
             k: v for k, v in dataclasses.asdict(self.reduction).items() if v is not None
         }
-        out["valley_map"] = dataclasses.asdict(self.valley_map)
+        vm = dataclasses.asdict(self.valley_map)
+        if self.valley_map.alloy is None:
+            del vm["alloy"]
+        else:
+            vm["alloy"] = self.valley_map.heterostructure().to_dict()
+        out["valley_map"] = vm
         out["solver"] = dataclasses.asdict(self.solver)
         out["output"] = dataclasses.asdict(self.output)
         return out
@@ -428,6 +477,8 @@ def _toml_value(v: Any) -> str:
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, Mapping):  # an inline table (inside an array)
+        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
     raise ValueError(f"cannot write {v!r} to TOML")
 
 

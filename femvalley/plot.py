@@ -96,14 +96,16 @@ def plot_valley_splitting_map(
     ax.set_xlabel("x (nm)")
     ax.set_ylabel("y (nm)")
     s = grid.spec
-    ax.set_title(
-        title
-        if title is not None
-        else (
-            rf"$\langle E_V\rangle$ = {s.mean_valley_splitting_ueV:g} $\mu$eV, "
-            rf"$l_x$ = {s.lx_nm:g} nm, $l_y$ = {s.ly_nm:g} nm, seed {s.seed}"
+    if title is None:
+        title = (
+            grid.label
+            if s is None
+            else (
+                rf"$\langle E_V\rangle$ = {s.mean_valley_splitting_ueV:g} $\mu$eV, "
+                rf"$l_x$ = {s.lx_nm:g} nm, $l_y$ = {s.ly_nm:g} nm, seed {s.seed}"
+            )
         )
-    )
+    ax.set_title(title)
     return _save(fig, path, dpi=dpi)
 
 

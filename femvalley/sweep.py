@@ -71,7 +71,7 @@ from femvalley.materials import get_material
 from femvalley.mesh import from_meshio, submesh
 from femvalley.reduce2d import PlanarReduction, reduce_to_plane
 from femvalley.reduced import ReducedBasis, Snapshot, build_reduced_basis
-from femvalley.valley_map import ValleyGrid, valley_map_on_nodes
+from femvalley.valley_map import ValleyGrid, interpolate_to_nodes, valley_map_on_nodes
 
 __all__ = [
     "STATES_DIR",
@@ -319,6 +319,21 @@ def device_potentials(
     return mesh, gp, qmesh, gq
 
 
+def valley_map(
+    config: StudyConfig, points_nm: NDArray[np.float64]
+) -> tuple[NDArray[np.complex128], ValleyGrid]:
+    """Delta at the nodes and its grid: the Gaussian field or a heterostructure's alloy map."""
+    vm = config.valley_map
+    if vm.model == "alloy":
+        from femvalley.heterostructure.bridge import alloy_valley_grid, tensor_axes
+
+        p = np.asarray(points_nm, dtype=float)
+        x, y = tensor_axes(p)
+        grid = alloy_valley_grid(vm.heterostructure(), x_nm=x, y_nm=y, seed=vm.seed)
+        return interpolate_to_nodes(grid, p), grid
+    return valley_map_on_nodes(vm.spec(), points_nm)
+
+
 def build_system(config: StudyConfig, *, reuse: StudySystem | None = None) -> StudySystem:
     """Mesh, gate electrostatics, quantum region, valley map and k.p operators, once.
 
@@ -335,7 +350,7 @@ def build_system(config: StudyConfig, *, reuse: StudySystem | None = None) -> St
     kin = kp_input(config, volume_mesh=qmesh, potentials=gq)
     if kin.reduction is not None:
         timings["reduction"] = time.perf_counter() - t0
-    delta, grid = valley_map_on_nodes(config.valley_map.spec(), kin.mesh.p)
+    delta, grid = valley_map(config, kin.mesh.p)
     model = two_valley_model(
         dim=kin.mesh.p.shape[0],
         delta_meV=delta,

@@ -119,14 +119,17 @@ class ValleyGrid:
         Grid coordinates along y, in nm (increasing).
     delta_meV : ndarray, shape (nx, ny), complex
         Delta at the grid points, in meV.
-    spec : ValleyMapSpec
-        The statistics it was drawn from.
+    spec : ValleyMapSpec or None
+        The statistics it was drawn from (None for a map of another origin, e.g. an alloy).
+    label : str
+        A short description for figure titles (maps without a spec).
     """
 
     x_nm: NDArray[np.float64]
     y_nm: NDArray[np.float64]
     delta_meV: NDArray[np.complex128]
-    spec: ValleyMapSpec = field(repr=False)
+    spec: ValleyMapSpec | None = field(default=None, repr=False)
+    label: str = ""
 
     @property
     def valley_splitting_ueV(self) -> NDArray[np.float64]:

@@ -47,6 +47,7 @@ __all__ = [
     "TwoBandSolution",
     "first_order_coupling_meV",
     "in_plane_operators",
+    "k0_prime_per_nm",
     "in_plane_weights",
     "solve_single_valley_1d",
     "solve_two_band_1d",
@@ -88,7 +89,7 @@ class MonolayerGrid:
     def z_nm(self) -> NDArray[np.float64]:
         """Monolayer positions (nm)."""
         k = np.arange(self.n_monolayers)
-        return self.centre_nm + (k - (self.n_monolayers - 1) / 2) * self.step_nm
+        return np.asarray(self.centre_nm + (k - (self.n_monolayers - 1) / 2) * self.step_nm)
 
     @property
     def stagger(self) -> NDArray[np.float64]:
@@ -121,7 +122,8 @@ class TwoBandSolution:
         return float(self.energies_meV[1] - self.energies_meV[0])
 
 
-def _k0_prime(k0_per_nm: float, lattice_constant_nm: float) -> float:
+def k0_prime_per_nm(k0_per_nm: float, lattice_constant_nm: float) -> float:
+    """``k0' = 2 pi / a - k0``, the envelopes' k-shift (0.15 * 2 pi / a = 1.74 nm^-1)."""
     return 2 * math.pi / lattice_constant_nm - k0_per_nm
 
 
@@ -183,7 +185,8 @@ def first_order_coupling_meV(
         ``V_inter`` per monolayer (broadcast against ``envelope_sq``).
     """
     z = grid.z_nm
-    phase = -1j * grid.step_nm * np.exp(2j * _k0_prime(k0_per_nm, grid.lattice_constant_nm) * z)
+    kp = k0_prime_per_nm(k0_per_nm, grid.lattice_constant_nm)
+    phase = -1j * grid.step_nm * np.exp(2j * kp * z)
     return complex(np.sum(phase * grid.stagger * np.asarray(envelope_sq) * v_inter_meV))
 
 
@@ -233,7 +236,7 @@ def solve_two_band_1d(
         )
     n = grid.n_monolayers
     c, h = _cz(mass_m0), grid.step_nm
-    theta = _k0_prime(k0_per_nm, grid.lattice_constant_nm) * h
+    theta = k0_prime_per_nm(k0_per_nm, grid.lattice_constant_nm) * h
     # interleaved unknowns (phi_-(z_0), phi_+(z_0), phi_-(z_1), ...): Hermitian, 2 bands above
     band = np.zeros((3, 2 * n), dtype=complex)
     band[2] = np.repeat(2 * c / h**2 + u + hbar_omega_meV, 2)
@@ -270,7 +273,7 @@ def in_plane_operators(
     out = []
     for side in box_nm:
         n = int(round(side / step_nm)) - 1
-        x = (np.arange(n) + 1 - (n + 1) / 2) * step_nm
+        x = np.asarray((np.arange(n) + 1 - (n + 1) / 2) * step_nm, dtype=float)
         out.append((x, _second_difference(n, step_nm, ct) + np.diag(k_osc * x**2)))
     (x, ax), (y, ay) = out
     return x, y, ax, ay
@@ -345,7 +348,7 @@ def solve_two_band_3d(
     cz = inverse_mass_prefactor_meV_nm2(get_material("Si").m_l)
     uz, ge = _vertical_terms(profile, grid, field_MV_per_m, offset_meV_per_ge)
     hz = grid.step_nm
-    theta = _k0_prime(k0_per_nm, grid.lattice_constant_nm) * hz
+    theta = k0_prime_per_nm(k0_per_nm, grid.lattice_constant_nm) * hz
     az = []
     for sign in (1, -1):  # phi_-: c (k + k0')^2, phi_+: c (k - k0')^2
         a = _second_difference(nz, hz, cz).astype(complex) + np.diag(uz)
@@ -407,9 +410,9 @@ def solve_two_band_3d(
     x0 = np.zeros((2 * nv, m), dtype=complex)
     for col in range(m):
         v, idx = col % 2, order[col // 2]
-        i, rest = divmod(int(idx), ny * nz)
-        j, k = divmod(rest, nz)
-        vec = np.einsum("i,j,k->ijk", qx[:, i], qy[:, j], qz[v][:, k]).ravel()
+        ix, rest = divmod(int(idx), ny * nz)
+        iy, iz = divmod(rest, nz)
+        vec = np.einsum("i,j,k->ijk", qx[:, ix], qy[:, iy], qz[v][:, iz]).ravel()
         x0[v * nv : (v + 1) * nv, col] = vec
     w, vecs = lobpcg(
         h,

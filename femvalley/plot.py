@@ -495,3 +495,103 @@ def plot_tunnel_coupling_scan(
     if title:
         ax.set_title(title, fontsize=9)
     return _save(fig, path, dpi=dpi)
+
+
+def plot_valley_splitting_histogram(
+    valley_splitting_ueV: ArrayLike,
+    path: str | Path,
+    *,
+    rician_ueV: tuple[float, float] | None = None,
+    title: str | None = None,
+    dpi: int = 150,
+) -> Path:
+    """Write a PNG histogram of valley splittings (ueV) with an optional Rician density.
+
+    Parameters
+    ----------
+    valley_splitting_ueV : array_like (n,)
+        One value per realisation.
+    rician_ueV : (nu, sigma), optional
+        Parameters of the expected law (:func:`femvalley.heterostructure.alloy.rician_parameters`,
+        in ueV), drawn as a line.
+    """
+    plt = _pyplot()
+    ev = np.asarray(valley_splitting_ueV, dtype=float)
+    if ev.ndim != 1 or ev.size == 0 or not np.all(np.isfinite(ev)):
+        raise ValueError(f"valley_splitting_ueV must be a non-empty 1-D finite array: {ev.shape}")
+    fig, ax = plt.subplots(figsize=(5.0, 3.4), constrained_layout=True)
+    bins = int(np.clip(np.sqrt(ev.size) * 2, 10, 60))
+    ax.hist(ev, bins=bins, density=True, color="C0", alpha=0.6, label=f"{ev.size} realisations")
+    q25, med, q75 = np.percentile(ev, [25, 50, 75])
+    ax.axvline(med, color="k", lw=1.2, label=f"median {med:.3g} $\\mu$eV")
+    ax.axvspan(q25, q75, color="k", alpha=0.08, label="inter-quartile range")
+    if rician_ueV is not None:
+        from scipy import stats
+
+        nu, sigma = rician_ueV
+        x = np.linspace(0, max(ev.max(), nu + 4 * sigma), 400)
+        ax.plot(x, stats.rice(nu / sigma, scale=sigma).pdf(x), "C3", label="Rician (eq. 28)")
+    ax.set_xlabel(r"valley splitting $E_V$ ($\mu$eV)")
+    ax.set_ylabel(r"probability density (1/$\mu$eV)")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(fig, path, dpi=dpi)
+
+
+def plot_valley_splitting_curves(
+    path: str | Path,
+    *,
+    x: ArrayLike,
+    curves_ueV: Mapping[str, ArrayLike],
+    spread_ueV: Mapping[str, tuple[ArrayLike, ArrayLike]] | None = None,
+    xlabel: str,
+    log: bool = True,
+    markers: Mapping[str, float] | None = None,
+    title: str | None = None,
+    dpi: int = 150,
+) -> Path:
+    """Write a PNG of valley-splitting curves (ueV) against one parameter.
+
+    Parameters
+    ----------
+    x : array_like (n,)
+        The parameter (its unit in ``xlabel``).
+    curves_ueV : mapping of label to array_like (n,)
+        One line per model or statistic (e.g. the median).
+    spread_ueV : mapping of label to (low, high), optional
+        Error bars of a curve (e.g. the quartiles).
+    markers : mapping of label to float, optional
+        Vertical reference lines (e.g. ``{"2 k0": 19.67}``).
+    log : bool
+        Logarithmic E_V axis.
+    """
+    plt = _pyplot()
+    xv = np.asarray(x, dtype=float)
+    if xv.ndim != 1 or xv.size == 0:
+        raise ValueError(f"x has shape {xv.shape}; need a non-empty 1-D array")
+    if not curves_ueV:
+        raise ValueError("curves_ueV is empty")
+    fig, ax = plt.subplots(figsize=(5.4, 3.6), constrained_layout=True)
+    for k, (name, y) in enumerate(curves_ueV.items()):
+        yv = np.asarray(y, dtype=float)
+        if yv.shape != xv.shape:
+            raise ValueError(f"curves_ueV[{name!r}] has shape {yv.shape}; need {xv.shape}")
+        spread = (spread_ueV or {}).get(name)
+        if spread is not None:
+            lo, hi = (np.asarray(s, dtype=float) for s in spread)
+            ax.errorbar(xv, yv, yerr=[yv - lo, hi - yv], fmt="o-", ms=3, capsize=2, label=name)
+        else:
+            ax.plot(xv, yv, "-" if xv.size > 30 else "o-", ms=3, color=f"C{k}", label=name)
+    for name, xm in (markers or {}).items():
+        ax.axvline(xm, color="k", ls=":", lw=1)
+        ax.annotate(name, (xm, 1), xycoords=("data", "axes fraction"), fontsize=8, va="top")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(r"valley splitting $E_V$ ($\mu$eV)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(fig, path, dpi=dpi)

@@ -91,7 +91,7 @@ def test_alloy_map_drives_a_study_at_first_order():
     b = ops.constant[:n, n:]  # the Delta block between the valley components
     for eps in (-10.0, 10.0):
         res = system.solve(eps)
-        phi = res.components[0, 0, ops.interior]  # the orbital (one valley component of the ground state)
+        phi = res.components[0, 0, ops.interior]  # the orbital: one valley component
         phi = phi / np.sqrt(np.real(phi.conj() @ (ops.mass_scalar @ phi)))
         first = 2 * abs(phi.conj() @ (b @ phi))
         ev = res.energies_meV[1] - res.energies_meV[0]

@@ -116,7 +116,7 @@ def valley_splitting_report(
     mean, var = expected_coupling_moments(model)
     nu, sigma = rician_parameters(mean, var)
     ev_ueV = 1e3 * ens.valley_splitting_meV
-    stats = ens.statistics_ueV()
+    stats: dict[str, Any] = dict(ens.statistics_ueV())
     stats.update(
         {
             "fraction_below_50_ueV": float(np.mean(ev_ueV < 50.0)),

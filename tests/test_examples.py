@@ -125,3 +125,21 @@ def test_barrier_scan(tmp_path):
     assert t3[1] > 5 * t3[0]  # 60 mV more on the barrier: a much larger coupling
     assert (tmp_path / "barrier_scan.png").stat().st_size > 10_000
     assert out["seconds_per_eigensolve"]["bo2d"] < out["seconds_per_eigensolve"]["3d"]
+
+
+def test_heterostructure_valley_splitting(tmp_path):
+    mod = _load("heterostructure_valley_splitting")
+    out = mod.run(
+        tmp_path, q_step_per_nm=0.25, widths_ml=(0, 2, 3, 4, 8, 14), realisations=32, box_nm=36.0
+    )
+    c = out["checks"]
+    # every model resonates at 2 k0 (19.67 nm^-1), within one step of the q grid
+    for model, q in c["q_peak_per_nm"].items():
+        assert abs(q - c["two_k0_per_nm"]) <= 0.25, model
+    # refs/003 Fig. 6: the median is smallest at a few monolayers
+    assert 2 <= c["minimum_median_width_ml"] <= 6
+    # refs/002: the filtered model ignores the energy reference, the local one does not
+    assert c["filtered_max_relative_change"] < 1e-6
+    assert c["local_max_relative_change"] > 0.05
+    for name in ("wiggle_well.png", "interface_width.png", "energy_reference.png"):
+        assert (tmp_path / name).stat().st_size > 10_000

@@ -2,8 +2,14 @@
 
 - :mod:`~femvalley.heterostructure.profiles`: Ge concentration profiles X(z), composable;
 - :mod:`~femvalley.heterostructure.vertical`: the vertical potential
-  ``U_perp(z) = dEc X(z) - F z`` and its effective-mass ground state on a monolayer grid;
-- :mod:`~femvalley.heterostructure.valley`: the intervalley coupling of the local 2k0 theory.
+  ``U_perp(z) = dEc X(z) - F z`` and its effective-mass ground state on a fine grid;
+- :mod:`~femvalley.heterostructure.valley`: the 2k0 theory: local (single coefficient or the
+  C_n of refs/002 Tab. II), its ambiguity R, the spectrally filtered model;
+- :mod:`~femvalley.heterostructure.twoband`: the two-band k.p model on monolayers (1-D, 3-D);
+- :mod:`~femvalley.heterostructure.alloy`: binomial alloy disorder, ensembles, statistics;
+- :mod:`~femvalley.heterostructure.config`: PROFILE.toml;
+  :mod:`~femvalley.heterostructure.report`: ``femvalley valley-splitting``;
+  :mod:`~femvalley.heterostructure.bridge`: alloy valley maps for studies.
 
 Units: nm, meV, fields in MV/m (= meV/nm for an electron).
 """

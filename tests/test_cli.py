@@ -9,7 +9,7 @@ import pytest
 from femvalley.cli import build_parser, demo_config, main
 
 
-@pytest.mark.parametrize("command", [[], ["demo"], ["run"], ["mesh"], ["export"]])
+@pytest.mark.parametrize("command", [[], ["demo"], ["run"], ["mesh"], ["export"], ["valley-splitting"]])
 def test_help_of_every_command(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([*command, "--help"])
@@ -23,7 +23,7 @@ def test_help_of_every_command(command, capsys):
 def test_every_subcommand_is_documented():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert set(sub.choices) == {"demo", "run", "mesh", "export"}
+    assert set(sub.choices) == {"demo", "run", "mesh", "export", "valley-splitting"}
     for p in sub.choices.values():
         assert p.description
 

@@ -9,7 +9,9 @@ import pytest
 from femvalley.cli import build_parser, demo_config, main
 
 
-@pytest.mark.parametrize("command", [[], ["demo"], ["run"], ["mesh"], ["export"], ["valley-splitting"]])
+@pytest.mark.parametrize(
+    "command", [[], ["demo"], ["run"], ["mesh"], ["export"], ["valley-splitting"]]
+)
 def test_help_of_every_command(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([*command, "--help"])

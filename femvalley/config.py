@@ -427,14 +427,7 @@ class StudyConfig:
     @classmethod
     def from_toml(cls, path: str | Path) -> StudyConfig:
         """Load and validate a study file."""
-        p = Path(path)
-        if not p.is_file():
-            raise ValueError(f"study file {str(p)!r} does not exist")
-        try:
-            data = tomllib.loads(p.read_text())
-        except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"{p}: not valid TOML: {err}") from err
-        return cls.from_dict(data)
+        return cls.from_dict(read_toml(path, what="study file"))
 
     def to_dict(self) -> dict[str, Any]:
         """Fully resolved nested mapping (biases and weights filled in)."""
@@ -466,6 +459,17 @@ class StudyConfig:
     def to_toml(self) -> str:
         """Return the resolved configuration as TOML text (reloads to an equal study)."""
         return _dump_toml(self.to_dict())
+
+
+def read_toml(path: str | Path, *, what: str) -> dict[str, Any]:
+    """Read a TOML file; a missing file or bad TOML is a ``ValueError`` naming ``what``."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"{what} {str(p)!r} does not exist")
+    try:
+        return tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{p}: not valid TOML: {err}") from err
 
 
 def _toml_value(v: Any) -> str:

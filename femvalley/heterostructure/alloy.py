@@ -54,6 +54,7 @@ __all__ = [
     "expected_coupling_moments",
     "rician_parameters",
     "sample_ge_fraction",
+    "sites_in_area",
     "sites_per_box",
     "valley_splitting_ensemble",
 ]
@@ -62,11 +63,16 @@ DisorderMethod = Literal["first_order", "two_band"]
 DISORDER_METHODS: tuple[str, ...] = ("first_order", "two_band")
 
 
+def sites_in_area(area_nm2: ArrayLike, lattice_constant_nm: float) -> NDArray[np.int64]:
+    """Atomic sites of one monolayer over ``area_nm2``: ``round(2 area / a^2)`` (elementwise)."""
+    return np.rint(2 * np.asarray(area_nm2, dtype=float) / lattice_constant_nm**2).astype(np.int64)
+
+
 def sites_per_box(step_nm: float, lattice_constant_nm: float) -> int:
     """Atomic sites in a ``step x step x a/4`` box: ``round(2 step^2 / a^2)`` (>= 1)."""
     if not (math.isfinite(step_nm) and step_nm > 0):
         raise ValueError(f"step_nm = {step_nm!r} must be > 0")
-    n = int(round(2 * step_nm**2 / lattice_constant_nm**2))
+    n = int(sites_in_area(step_nm**2, lattice_constant_nm))
     if n < 1:
         raise ValueError(
             f"step_nm = {step_nm!r} gives boxes with no atomic site; use step_nm >= "

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from femvalley.heterostructure.alloy import sites_in_area
 from femvalley.heterostructure.config import HeterostructureConfig
 from femvalley.heterostructure.twoband import k0_prime_per_nm
 from femvalley.units import K0_PER_NM
@@ -80,7 +81,7 @@ def alloy_valley_grid(
     x, y = axes
     dx, dy = np.diff(_box_edges(x)), np.diff(_box_edges(y))
     a = config.grid().lattice_constant_nm
-    sites = np.rint(2 * np.outer(dx, dy) / a**2).astype(int)
+    sites = sites_in_area(np.outer(dx, dy), a)
     if sites.min() < 1:
         raise ValueError(
             f"the grid has boxes of {float(np.sqrt(np.outer(dx, dy).min())):.3g} nm, which hold "

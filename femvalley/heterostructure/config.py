@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,11 +49,6 @@ from femvalley.heterostructure.profiles import (
     WiggleWell,
 )
 from femvalley.heterostructure.twoband import V_INTER_GE_MEV, MonolayerGrid
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = ["PROFILE_KINDS", "HeterostructureConfig"]
 
@@ -178,14 +172,9 @@ class HeterostructureConfig:
     @classmethod
     def from_toml(cls, path: str | Path) -> HeterostructureConfig:
         """Load and validate a PROFILE.toml."""
-        p = Path(path)
-        if not p.is_file():
-            raise ValueError(f"profile file {str(p)!r} does not exist")
-        try:
-            data = tomllib.loads(p.read_text())
-        except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"{p}: not valid TOML: {err}") from err
-        return cls.from_dict(data, where=f"{p}: ")
+        from femvalley.config import read_toml
+
+        return cls.from_dict(read_toml(path, what="profile file"), where=f"{path}: ")
 
     def to_dict(self) -> dict[str, Any]:
         """Nested tables (reload with :meth:`from_dict`)."""

@@ -90,14 +90,24 @@ def _arrays(
     return z, u, f
 
 
-def _wavenumbers(
-    coefficients: Mapping[int, float] | None, k0_per_nm: float, lattice_constant_nm: float
-) -> list[tuple[float, float]]:
+def _bloch_sum(
+    weighted: NDArray[np.complex128] | NDArray[np.float64],
+    z: NDArray[np.float64],
+    coefficients: Mapping[int, float] | None,
+    k0_per_nm: float,
+    lattice_constant_nm: float,
+) -> complex:
+    """``sum_n C_n sum_j w_j e^{-i (2 k0 + n G) z_j}`` (the quadrature weights are in ``w``)."""
     coeffs = SINGLE_COEFFICIENT if coefficients is None else coefficients
     if not coeffs:
         raise ValueError("coefficients must hold at least one C_n")
     g = 4 * math.pi / lattice_constant_nm
-    return [(float(c), 2 * k0_per_nm + int(n) * g) for n, c in coeffs.items()]
+    return complex(
+        sum(
+            float(c) * np.sum(weighted * np.exp(-1j * (2 * k0_per_nm + int(n) * g) * z))
+            for n, c in coeffs.items()
+        )
+    )
 
 
 def local_valley_coupling_meV(
@@ -129,13 +139,7 @@ def local_valley_coupling_meV(
     h = np.diff(z)
     w[:-1] += h / 2
     w[1:] += h / 2
-    g = w * u * f * f
-    return complex(
-        sum(
-            c * np.sum(g * np.exp(-1j * kappa * z))
-            for c, kappa in _wavenumbers(coefficients, k0_per_nm, lattice_constant_nm)
-        )
-    )
+    return _bloch_sum(w * u * f * f, z, coefficients, k0_per_nm, lattice_constant_nm)
 
 
 def ambiguity_measure(
@@ -277,10 +281,4 @@ def filtered_valley_coupling_meV(
     # term), and the sum is symmetric under a mirror of the grid
     w = np.full(z.size, h)
     w[0] = w[-1] = h / 2
-    g = w * np.conj(fp) * u * fm
-    return complex(
-        sum(
-            c * np.sum(g * np.exp(-1j * kappa * z))
-            for c, kappa in _wavenumbers(coefficients, k0_per_nm, lattice_constant_nm)
-        )
-    )
+    return _bloch_sum(w * np.conj(fp) * u * fm, z, coefficients, k0_per_nm, lattice_constant_nm)

@@ -56,6 +56,7 @@ __all__ = [
     "QuadraticTerm",
     "KPModel",
     "KPOperators",
+    "CouplingAssembler",
     "assemble",
     "check_hermitian",
     "two_valley_model",
@@ -545,6 +546,71 @@ class KPOperators:
         fields = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
         fields.update(model=new_model, constant=block, constant_min_eig_meV=min_eig)
         return KPOperators(**fields)
+
+
+class CouplingAssembler:
+    """The condensed block ``B(f)_ab = int f phi_a phi_b`` as a linear map of nodal values ``f``.
+
+    ``f`` is a vertex array interpolated with P1 elements, exactly as a node-wise constant term
+    is assembled (:func:`assemble`, :meth:`KPOperators.with_constant`): the intervalley block
+    of a two-valley model is ``B(Delta)`` (its lower block ``B(Delta)^H``). The map from the
+    vertex values to the non-zeros of ``B`` is a sparse matrix built once per mesh, so a new
+    valley map (a new seed) costs one sparse product instead of an assembly (about 20x less on
+    the demo's 227k tetrahedra, ``benchmarks/bench_ensemble.py``).
+
+    Parameters
+    ----------
+    basis : skfem.CellBasis
+        The scalar basis of the k.p problem.
+    interior : ndarray of int
+        The DOFs kept after Dirichlet condensation (:attr:`KPOperators.interior`).
+    """
+
+    def __init__(self, basis: Any, interior: NDArray[np.int64]) -> None:
+        cb = p1_basis(basis)
+        ni = int(interior.size)
+        pos = np.full(basis.N, -1, dtype=np.int64)
+        pos[interior] = np.arange(ni)
+        phi = [np.asarray(basis.basis[i][0].value) for i in range(basis.Nbfun)]
+        psi = [np.asarray(cb.basis[j][0].value) for j in range(cb.Nbfun)]
+        dx = np.asarray(basis.dx)
+        keys, cols, vals = [], [], []
+        for a in range(basis.Nbfun):
+            ia = pos[basis.element_dofs[a]]
+            for b in range(basis.Nbfun):
+                ib = pos[basis.element_dofs[b]]
+                keep = (ia >= 0) & (ib >= 0)
+                if not np.any(keep):
+                    continue
+                w = dx * phi[a] * phi[b]
+                for j in range(cb.Nbfun):
+                    keys.append(ia[keep] * ni + ib[keep])
+                    cols.append(cb.element_dofs[j][keep])
+                    vals.append(np.sum(w * psi[j], axis=1)[keep])
+        key = np.concatenate(keys)
+        uniq, inverse = np.unique(key, return_inverse=True)
+        self._map = sp.csr_matrix(
+            (np.concatenate(vals), (inverse, np.concatenate(cols))), shape=(uniq.size, cb.N)
+        )
+        rows = uniq // ni
+        self._indices = (uniq % ni).astype(np.int32 if ni < 2**31 else np.int64)
+        self._indptr = np.searchsorted(rows, np.arange(ni + 1)).astype(self._indices.dtype)
+        self.shape = (ni, ni)
+        self.nvertices = int(cb.N)
+
+    def matrix(self, values: ArrayLike) -> Any:
+        """Return the condensed ``B(f)`` (csr, complex for complex ``f``) for vertex values ``f``."""
+        f = np.asarray(values)
+        if f.shape != (self.nvertices,):
+            raise ValueError(
+                f"values have shape {f.shape}; need ({self.nvertices},) (one per mesh vertex)"
+            )
+        _finite_or_raise(f, "values")
+        if np.iscomplexobj(f):
+            data = self._map @ f.real + 1j * (self._map @ f.imag)
+        else:
+            data = self._map @ f.astype(np.float64)
+        return sp.csr_matrix((data, self._indices, self._indptr), shape=self.shape)
 
 
 def _condense(a: Any, interior: NDArray[np.int64]) -> Any:

@@ -263,11 +263,13 @@ def _run(config: Any, args: argparse.Namespace, out: Path) -> int:
     )
     rb = s.get("reduced_basis")
     if rb is not None:
+        worst = rb["max_error_bound_ueV"]
+        kind = "single-valley" if rb.get("kind") == "single_valley" else "two-valley"
         print(
             f"  reduced basis of {rb['size']} states from {len(rb['snapshot_detuning_mV'])} "
-            f"full solves ({t['reduced_basis_build']:.1f} s); largest certified error "
-            f"{rb['max_error_bound_ueV']:.2g} ueV; {rb['points_solved_in_full']} points "
-            "solved in full"
+            f"{kind} solves ({t['reduced_basis_build']:.1f} s); largest certified error "
+            + ("none certified" if worst is None else f"{worst:.2g} ueV")
+            + f"; {rb['points_solved_in_full']} points solved in full"
         )
     fit = s.get("anticrossing_fit", {})
     if "tunnel_coupling_ueV" in fit:

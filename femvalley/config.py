@@ -40,6 +40,7 @@ defaults are the reference study of PHYSICS.md section 5)::
     backend = "auto"
     method = "reduced"         # certified reduced basis | "direct" (a solve per point)
     tolerance_ueV = 1.0        # certified accuracy of the reduced basis
+    reduced_basis = "single_valley"  # snapshots: real orbitals | "two_valley" full solves
     max_snapshots = 8          # full solves the reduced basis may use
     chunk_points = 11          # points per task (direct: per factorisation)
 
@@ -263,6 +264,10 @@ class SolverConfig:
     #: largest certified energy error of a reduced-basis point (ueV); points the basis cannot
     #: certify are solved in full
     tolerance_ueV: float = 1.0
+    #: snapshots of the reduced basis: "single_valley" (real single-valley orbitals in both
+    #: valleys; a new valley map only re-projects its coupling block) or "two_valley" (full
+    #: complex two-valley solves)
+    reduced_basis: str = "single_valley"
     #: full solves the greedy reduced basis may use
     max_snapshots: int = 8
     #: detuning points per chunk; chunks are the units of parallel work, so the numbers do
@@ -276,6 +281,11 @@ class SolverConfig:
         _integer("solver.chunk_points", self.chunk_points, minimum=1)
         _integer("solver.max_snapshots", self.max_snapshots, minimum=1)
         _number("solver.tolerance_ueV", self.tolerance_ueV, positive=True)
+        if self.reduced_basis not in ("single_valley", "two_valley"):
+            raise ValueError(
+                f"solver.reduced_basis = {self.reduced_basis!r}; allowed: 'single_valley', "
+                "'two_valley'"
+            )
         if self.method not in ("reduced", "direct"):
             raise ValueError(f"solver.method = {self.method!r}; allowed: 'reduced', 'direct'")
         if self.element not in ("P1", "P2"):

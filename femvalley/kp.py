@@ -571,8 +571,8 @@ class CouplingAssembler:
         ni = int(interior.size)
         pos = np.full(basis.N, -1, dtype=np.int64)
         pos[interior] = np.arange(ni)
-        phi = [np.asarray(basis.basis[i][0].value) for i in range(basis.Nbfun)]
-        psi = [np.asarray(cb.basis[j][0].value) for j in range(cb.Nbfun)]
+        phi = [np.asarray(basis.basis[i][0]) for i in range(basis.Nbfun)]
+        psi = [np.asarray(cb.basis[j][0]) for j in range(cb.Nbfun)]
         dx = np.asarray(basis.dx)
         keys, cols, vals = [], [], []
         for a in range(basis.Nbfun):
@@ -599,7 +599,7 @@ class CouplingAssembler:
         self.nvertices = int(cb.N)
 
     def matrix(self, values: ArrayLike) -> Any:
-        """Return the condensed ``B(f)`` (csr, complex for complex ``f``) for vertex values ``f``."""
+        """Return the condensed ``B(f)`` (csr; complex for complex ``f``) of vertex values ``f``."""
         f = np.asarray(values)
         if f.shape != (self.nvertices,):
             raise ValueError(

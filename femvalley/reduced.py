@@ -596,7 +596,7 @@ class ValleyReducedBasis:
         )
 
     def with_valley_coupling(self, delta_meV: NDArray[Any]) -> ValleyReducedBasis:
-        """The same basis with another valley map (vertex values): only ``b`` is projected."""
+        """Return the same basis with another valley map (vertex values); only ``b`` changes."""
         d = np.asarray(delta_meV, dtype=np.complex128)
         if d.shape != (self.coupling.nvertices,):
             raise ValueError(
@@ -612,7 +612,7 @@ class ValleyReducedBasis:
         return new
 
     def full_operators(self) -> KPOperators:
-        """The assembled two-valley operators with this basis's valley map (for fallbacks)."""
+        """Return the two-valley operators with this basis's valley map (for fallbacks)."""
         ops = self.__dict__.get("_full_operators")
         if ops is None:
             d = self.couple.delta_meV
@@ -629,6 +629,13 @@ class ValleyReducedBasis:
         return state
 
     # -- solves ------------------------------------------------------------------------------
+    @property
+    def vectors(self) -> NDArray[np.complex128]:
+        """The two-valley basis ``Phi (x) C^2`` as condensed vectors (ndof, 2m)."""
+        phi = self.parts.phi
+        z = np.zeros_like(phi)
+        return np.vstack([np.hstack([phi, z]), np.hstack([z, phi])]).astype(np.complex128)
+
     @property
     def size(self) -> int:
         """Dimension of the reduced space (two valleys times the orbitals)."""

@@ -103,11 +103,16 @@ def finish_study(
         summary["timings_s"]["per_point_amortised"] = (
             build + float(np.nansum(results["solve_s"]))
         ) / max(summary["points_done"], 1)
+        bounds = np.asarray(results["error_bound_meV"], dtype=float)
         summary["reduced_basis"] = {
             "size": reduced.size,
             "snapshot_detuning_mV": [s.scales["detuning"] for s in reduced.snapshots],
             "tolerance_ueV": cfg.solver.tolerance_ueV,
-            "max_error_bound_ueV": 1e3 * float(np.nanmax(results["error_bound_meV"])),
+            "kind": cfg.solver.reduced_basis,
+            # None when no point was certified (every point then had a full solve)
+            "max_error_bound_ueV": (
+                1e3 * float(np.nanmax(bounds)) if np.any(np.isfinite(bounds)) else None
+            ),
             "points_solved_in_full": int(np.sum(results["full_solve"])),
         }
     fit = None

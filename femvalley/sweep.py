@@ -70,7 +70,14 @@ from femvalley.kp import KPOperators, assemble, make_basis, two_valley_model
 from femvalley.materials import get_material
 from femvalley.mesh import from_meshio, submesh
 from femvalley.reduce2d import PlanarReduction, reduce_to_plane
-from femvalley.reduced import ReducedBasis, Snapshot, build_reduced_basis
+from femvalley.reduced import (
+    OrbitalSnapshot,
+    ReducedBasis,
+    Snapshot,
+    ValleyReducedBasis,
+    build_reduced_basis,
+    build_valley_basis,
+)
 from femvalley.valley_map import ValleyGrid, interpolate_to_nodes, valley_map_on_nodes
 
 __all__ = [
@@ -158,7 +165,7 @@ class StudySystem:
             )
         return self.device_mesh, self.gates, self.volume_mesh, self.potentials
 
-    def kit(self, reduced: ReducedBasis | None = None) -> SweepKit:
+    def kit(self, reduced: ReducedBasis | ValleyReducedBasis | None = None) -> SweepKit:
         """Return what a worker needs to solve points (picklable, no device mesh)."""
         return SweepKit(
             config=self.config,
@@ -175,7 +182,7 @@ class SweepKit:
     config: StudyConfig
     operators: KPOperators
     observables: StateObservables
-    reduced: ReducedBasis | None = None
+    reduced: ReducedBasis | ValleyReducedBasis | None = None
 
     def solve(self, detuning_mV: float, *, warm_start: EigenResult | None = None) -> EigenResult:
         """Lowest ``n_states`` states at one detuning (mV), by a full solve."""
@@ -608,7 +615,7 @@ def run_sweep(
     _write_store(store, system, results, states)
 
     todo = [i for i, d in enumerate(results["done"]) if not d]
-    reduced: ReducedBasis | None = None
+    reduced: ReducedBasis | ValleyReducedBasis | None = None
     meta: dict[str, Any] = {"method": config.solver.method}
     if config.solver.method == "reduced" and todo:
         t0 = time.perf_counter()
@@ -651,36 +658,41 @@ def run_sweep(
 
 def reduced_basis(
     system: StudySystem, detuning_mV: NDArray[np.float64], *, out_dir: str | Path | None = None
-) -> ReducedBasis:
+) -> ReducedBasis | ValleyReducedBasis:
     """Build the certified reduced basis of a study's sweep (:mod:`femvalley.reduced`).
 
-    With ``out_dir``, every snapshot (full solve) is checkpointed to ``snapshots.h5`` there, and
-    the snapshots already in that file (same configuration) are reused: a resumed study does
-    not repeat them, and ends with the same basis.
+    ``solver.reduced_basis = "single_valley"`` (default): real single-valley orbitals
+    (``n_states + 4`` per snapshot) in both valleys (:func:`~femvalley.reduced.build_valley_basis`);
+    ``"two_valley"``: full two-valley solves. With ``out_dir``, every snapshot is checkpointed
+    to ``snapshots.h5`` there, and the snapshots already in that file (same configuration) are
+    reused: a resumed study does not repeat them, and ends with the same basis.
     """
     cfg = system.config
     path = None if out_dir is None else Path(out_dir) / SNAPSHOTS_NAME
-    snaps = _read_snapshots(path, cfg) if path is not None and path.exists() else []
+    snaps: list[Any] = _read_snapshots(path, cfg) if path is not None and path.exists() else []
 
-    def checkpoint(snap: Snapshot) -> None:
+    def checkpoint(snap: Any) -> None:
         snaps.append(snap)
         if path is not None:
             _write_snapshots(path, cfg, snaps)
 
-    rb, _ = build_reduced_basis(
-        system.operators,
-        [{"detuning": float(e)} for e in detuning_mV],
-        k=cfg.solver.n_states,
-        tolerance_meV=1e-3 * cfg.solver.tolerance_ueV,
-        backend=cfg.solver.backend,
-        max_snapshots=cfg.solver.max_snapshots,
-        snapshots=list(snaps),
-        on_snapshot=checkpoint,
-    )
+    points = [{"detuning": float(e)} for e in detuning_mV]
+    common: dict[str, Any] = {
+        "k": cfg.solver.n_states,
+        "tolerance_meV": 1e-3 * cfg.solver.tolerance_ueV,
+        "backend": cfg.solver.backend,
+        "max_snapshots": cfg.solver.max_snapshots,
+        "snapshots": list(snaps),
+        "on_snapshot": checkpoint,
+    }
+    if cfg.solver.reduced_basis == "single_valley":
+        vb, _ = build_valley_basis(system.operators, points, delta_meV=system.delta_meV, **common)
+        return vb
+    rb, _ = build_reduced_basis(system.operators, points, **common)
     return rb
 
 
-def _write_snapshots(path: Path, config: StudyConfig, snaps: list[Snapshot]) -> None:
+def _write_snapshots(path: Path, config: StudyConfig, snaps: list[Any]) -> None:
     import h5py
 
     tmp = path.with_name(path.name + ".tmp")
@@ -689,25 +701,41 @@ def _write_snapshots(path: Path, config: StudyConfig, snaps: list[Snapshot]) -> 
         for j, s in enumerate(snaps):
             g = f.create_group(f"snapshot_{j:03d}")
             g.attrs["detuning_mV"] = s.scales["detuning"]
+            g.attrs["kind"] = "orbital" if isinstance(s, OrbitalSnapshot) else "two_valley"
             g.create_dataset("energies_meV", data=s.energies_meV)
             g.create_dataset("vectors", data=s.vectors)
+            if isinstance(s, OrbitalSnapshot):
+                g.create_dataset("residual_meV", data=s.residual_meV)
     tmp.replace(path)
 
 
-def _read_snapshots(path: Path, config: StudyConfig) -> list[Snapshot]:
+def _read_snapshots(path: Path, config: StudyConfig) -> list[Any]:
     import h5py
 
     with h5py.File(path, "r") as f:
         if f.attrs.get("config_sha256") != _digest(config.to_toml()):
             return []  # another study's snapshots: not used (and overwritten)
-        return [
-            Snapshot(
-                scales={"detuning": float(g.attrs["detuning_mV"])},
-                energies_meV=g["energies_meV"][()],
-                vectors=g["vectors"][()],
-            )
-            for _, g in sorted(f.items())
-        ]
+        out: list[Any] = []
+        for _, g in sorted(f.items()):
+            scales = {"detuning": float(g.attrs["detuning_mV"])}
+            if g.attrs.get("kind", "two_valley") == "orbital":
+                out.append(
+                    OrbitalSnapshot(
+                        scales=scales,
+                        energies_meV=g["energies_meV"][()],
+                        vectors=g["vectors"][()],
+                        residual_meV=g["residual_meV"][()],
+                    )
+                )
+            else:
+                out.append(
+                    Snapshot(
+                        scales=scales,
+                        energies_meV=g["energies_meV"][()],
+                        vectors=g["vectors"][()],
+                    )
+                )
+        return out
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -105,10 +105,12 @@ def test_bo2d_study_runs_end_to_end(tmp_path):
         assert f.attrs["model"] == "bo2d"
         assert f["mesh/points_nm"].shape[0] == 2 and f["mesh/cells"].shape[0] == 3
         e = f["energies_meV"][:]
-    # every stored point equals a full 2-D solve
+        bound = f["error_bound_meV"][:]
+    # every stored point equals a full 2-D solve within its certified bound (<= 1 ueV)
     sys2 = res["system"]
+    assert np.all(bound <= 1e-3)
     for i, eps in enumerate(res["detuning_mV"]):
-        np.testing.assert_allclose(e[i], sys2.solve(eps).energies_meV, atol=1e-6)
+        np.testing.assert_allclose(e[i], sys2.solve(eps).energies_meV, atol=bound[i] + 1e-9)
     import meshio
 
     vtu = meshio.read(tmp_path / "paraview" / "state0_first.vtu")

@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from femvalley.eigen import solve
-from femvalley.kp import assemble, two_valley_model
-from femvalley.reduced import ReducedBasis, Snapshot, build_reduced_basis, full_snapshot
+from femvalley.kp import CouplingAssembler, assemble, two_valley_model
+from femvalley.reduced import (
+    ReducedBasis,
+    Snapshot,
+    build_reduced_basis,
+    build_valley_basis,
+    full_snapshot,
+)
 from femvalley.valley_map import ValleyMapSpec, valley_map_on_nodes
 
 from .conftest import C_T, square_mesh
@@ -145,3 +151,105 @@ def test_bad_inputs_name_the_field(ops):
 
 def _arrays(s: Snapshot) -> dict:
     return {"energies_meV": s.energies_meV, "vectors": s.vectors}
+
+
+# -- the single-valley basis ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def valley_basis(ops):
+    d = ops.model.constant  # (nvertices, 2, 2): the seed-3 map
+    delta = np.asarray(d)[:, 0, 1]
+    return build_valley_basis(ops, [{"detuning": e} for e in EPS], delta_meV=delta, k=K)
+
+
+def test_coupling_assembler_equals_the_assembled_block():
+    # P1 and P2 on triangles, P1 on tetrahedra: the sparse map reproduces assemble()
+    for mesh, element in ((square_mesh(6, 20.0), "P1"), (square_mesh(4, 20.0), "P2")):
+        _check_coupling(mesh, element)
+    from .conftest import box_mesh
+
+    _check_coupling(box_mesh((3, 3, 2), (20.0, 20.0, 6.0)), "P1")
+
+
+def _check_coupling(mesh, element):
+    rng = np.random.default_rng(0)
+    delta = rng.normal(size=mesh.nvertices) + 1j * rng.normal(size=mesh.nvertices)
+    model = two_valley_model(dim=mesh.p.shape[0], delta_meV=delta, potential_meV=0.0)
+    ops = assemble(model, mesh, element=element)
+    ni = ops.interior.size
+    b = CouplingAssembler(ops.basis, ops.interior).matrix(delta)
+    assert abs(b - ops.constant[:ni, ni:]).max() <= 1e-14 * abs(b).max()
+    assert abs(b.conj().T - ops.constant[ni:, :ni]).max() <= 1e-14 * abs(b).max()
+
+
+def test_valley_basis_certifies_and_bounds_the_errors(ops, valley_basis, exact):
+    vb, bad = valley_basis
+    assert bad == []
+    # real orbitals, fewer snapshots than points; each point a 2m x 2m problem
+    assert vb.size <= 2 * sum(s.vectors.shape[1] for s in vb.snapshots)
+    assert all(np.isrealobj(s.vectors) for s in vb.snapshots)
+    worst = 0.0
+    for e in EPS:
+        sol = vb.solve({"detuning": float(e)})
+        err = sol.energies_meV - exact[e]
+        assert sol.certified and sol.error_bound_meV <= 1e-3
+        assert np.all(err >= -1e-9)  # Ritz values bound the eigenvalues from above
+        assert np.all(err <= sol.error_bound_meV + 1e-9)
+        worst = max(worst, float(err.max()))
+    assert worst > 0.0  # the basis is not exact, so the test could fail
+
+
+def test_a_new_seed_only_reprojects_the_coupling(ops, valley_basis):
+    vb, _ = valley_basis
+    spec = ValleyMapSpec(
+        mean_valley_splitting_ueV=200.0, lx_nm=19.2, ly_nm=60.0, nx=40, ny=40, seed=11
+    )
+    d11, _ = valley_map_on_nodes(spec, ops.basis.mesh.p)
+    new = vb.with_valley_coupling(d11)
+    assert new.parts is vb.parts  # the orbitals and their projections are shared
+    full = new.full_operators()
+    for e in (-8.0, 0.0, 5.0):
+        sol = new.solve({"detuning": e})
+        ref = solve(full, k=K, scales={"detuning": e}, residual_tol=1e-10)
+        assert sol.certified
+        err = sol.energies_meV - ref.energies_meV
+        assert np.all(np.abs(err) <= sol.error_bound_meV + 1e-9)
+        # and it differs from the old seed's spectrum (the coupling really changed)
+        assert np.max(np.abs(sol.energies_meV - vb.solve({"detuning": e}).energies_meV)) > 1e-3
+    # reduced coefficients give the same valley weights as the vectors
+    sol = new.solve({"detuning": 0.0}, vectors=False)
+    np.testing.assert_allclose(sol.result.weights, new.solve({"detuning": 0.0}).result.weights)
+
+
+def test_valley_basis_uniform_coupling_is_exact_pairs(ops):
+    delta = 0.07 * np.exp(0.4j)
+    nodes = np.full(ops.basis.mesh.nvertices, delta)
+    vb, bad = build_valley_basis(ops, [{"detuning": 0.0}], delta_meV=nodes, k=K)
+    zero = ops.with_constant(np.zeros((2, 2)))
+    orbitals = solve(zero, k=2 * K, scales={"detuning": 0.0}, residual_tol=1e-10).energies_meV
+    want = np.sort(np.concatenate([orbitals[0::2] - abs(delta), orbitals[0::2] + abs(delta)]))
+    sol = vb.solve({"detuning": 0.0})
+    assert bad == []
+    # uniform Delta does not mix orbitals: the span of the orbitals is exact
+    np.testing.assert_allclose(sol.energies_meV, want[:K], atol=1e-9)
+
+
+def test_valley_basis_refuses_missing_states(ops, exact):
+    # orbitals of the left end only: at the right end the count bound cannot hold
+    delta = np.asarray(ops.model.constant)[:, 0, 1]
+    vb, bad = build_valley_basis(
+        ops,
+        [{"detuning": e} for e in EPS],
+        delta_meV=delta,
+        k=2,
+        orbitals=2,
+        initial=[0],
+        max_snapshots=1,
+    )
+    assert EPS.size - 1 in bad
+    sol = vb.solve({"detuning": 8.0})
+    assert not sol.certified
+    assert not sol.error_bound_meV <= np.max(np.abs(sol.energies_meV - exact[8.0][:2]))
+    with pytest.raises(ValueError, match="orbitals"):
+        build_valley_basis(ops, [{"detuning": 0.0}], delta_meV=delta, k=4, orbitals=2)
+    with pytest.raises(ValueError, match="delta_meV has shape"):
+        vb.with_valley_coupling(delta[:-1])

@@ -95,15 +95,19 @@ def _count_snapshots(monkeypatch, fail_at: int | None = None) -> list:
     import femvalley.reduced as reduced
 
     calls: list = []
-    original = reduced.full_snapshot
 
-    def counting(*args, **kwargs):
-        calls.append(kwargs.get("scales", args[1] if len(args) > 1 else None))
-        if fail_at is not None and len(calls) == fail_at:
-            raise KeyboardInterrupt
-        return original(*args, **kwargs)
+    def counting(original):
+        def wrapped(*args, **kwargs):
+            calls.append(kwargs.get("scales", args[1] if len(args) > 1 else None))
+            if fail_at is not None and len(calls) == fail_at:
+                raise KeyboardInterrupt
+            return original(*args, **kwargs)
 
-    monkeypatch.setattr(reduced, "full_snapshot", counting)
+        return wrapped
+
+    # both kinds of snapshot: two-valley full solves and single-valley orbitals
+    for name in ("full_snapshot", "orbital_snapshot"):
+        monkeypatch.setattr(reduced, name, counting(getattr(reduced, name)))
     return calls
 
 

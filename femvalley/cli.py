@@ -4,6 +4,7 @@
 
     femvalley demo [--out DIR] [--resume] [--workers N] [--model 3d|bo2d|slice2d]
     femvalley run STUDY.toml [--out DIR] [--resume] [--workers N] [--model ...]
+    femvalley run ENSEMBLE.toml [--workers N | --scheduler tcp://HOST:8786] [--resume]
     femvalley mesh DEVICE [--out FILE] [--set NAME=VALUE ...]
     femvalley export DIR [--states N]
 
@@ -138,8 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
         "for every field; every field is checked before any computation) and write the "
         "same outputs as the demo.",
     )
-    run.add_argument("study", metavar="STUDY.toml", help="the study file")
+    run.add_argument("study", metavar="STUDY.toml", help="the study or ensemble file")
     _add_run_options(run, None)
+    run.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="ensembles: run on the Dask scheduler at ADDRESS (e.g. tcp://10.0.0.1:8786) "
+        "instead of local processes (overrides [execution] scheduler)",
+    )
 
     mesh = sub.add_parser(
         "mesh",
@@ -282,6 +290,46 @@ def _run(config: Any, args: argparse.Namespace, out: Path) -> int:
     return 0
 
 
+def _run_ensemble(args: argparse.Namespace, out: Path) -> int:
+    import dataclasses
+
+    from femvalley.ensemble import EnsembleConfig, run_ensemble
+
+    cfg = EnsembleConfig.from_toml(args.study)
+    if args.model is not None:
+        cfg = dataclasses.replace(cfg, study=dataclasses.replace(cfg.study, model=args.model))
+    execution = cfg.execution
+    if args.scheduler is not None:
+        execution = dataclasses.replace(execution, scheduler=args.scheduler)
+    if args.workers != 1:
+        execution = dataclasses.replace(execution, workers=args.workers)
+    cfg = dataclasses.replace(cfg, execution=execution)
+    t0 = time.perf_counter()
+    res = run_ensemble(cfg, out_dir=out, resume=args.resume, progress=not args.quiet)
+    s = res["summary"]
+    where = (
+        f"Dask scheduler {execution.scheduler}"
+        if execution.scheduler
+        else f"{execution.workers} local process(es)"
+    )
+    print(
+        f"ensemble written to {out}/ ({s['done']} realisations, {time.perf_counter() - t0:.1f} s "
+        f"on {where})"
+    )
+    for entry in s["combinations"]:
+        ev = entry["valley_splitting_ueV"]
+        tc = entry["tunnel_coupling_ueV"]
+        label = ", ".join(f"{k} = {v}" for k, v in entry["parameters"].items()) or "all"
+        if ev["count"]:
+            print(
+                f"  [{label}] valley splitting (both dots) median {ev['median']:.4g} ueV, IQR "
+                f"{ev['iqr']:.3g} ueV, {100 * ev['fraction_below_threshold']:.0f} % below "
+                f"{s['threshold_ueV']:g} ueV"
+                + (f"; t_c median {tc['median']:.3g} ueV" if tc["count"] else "")
+            )
+    return 0
+
+
 def _parse_value(text: str) -> Any:
     tomllib = _tomllib()
 
@@ -299,9 +347,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(demo_config(), args, Path(args.out))
         if args.command == "run":
             from femvalley.config import StudyConfig
+            from femvalley.ensemble import is_ensemble_file
 
-            config = StudyConfig.from_toml(args.study)
             out = Path(args.out) if args.out else Path(args.study).with_suffix("")
+            if is_ensemble_file(args.study):
+                return _run_ensemble(args, out)
+            if args.scheduler is not None:
+                raise ValueError(
+                    "--scheduler runs ensembles (a file with an [ensemble] table); "
+                    f"{args.study} is a single study: use --workers"
+                )
+            config = StudyConfig.from_toml(args.study)
             return _run(config, args, out)
         if args.command == "mesh":
             return _mesh(args)

@@ -595,3 +595,61 @@ def plot_valley_splitting_curves(
     if title:
         ax.set_title(title, fontsize=9)
     return _save(fig, path, dpi=dpi)
+
+
+def plot_ensemble_distributions(
+    results: Mapping[str, Any], config: Any, path: str | Path, *, dpi: int = 150
+) -> Path:
+    """Write a PNG of an ensemble's distributions: histograms (top) and CDFs (bottom).
+
+    Columns: valley splitting of each dot, tunnel coupling and the smallest sampled gap
+    ``E1 - E0`` (ueV), one colour per parameter combination; the CDF panel of the valley
+    splittings marks ``ensemble.threshold_ueV``.
+
+    Parameters
+    ----------
+    results : mapping
+        As returned by :func:`femvalley.ensemble.run_ensemble` or read by
+        :func:`femvalley.ensemble.read_ensemble`.
+    config : EnsembleConfig
+    """
+    plt = _pyplot()
+    columns = (
+        ("valley_splitting_L_ueV", "valley splitting, left dot"),
+        ("valley_splitting_R_ueV", "valley splitting, right dot"),
+        ("tunnel_coupling_ueV", "tunnel coupling $t_c$"),
+        ("min_gap_ueV", "smallest gap $E_1 - E_0$"),
+    )
+    combos = config.ensemble.combinations()
+    done = np.asarray(results["done"], dtype=bool)
+    fig, axes = plt.subplots(2, len(columns), figsize=(3.2 * len(columns), 5.4))
+    thr = float(config.ensemble.threshold_ueV)
+    for col, (name, label) in enumerate(columns):
+        top, bottom = axes[0, col], axes[1, col]
+        for c, combo in enumerate(combos):
+            sel = done & (np.asarray(results["combination"]) == c)
+            v = np.asarray(results[name], dtype=float)[sel]
+            v = np.sort(v[np.isfinite(v)])
+            if v.size == 0:
+                continue
+            tag = ", ".join(f"{k.split('.')[-1]}={x:g}" for k, x in combo.items()) or "all"
+            bins = int(np.clip(np.sqrt(v.size) * 2, 8, 50))
+            top.hist(v, bins=bins, histtype="step", color=f"C{c % 10}", label=tag)
+            bottom.step(v, np.arange(1, v.size + 1) / v.size, where="post", color=f"C{c % 10}")
+            bottom.axvline(np.median(v), color=f"C{c % 10}", lw=0.6, ls=":")
+        if name.startswith("valley_splitting"):
+            bottom.axvline(thr, color="k", lw=0.8, ls="--")
+        top.set_title(label, fontsize=9)
+        top.set_ylabel("realisations")
+        bottom.set_xlabel(r"$\mu$eV")
+        bottom.set_ylabel("cumulative fraction")
+        bottom.set_ylim(0, 1)
+    if len(combos) > 1 or combos[0]:
+        axes[0, 0].legend(fontsize=7)
+    fig.suptitle(
+        f"{int(done.sum())} realisations (seeds x parameters); dashed: threshold {thr:g} "
+        r"$\mu$eV, dotted: medians",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return _save(fig, path, dpi=dpi)

@@ -776,14 +776,16 @@ class _ScalarSystem:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_solve"] = None  # a factor is not picklable; workers do not need it
+        state["_solve"] = None  # a factor is not picklable; workers factorise M again
         return state
 
     def mass_solve(self, x: NDArray[Any]) -> NDArray[Any]:
         """``M^-1 x`` (real and imaginary parts solved separately)."""
-        if self._solve is None:
-            raise RuntimeError("the mass factorisation is not available in this process")
         with _limit_bundled_blas():
+            if self._solve is None:  # unpickled in a worker: factorise M again (cheap)
+                name = _resolve_backend(self.backend)
+                factor = _factor_cholmod if name == "cholmod" else _factor_superlu
+                self._solve = factor(sp.csc_matrix(self.m1))
             if np.iscomplexobj(x):
                 re = np.asarray(self._solve(np.ascontiguousarray(x.real)))
                 im = np.asarray(self._solve(np.ascontiguousarray(x.imag)))
@@ -830,6 +832,8 @@ def orbital_snapshot(
         k=orbitals,
         backend=backend,  # type: ignore[arg-type]
         lower_bound_meV=lower_bound_meV,
+        # a fixed start vector: the same snapshot in every process and on every rerun
+        warm_start=np.random.default_rng(0).standard_normal((scalar.ni, 1)),
     )
     x = np.real(res.vectors).astype(np.float64)
     e = np.asarray(res.energies_meV, dtype=float)

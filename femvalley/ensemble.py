@@ -1,0 +1,749 @@
+"""Ensembles of studies: disorder seeds and parameter grids, on local processes or Dask.
+
+An ensemble file is a study file (:mod:`femvalley.config`) with an ``[ensemble]`` table and an
+optional ``[execution]`` table::
+
+    [valley_map]
+    mean_valley_splitting_ueV = 200.0
+
+    [ensemble]
+    seeds = 100                # valley-map seeds seed_start .. seed_start + 99, or a list
+    seed_start = 0
+    threshold_ueV = 50.0       # statistics report the fraction of valley splittings below it
+    combine = "grid"           # "grid": every combination of the parameters; "zip": in step
+    chunk_realisations = 4     # realisations per task (the unit of work and of loss)
+    [ensemble.parameters]      # any study field by its dotted path: a list of values
+    "biases_V.B5" = [1.15, 1.2, 1.25]
+    "valley_map.mean_valley_splitting_ueV" = [100.0, 200.0]
+
+    [execution]
+    workers = 2                # local processes (Dask LocalCluster when > 1)
+    # scheduler = "tcp://10.0.0.1:8786"   # a running Dask scheduler instead
+
+A *realisation* is one detuning sweep of the study with one combination of the parameters and
+one seed. Realisations that share everything but the valley map (its seed or its statistics)
+share one device, one set of gate solves and one certified reduced basis of real single-valley
+orbitals (:class:`femvalley.reduced.ValleyReducedBasis`): a new seed costs one projection of
+its valley coupling and ``P`` dense ``2m x 2m`` problems. Every energy is certified to
+``solver.tolerance_ueV``; a point the basis cannot certify is solved in full.
+
+Results store (``ensemble.h5``, layout version 1; R realisations, P detunings, k states)
+-----------------------------------------------------------------------------------------
+- ``detuning_mV`` (P,); ``seed`` (R,), ``combination`` (R,) and, for every parameter,
+  ``parameters/<dotted path>`` (R,): what each realisation is;
+- ``done`` (R,) uint8; ``energies_meV`` (R, P, k); ``dot_weight`` (R, P, k, 2);
+  ``error_bound_meV`` (R, P) (NaN where a point was solved in full); ``full_solve`` (R, P);
+- derived: ``valley_splitting_L_ueV``, ``valley_splitting_R_ueV``, ``tunnel_coupling_ueV``,
+  ``fit_min_gap_ueV``, ``fit_rms_ueV`` (from :func:`femvalley.analysis.fit_anticrossing`; NaN
+  where the fit fails) and ``min_gap_ueV`` (smallest sampled ``E1 - E0``), all (R,);
+- provenance per realisation: ``point_config_sha256`` (R,) (of the realisation's resolved
+  study TOML, which :meth:`EnsembleConfig.point_config` rebuilds), ``worker`` (R,) (host and
+  process), ``finished_utc`` (R,), ``solve_s`` (R,);
+- root attributes: ``layout_version``, ``ensemble_toml``, ``config_sha256``,
+  ``femvalley_version``, ``n_states``.
+
+Every finished task is written to ``ensemble.h5.tmp`` and renamed over ``ensemble.h5``; the
+snapshots of every reduced basis are checkpointed in ``bases/``. A rerun with ``resume=True``
+skips the finished realisations and rebuilds the same bases from their snapshots, so it ends
+with the same numbers as an uninterrupted run. On a Dask cluster a killed worker loses only the
+realisations it was computing: the scheduler runs them again elsewhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import math
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from femvalley.config import StudyConfig, _dump_toml, read_toml
+from femvalley.reduced import ValleyReducedBasis, build_valley_basis
+from femvalley.sweep import (
+    StudySystem,
+    _digest,
+    _read_snapshots,
+    _write_snapshots,
+    _write_text,
+    build_system,
+    valley_map,
+)
+
+__all__ = [
+    "ENSEMBLE_STORE",
+    "EnsembleConfig",
+    "EnsembleSpec",
+    "ExecutionConfig",
+    "ensemble_statistics",
+    "is_ensemble_file",
+    "read_ensemble",
+    "run_ensemble",
+]
+
+ENSEMBLE_STORE = "ensemble.h5"
+SUMMARY_NAME = "ensemble_summary.json"
+LAYOUT_VERSION = 1
+#: study fields an ensemble may not vary (they fix the shape of the results or are the seeds)
+_FIXED = ("detuning.start_mV", "detuning.stop_mV", "detuning.points", "solver.n_states")
+#: derived quantities of every realisation and the statistics reported for them
+QUANTITIES = (
+    "valley_splitting_L_ueV",
+    "valley_splitting_R_ueV",
+    "tunnel_coupling_ueV",
+    "min_gap_ueV",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnsembleSpec:
+    """What varies over an ensemble: the seeds and any study parameters."""
+
+    seeds: int | Sequence[int] = 16
+    seed_start: int = 0
+    threshold_ueV: float = 50.0
+    combine: str = "grid"
+    chunk_realisations: int = 4
+    parameters: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seeds, bool):
+            raise ValueError(f"ensemble.seeds = {self.seeds!r} must be a count or a list")
+        if isinstance(self.seeds, int):
+            if self.seeds < 1:
+                raise ValueError(f"ensemble.seeds = {self.seeds!r} must be >= 1")
+        else:
+            values = list(self.seeds)
+            if not values or not all(
+                isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in values
+            ):
+                raise ValueError(
+                    f"ensemble.seeds = {self.seeds!r}: a list needs integers >= 0 (at least one)"
+                )
+            if len(set(values)) != len(values):
+                raise ValueError(f"ensemble.seeds = {self.seeds!r} repeats a seed")
+        if isinstance(self.seed_start, bool) or not isinstance(self.seed_start, int):
+            raise ValueError(f"ensemble.seed_start = {self.seed_start!r} must be an integer")
+        if self.seed_start < 0:
+            raise ValueError(f"ensemble.seed_start = {self.seed_start!r} must be >= 0")
+        t = self.threshold_ueV
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t <= 0:
+            raise ValueError(f"ensemble.threshold_ueV = {t!r} must be a number > 0")
+        if self.combine not in ("grid", "zip"):
+            raise ValueError(f"ensemble.combine = {self.combine!r}; allowed: 'grid', 'zip'")
+        c = self.chunk_realisations
+        if isinstance(c, bool) or not isinstance(c, int) or c < 1:
+            raise ValueError(f"ensemble.chunk_realisations = {c!r} must be an integer >= 1")
+        lengths = set()
+        for path, options in self.parameters.items():
+            if path in _FIXED or path == "valley_map.seed" or path == "model":
+                raise ValueError(
+                    f"ensemble.parameters: {path!r} cannot vary in an ensemble (seeds go in "
+                    f"ensemble.seeds; fixed: {list(_FIXED)}, 'model')"
+                )
+            if (
+                isinstance(options, (str, bytes))
+                or not isinstance(options, Sequence)
+                or not options
+            ):
+                raise ValueError(
+                    f"ensemble.parameters.{path} = {options!r} must be a non-empty list of values"
+                )
+            lengths.add(len(options))
+        if self.combine == "zip" and len(lengths) > 1:
+            raise ValueError(
+                "ensemble.combine = 'zip' needs lists of one length; ensemble.parameters have "
+                f"lengths {sorted(lengths)}"
+            )
+
+    def seed_values(self) -> list[int]:
+        """Return the seeds of the ensemble."""
+        if isinstance(self.seeds, int):
+            return list(range(self.seed_start, self.seed_start + self.seeds))
+        return [int(s) for s in self.seeds]
+
+    def combinations(self) -> list[dict[str, Any]]:
+        """Every combination of the parameters (one empty combination without parameters)."""
+        names = list(self.parameters)
+        if not names:
+            return [{}]
+        lists = [list(self.parameters[n]) for n in names]
+        rows = itertools.product(*lists) if self.combine == "grid" else zip(*lists)
+        return [dict(zip(names, row)) for row in rows]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutionConfig:
+    """Where the work runs: ``workers`` local processes, or a Dask scheduler's workers."""
+
+    workers: int = 1
+    scheduler: str | None = None
+
+    def __post_init__(self) -> None:
+        w = self.workers
+        if isinstance(w, bool) or not isinstance(w, int) or w < 1:
+            raise ValueError(f"execution.workers = {w!r} must be an integer >= 1")
+        if self.scheduler is not None and not (
+            isinstance(self.scheduler, str) and "://" in self.scheduler
+        ):
+            raise ValueError(
+                f"execution.scheduler = {self.scheduler!r} must be a Dask scheduler address "
+                "such as 'tcp://10.0.0.1:8786'"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnsembleConfig:
+    """A study, what varies over the ensemble, and where it runs."""
+
+    study: StudyConfig = field(default_factory=StudyConfig)
+    ensemble: EnsembleSpec = field(default_factory=EnsembleSpec)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+
+    def __post_init__(self) -> None:
+        for i, combo in enumerate(self.ensemble.combinations()):
+            try:
+                self._apply(combo, self.study.valley_map.seed)
+            except ValueError as err:
+                raise ValueError(f"ensemble.parameters, combination {i} {combo}: {err}") from err
+
+    # -- realisations ----------------------------------------------------------------------
+    def realisations(self) -> list[tuple[int, int]]:
+        """Return ``(combination index, seed)`` of every realisation, combination-major."""
+        seeds = self.ensemble.seed_values()
+        n = len(self.ensemble.combinations())
+        return [(c, s) for c in range(n) for s in seeds]
+
+    def point_config(self, index: int) -> StudyConfig:
+        """Return the resolved study of realisation ``index``."""
+        combo, seed = self.realisations()[index]
+        return self._apply(self.ensemble.combinations()[combo], seed)
+
+    def _apply(self, combo: Mapping[str, Any], seed: int) -> StudyConfig:
+        data = self.study.to_dict()
+        for path, value in combo.items():
+            keys = path.split(".")
+            node: Any = data
+            for key in keys[:-1]:
+                if not isinstance(node, dict) or key not in node:
+                    raise ValueError(f"{path!r} is not a study field")
+                node = node[key]
+            if not isinstance(node, dict) or (
+                keys[-1] not in node and keys[0] not in ("biases_V", "device")
+            ):
+                raise ValueError(f"{path!r} is not a study field")
+            node[keys[-1]] = value
+        data["valley_map"]["seed"] = int(seed)
+        return StudyConfig.from_dict(data)
+
+    # -- I/O -------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EnsembleConfig:
+        """Build from nested mappings: a study's tables plus ``ensemble`` and ``execution``."""
+        study = {k: v for k, v in data.items() if k not in ("ensemble", "execution")}
+        parts: dict[str, Any] = {"study": StudyConfig.from_dict(study)}
+        for name, section in (("ensemble", EnsembleSpec), ("execution", ExecutionConfig)):
+            raw = data.get(name, {})
+            if not isinstance(raw, Mapping):
+                raise ValueError(f"[{name}] must be a table, not {raw!r}")
+            names = {f.name for f in dataclasses.fields(section)}
+            bad = sorted(set(raw) - names)
+            if bad:
+                raise ValueError(f"[{name}]: unknown key(s) {bad}; allowed: {sorted(names)}")
+            parts[name] = section(**raw)
+        return cls(**parts)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> EnsembleConfig:
+        """Load and validate an ensemble file."""
+        return cls.from_dict(read_toml(path, what="ensemble file"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Fully resolved nested mapping."""
+        out = self.study.to_dict()
+        ens = dataclasses.asdict(self.ensemble)
+        ens["seeds"] = self.ensemble.seed_values()
+        ens["parameters"] = {k: list(v) for k, v in self.ensemble.parameters.items()}
+        out["ensemble"] = ens
+        ex = {k: v for k, v in dataclasses.asdict(self.execution).items() if v is not None}
+        out["execution"] = ex
+        return out
+
+    def to_toml(self) -> str:
+        """Return the resolved configuration as TOML (reloads to an equal ensemble)."""
+        return _dump_toml(self.to_dict())
+
+    def identity(self) -> str:
+        """Digest of what determines the numbers (the execution settings excluded)."""
+        data = self.to_dict()
+        del data["execution"]
+        del data["ensemble"]["chunk_realisations"]
+        return _digest(_dump_toml(data))
+
+
+def is_ensemble_file(path: str | Path) -> bool:
+    """Return whether a TOML file describes an ensemble (has an ``[ensemble]`` table)."""
+    return "ensemble" in read_toml(path, what="study file")
+
+
+# -- the work of one task ----------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class _GroupKit:
+    """What a worker needs for the realisations of one group (picklable)."""
+
+    basis: ValleyReducedBasis
+    points_nm: NDArray[np.float64]
+    detuning_mV: NDArray[np.float64]
+    dot_mass: tuple[NDArray[np.float64], NDArray[np.float64]]
+    observables: Any
+    backend: str
+
+
+def _solve_realisations(
+    kit: _GroupKit, work: Sequence[tuple[int, StudyConfig]]
+) -> list[tuple[int, dict[str, Any]]]:
+    """Solve whole sweeps for ``(index, study)`` pairs that share ``kit``'s group."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        limits: Any = threadpool_limits(limits=1)
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        limits = None
+    try:
+        return [(i, _solve_one(kit, cfg)) for i, cfg in work]
+    finally:
+        if limits is not None:
+            limits.restore_original_limits()
+
+
+def _solve_one(kit: _GroupKit, cfg: StudyConfig) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    delta, _ = valley_map(cfg, kit.points_nm)
+    basis = kit.basis.with_valley_coupling(delta)
+    p, k = kit.detuning_mV.size, basis.k
+    rec: dict[str, Any] = {
+        "energies_meV": np.full((p, k), np.nan),
+        "dot_weight": np.full((p, k, 2), np.nan),
+        "error_bound_meV": np.full(p, np.nan),
+        "full_solve": np.zeros(p, dtype=np.uint8),
+    }
+    for j, eps in enumerate(kit.detuning_mV):
+        sol = basis.solve({"detuning": float(eps)}, vectors=False)
+        if sol.certified:
+            y = sol.coefficients
+            assert y is not None
+            rec["energies_meV"][j] = sol.energies_meV
+            rec["error_bound_meV"][j] = sol.error_bound_meV
+            for d in (0, 1):
+                rec["dot_weight"][j, :, d] = basis.expectation(kit.dot_mass[d], y)
+        else:  # not certified: this point is solved in full (deterministic start vector)
+            from femvalley.eigen import solve
+
+            ops = basis.full_operators()
+            res = solve(
+                ops,
+                k=k,
+                scales={"detuning": float(eps)},
+                backend=kit.backend,  # type: ignore[arg-type]
+                warm_start=np.random.default_rng(0).standard_normal((ops.ndof, 1)),
+            )
+            rec["energies_meV"][j] = res.energies_meV
+            rec["dot_weight"][j] = kit.observables(res)["dot_weight"]
+            rec["full_solve"][j] = 1
+    rec.update(_derived(kit.detuning_mV, rec["energies_meV"], rec["dot_weight"]))
+    rec["solve_s"] = time.perf_counter() - t0
+    rec["worker"] = f"{socket.gethostname()}:{os.getpid()}"
+    rec["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return rec
+
+
+def _derived(
+    eps: NDArray[np.float64], e: NDArray[np.float64], w: NDArray[np.float64]
+) -> dict[str, float]:
+    """Valley splittings, tunnel coupling and gaps of one sweep (NaN where the fit fails)."""
+    from femvalley.analysis import fit_anticrossing
+
+    out = {name: float("nan") for name in (*QUANTITIES, "fit_min_gap_ueV", "fit_rms_ueV")}
+    out["min_gap_ueV"] = 1e3 * float(np.min(e[:, 1] - e[:, 0]))
+    if e.shape[1] >= 4 and eps.size >= 4:
+        try:
+            fit = fit_anticrossing(eps, e, w)
+        except (ValueError, RuntimeError, np.linalg.LinAlgError):
+            return out
+        out["valley_splitting_L_ueV"] = float(fit.valley_splitting_ueV["dot_L"])
+        out["valley_splitting_R_ueV"] = float(fit.valley_splitting_ueV["dot_R"])
+        out["tunnel_coupling_ueV"] = float(fit.tunnel_coupling_ueV)
+        out["fit_min_gap_ueV"] = float(fit.min_gap_ueV)
+        out["fit_rms_ueV"] = float(fit.rms_residual_ueV)
+    return out
+
+
+# -- execution ---------------------------------------------------------------------------------
+class _InProcess:
+    """Run tasks here, one after the other (``workers = 1``)."""
+
+    def map_unordered(
+        self, fn: Callable[..., Any], kit: Any, tasks: Sequence[Any]
+    ) -> Iterator[Any]:
+        for task in tasks:
+            yield fn(kit, task)
+
+    def close(self) -> None:
+        pass
+
+
+class _Dask:
+    """Tasks on a Dask distributed cluster: a scheduler address, or a LocalCluster here."""
+
+    def __init__(self, *, scheduler: str | None, workers: int) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as err:  # pragma: no cover - a dependency
+            raise ValueError(
+                "parallel ensembles need dask.distributed: pip install 'dask[distributed]'"
+            ) from err
+        self._cluster = None
+        if scheduler is None:
+            self._cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            )
+            self.client = Client(self._cluster)
+        else:
+            try:
+                self.client = Client(scheduler, timeout="30s")
+            except OSError as err:
+                raise ValueError(
+                    f"execution.scheduler = {scheduler!r}: cannot reach a Dask scheduler there "
+                    f"({err})"
+                ) from err
+
+    def map_unordered(
+        self, fn: Callable[..., Any], kit: Any, tasks: Sequence[Any]
+    ) -> Iterator[Any]:
+        from distributed import as_completed
+
+        shared = self.client.scatter(kit, broadcast=True, hash=False)
+        futures = [self.client.submit(fn, shared, task, pure=False) for task in tasks]
+        try:
+            for fut in as_completed(futures):
+                yield fut.result()
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+    def close(self) -> None:
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def _executor(execution: ExecutionConfig) -> _InProcess | _Dask:
+    if execution.scheduler is None and execution.workers == 1:
+        return _InProcess()
+    return _Dask(scheduler=execution.scheduler, workers=execution.workers)
+
+
+# -- the ensemble ------------------------------------------------------------------------------
+def _group_key(cfg: StudyConfig) -> str:
+    """Realisations with equal keys share a system and a reduced basis (all but the map)."""
+    data = cfg.to_dict()
+    del data["valley_map"]
+    return _digest(_dump_toml(data))
+
+
+def run_ensemble(
+    config: EnsembleConfig,
+    *,
+    out_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    on_task: Callable[[list[int]], None] | None = None,
+) -> dict[str, Any]:
+    """Run every realisation of an ensemble; return the results (as in ``ensemble.h5``).
+
+    Parameters
+    ----------
+    config : EnsembleConfig
+    out_dir : str or Path
+        Output directory: ``ensemble.h5``, ``ensemble.toml``, ``ensemble_summary.json``, the
+        figures and ``bases/`` (snapshot checkpoints).
+    resume : bool
+        Continue the ensemble stored in ``out_dir`` (same configuration; the execution settings
+        may differ): finished realisations are not recomputed.
+    progress : bool
+        Progress bar (tqdm) on stderr.
+    on_task : callable, optional
+        Called with the realisation indices of every stored task (monitoring, tests).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    store = out / ENSEMBLE_STORE
+    if store.exists() and not resume:
+        raise ValueError(
+            f"{store} already exists; pass resume=True (--resume) to continue that ensemble, "
+            "or choose another output directory (nothing is overwritten)"
+        )
+    results = _load(store, config) if resume and store.exists() else _empty(config)
+    _write_text(out / "ensemble.toml", config.to_toml())
+    _write_ensemble(store, config, results)
+    t_start = time.perf_counter()
+
+    todo = [i for i, d in enumerate(results["done"]) if not d]
+    groups: dict[str, list[int]] = {}
+    configs = {i: config.point_config(i) for i in todo}
+    for i in todo:
+        groups.setdefault(_group_key(configs[i]), []).append(i)
+    bar = _progress(len(results["done"]), len(results["done"]) - len(todo), progress)
+    executor = _executor(config.execution) if todo else _InProcess()
+    systems: list[StudySystem] = []
+    timings: dict[str, float] = {}
+    try:
+        for key, members in groups.items():
+            t0 = time.perf_counter()
+            first = configs[members[0]]
+            reuse = next((s for s in systems if s.config.device == first.device), None)
+            system = build_system(first, reuse=reuse)
+            systems.append(system)
+            kit = _group_kit(system, results["detuning_mV"], out / "bases" / f"{key[:16]}.h5")
+            timings[f"group_{key[:8]}_setup"] = time.perf_counter() - t0
+            size = config.ensemble.chunk_realisations
+            tasks = [
+                [(i, configs[i]) for i in members[a : a + size]]
+                for a in range(0, len(members), size)
+            ]
+            for done in executor.map_unordered(_solve_realisations, kit, tasks):
+                for i, rec in done:
+                    for name, value in rec.items():
+                        results[name][i] = value
+                    results["done"][i] = 1
+                _write_ensemble(store, config, results)
+                bar.update(len(done))
+                if on_task is not None:
+                    on_task([i for i, _ in done])
+    finally:
+        bar.close()
+        executor.close()
+    results["wall_s"] = time.perf_counter() - t_start
+    summary = ensemble_statistics(results, config)
+    summary["timings_s"] = {"total": results["wall_s"], **timings}
+    summary["execution"] = {
+        "workers": config.execution.workers,
+        "scheduler": config.execution.scheduler,
+    }
+    _write_text(out / SUMMARY_NAME, json.dumps(summary, indent=2, default=_json_default) + "\n")
+    if config.study.output.figures:
+        from femvalley.plot import plot_ensemble_distributions
+
+        plot_ensemble_distributions(results, config, out / "ensemble.png")
+    results["summary"] = summary
+    return results
+
+
+def _group_kit(system: StudySystem, detuning_mV: NDArray[np.float64], path: Path) -> _GroupKit:
+    """Build the group's certified valley basis (snapshots checkpointed at ``path``)."""
+    cfg = system.config
+    path.parent.mkdir(parents=True, exist_ok=True)
+    snaps: list[Any] = _read_snapshots(path, _basis_config(cfg)) if path.exists() else []
+
+    def checkpoint(snap: Any) -> None:
+        snaps.append(snap)
+        _write_snapshots(path, _basis_config(cfg), snaps)
+
+    basis, _ = build_valley_basis(
+        system.operators,
+        [{"detuning": float(e)} for e in detuning_mV],
+        delta_meV=system.delta_meV,
+        k=cfg.solver.n_states,
+        tolerance_meV=1e-3 * cfg.solver.tolerance_ueV,
+        backend=cfg.solver.backend,
+        max_snapshots=cfg.solver.max_snapshots,
+        snapshots=list(snaps),
+        on_snapshot=checkpoint,
+    )
+    mats = system.observables._mats  # type: ignore[attr-defined]
+    return _GroupKit(
+        basis=basis,
+        points_nm=np.asarray(system.quantum_mesh.p),
+        detuning_mV=np.asarray(detuning_mV, dtype=float),
+        dot_mass=(basis.project_scalar(mats["dot_L"]), basis.project_scalar(mats["dot_R"])),
+        observables=system.observables,
+        backend=cfg.solver.backend,
+    )
+
+
+def _basis_config(cfg: StudyConfig) -> StudyConfig:
+    """Return the study a group's snapshots belong to (the valley map is not in them)."""
+    return dataclasses.replace(cfg, valley_map=type(cfg.valley_map)())
+
+
+# -- store -------------------------------------------------------------------------------------
+def _empty(config: EnsembleConfig) -> dict[str, Any]:
+    study = config.study
+    eps = np.asarray(study.detuning.values_mV())
+    reals = config.realisations()
+    r, p, k = len(reals), eps.size, study.solver.n_states
+    combos = config.ensemble.combinations()
+    out: dict[str, Any] = {
+        "detuning_mV": eps,
+        "seed": np.array([s for _, s in reals], dtype=np.int64),
+        "combination": np.array([c for c, _ in reals], dtype=np.int64),
+        "parameters": {name: np.array([combos[c][name] for c, _ in reals]) for name in combos[0]},
+        "point_config_sha256": np.array(
+            [_digest(config.point_config(i).to_toml()) for i in range(r)], dtype=object
+        ),
+        "done": np.zeros(r, dtype=np.uint8),
+        "energies_meV": np.full((r, p, k), np.nan),
+        "dot_weight": np.full((r, p, k, 2), np.nan),
+        "error_bound_meV": np.full((r, p), np.nan),
+        "full_solve": np.zeros((r, p), dtype=np.uint8),
+        "solve_s": np.full(r, np.nan),
+        "worker": np.array([""] * r, dtype=object),
+        "finished_utc": np.array([""] * r, dtype=object),
+    }
+    for name in (*QUANTITIES, "fit_min_gap_ueV", "fit_rms_ueV"):
+        out[name] = np.full(r, np.nan)
+    return out
+
+
+def _write_ensemble(path: Path, config: EnsembleConfig, results: dict[str, Any]) -> None:
+    import h5py
+
+    from femvalley import __version__
+
+    tmp = path.with_name(path.name + ".tmp")
+    strings = h5py.string_dtype()
+    with h5py.File(tmp, "w") as f:
+        f.attrs["layout_version"] = LAYOUT_VERSION
+        f.attrs["ensemble_toml"] = config.to_toml()
+        f.attrs["config_sha256"] = config.identity()
+        f.attrs["femvalley_version"] = __version__
+        f.attrs["n_states"] = config.study.solver.n_states
+        for name, value in results.items():
+            if name == "parameters":
+                g = f.create_group("parameters")
+                for pname, arr in value.items():
+                    g.create_dataset(pname, data=arr)
+            elif isinstance(value, np.ndarray) and value.dtype == object:
+                f.create_dataset(name, data=value.astype(str).tolist(), dtype=strings)
+            elif isinstance(value, np.ndarray):
+                f.create_dataset(name, data=value)
+    tmp.replace(path)
+
+
+def read_ensemble(path: str | Path) -> dict[str, Any]:
+    """Read an ensemble store (``attrs``: the root attributes; strings decoded)."""
+    import h5py
+
+    out: dict[str, Any] = {}
+    with h5py.File(path, "r") as f:
+        for name, obj in f.items():
+            if isinstance(obj, h5py.Group):
+                out[name] = {k: v[()] for k, v in obj.items()}
+            elif h5py.check_string_dtype(obj.dtype) is not None:
+                out[name] = np.array(obj.asstr()[()], dtype=object)
+            else:
+                out[name] = obj[()]
+        out["attrs"] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    return out
+
+
+def _load(path: Path, config: EnsembleConfig) -> dict[str, Any]:
+    stored = read_ensemble(path)
+    if stored["attrs"].get("config_sha256") != config.identity():
+        raise ValueError(
+            f"{path} was made from a different ensemble configuration; refusing to resume "
+            "into it. Use another --out directory, or run the original configuration (its TOML "
+            "is stored in the file's ensemble_toml attribute)."
+        )
+    fresh = _empty(config)
+    return {k: stored.get(k, v) for k, v in fresh.items()}
+
+
+# -- statistics --------------------------------------------------------------------------------
+def _stats(values: NDArray[np.float64], threshold: float | None) -> dict[str, Any]:
+    v = np.asarray(values, dtype=float)
+    ok = v[np.isfinite(v)]
+    out: dict[str, Any] = {"count": int(ok.size), "missing": int(v.size - ok.size)}
+    if ok.size:
+        q25, med, q75 = np.percentile(ok, [25, 50, 75])
+        out.update(
+            median=float(med),
+            q25=float(q25),
+            q75=float(q75),
+            iqr=float(q75 - q25),
+            mean=float(ok.mean()),
+            min=float(ok.min()),
+            max=float(ok.max()),
+        )
+        if threshold is not None:
+            out["fraction_below_threshold"] = float(np.mean(ok < threshold))
+    return out
+
+
+def ensemble_statistics(results: Mapping[str, Any], config: EnsembleConfig) -> dict[str, Any]:
+    """Median, quartiles, IQR, mean and fraction below the threshold, per combination.
+
+    Valley splittings (both dots, and both pooled), tunnel coupling and the smallest sampled
+    gap ``E1 - E0``, over the finished realisations of every parameter combination. The
+    threshold (``ensemble.threshold_ueV``) applies to the valley splittings.
+    """
+    thr = float(config.ensemble.threshold_ueV)
+    done = np.asarray(results["done"], dtype=bool)
+    combos = config.ensemble.combinations()
+    per = []
+    for c, combo in enumerate(combos):
+        sel = done & (np.asarray(results["combination"]) == c)
+        entry: dict[str, Any] = {"parameters": combo, "realisations": int(sel.sum())}
+        for name in QUANTITIES:
+            th = thr if name.startswith("valley_splitting") else None
+            entry[name] = _stats(np.asarray(results[name])[sel], th)
+        pooled = np.concatenate(
+            [
+                np.asarray(results["valley_splitting_L_ueV"])[sel],
+                np.asarray(results["valley_splitting_R_ueV"])[sel],
+            ]
+        )
+        entry["valley_splitting_ueV"] = _stats(pooled, thr)
+        bounds = np.asarray(results["error_bound_meV"])[sel]
+        entry["max_error_bound_ueV"] = (
+            1e3 * float(np.nanmax(bounds)) if np.any(np.isfinite(bounds)) else None
+        )
+        entry["points_solved_in_full"] = int(np.asarray(results["full_solve"])[sel].sum())
+        per.append(entry)
+    return {
+        "realisations": int(done.size),
+        "done": int(done.sum()),
+        "seeds": config.ensemble.seed_values(),
+        "threshold_ueV": thr,
+        "combinations": per,
+    }
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"cannot write {type(x).__name__} to JSON")
+
+
+def _progress(total: int, initial: int, on: bool) -> Any:
+    from femvalley.sweep import _progress as sweep_progress
+
+    bar = sweep_progress(total, initial=initial, on=on)
+    if on and hasattr(bar, "set_description"):
+        bar.set_description("ensemble")
+        bar.unit = "realisation"
+    return bar

@@ -492,8 +492,15 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, Mapping):  # an inline table (inside an array)
-        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
     raise ValueError(f"cannot write {v!r} to TOML")
+
+
+def _toml_key(key: str) -> str:
+    """Return a bare key where TOML allows one, else a quoted key (a dotted path)."""
+    if key and all(c.isascii() and (c.isalnum() or c in "_-") for c in key):
+        return key
+    return _toml_value(key)
 
 
 def _dump_toml(data: Mapping[str, Any], prefix: str = "") -> str:
@@ -503,10 +510,10 @@ def _dump_toml(data: Mapping[str, Any], prefix: str = "") -> str:
         if isinstance(v, Mapping):
             tables.append((k, v))
         else:
-            lines.append(f"{k} = {_toml_value(v)}")
+            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
     text = "\n".join(lines)
     for k, v in tables:
-        name = f"{prefix}{k}"
+        name = f"{prefix}{_toml_key(k)}"
         body = _dump_toml(v, prefix=f"{name}.")
         text += f"\n\n[{name}]\n{body}" if text or prefix else f"[{name}]\n{body}"
     return text.strip("\n") + "\n"

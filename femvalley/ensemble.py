@@ -393,6 +393,11 @@ class _InProcess:
     def map_unordered(
         self, fn: Callable[..., Any], kit: Any, tasks: Sequence[Any]
     ) -> Iterator[Any]:
+        import pickle
+
+        # the kit exactly as a worker receives it (factorisations are redone inside the
+        # tasks, under the same thread limits): the numbers do not depend on where they run
+        kit = pickle.loads(pickle.dumps(kit, protocol=pickle.HIGHEST_PROTOCOL))
         for task in tasks:
             yield fn(kit, task)
 

@@ -41,6 +41,7 @@ defaults are the reference study of PHYSICS.md section 5)::
     method = "reduced"         # certified reduced basis | "direct" (a solve per point)
     tolerance_ueV = 1.0        # certified accuracy of the reduced basis
     reduced_basis = "single_valley"  # snapshots: real orbitals | "two_valley" full solves
+    orbitals = 0               # orbitals per single-valley snapshot (0: 4 x n_states)
     max_snapshots = 8          # full solves the reduced basis may use
     chunk_points = 11          # points per task (direct: per factorisation)
 
@@ -268,11 +269,18 @@ class SolverConfig:
     #: valleys; a new valley map only re-projects its coupling block) or "two_valley" (full
     #: complex two-valley solves)
     reduced_basis: str = "single_valley"
+    #: orbitals of every single-valley snapshot; 0: 4 x n_states (the valley coupling mixes
+    #: in higher orbitals, and new valley maps of an ensemble must be certified too)
+    orbitals: int = 0
     #: full solves the greedy reduced basis may use
     max_snapshots: int = 8
     #: detuning points per chunk; chunks are the units of parallel work, so the numbers do
     #: not depend on the number of workers (direct: a chunk starts with a full solve)
     chunk_points: int = 11
+
+    def orbitals_per_snapshot(self) -> int:
+        """Orbitals of each single-valley snapshot (``orbitals``, or 4 x ``n_states``)."""
+        return self.orbitals or 4 * self.n_states
 
     def __post_init__(self) -> None:
         from femvalley.eigen import available_backends
@@ -280,6 +288,13 @@ class SolverConfig:
         _integer("solver.n_states", self.n_states, minimum=1)
         _integer("solver.chunk_points", self.chunk_points, minimum=1)
         _integer("solver.max_snapshots", self.max_snapshots, minimum=1)
+        _integer("solver.orbitals", self.orbitals, minimum=0)
+        if 0 < self.orbitals < (self.n_states + 2) // 2:
+            raise ValueError(
+                f"solver.orbitals = {self.orbitals}: the state-count certificate of "
+                f"n_states = {self.n_states} needs at least {(self.n_states + 2) // 2} (or 0: "
+                "automatic)"
+            )
         _number("solver.tolerance_ueV", self.tolerance_ueV, positive=True)
         if self.reduced_basis not in ("single_valley", "two_valley"):
             raise ValueError(

@@ -571,6 +571,7 @@ def _group_kit(system: StudySystem, detuning_mV: NDArray[np.float64], path: Path
         [{"detuning": float(e)} for e in detuning_mV],
         delta_meV=system.delta_meV,
         k=cfg.solver.n_states,
+        orbitals=cfg.solver.orbitals_per_snapshot(),
         tolerance_meV=1e-3 * cfg.solver.tolerance_ueV,
         backend=cfg.solver.backend,
         max_snapshots=cfg.solver.max_snapshots,

@@ -864,13 +864,19 @@ def build_valley_basis(
     """Greedy single-valley reduced basis that certifies every point of a sweep.
 
     Like :func:`build_reduced_basis`, with real single-valley solves of ``orbitals`` states
-    (default ``k + 4``) as snapshots. Returns the basis and the indices of the points it
+    (default ``4 k``) as snapshots. Returns the basis and the indices of the points it
     does not certify (solve those in full).
+
+    The orbitals must also capture the valley-orbit mixing of any valley map the basis will
+    serve (:meth:`ValleyReducedBasis.with_valley_coupling`): on the demo study, 12 orbitals per
+    snapshot leave residuals of about 17 ueV and certified bounds near 1 ueV for 15 % of the
+    seeds, 32 orbitals residuals of 5-11 ueV and bounds of 0.1-0.4 ueV
+    (``benchmarks/RESULTS.md``).
     """
     if not points:
         raise ValueError("points is empty")
     if orbitals is None:
-        orbitals = k + 4
+        orbitals = 4 * k
     if not (isinstance(orbitals, int) and orbitals >= (k + 2) // 2):
         raise ValueError(
             f"orbitals = {orbitals!r} must be an integer >= ceil((k + 1) / 2) = {(k + 2) // 2}"

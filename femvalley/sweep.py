@@ -662,7 +662,8 @@ def reduced_basis(
     """Build the certified reduced basis of a study's sweep (:mod:`femvalley.reduced`).
 
     ``solver.reduced_basis = "single_valley"`` (default): real single-valley orbitals
-    (``n_states + 4`` per snapshot) in both valleys (:func:`~femvalley.reduced.build_valley_basis`);
+    (``solver.orbitals`` per snapshot, default 4 x ``n_states``) in both valleys
+    (:func:`~femvalley.reduced.build_valley_basis`);
     ``"two_valley"``: full two-valley solves. With ``out_dir``, every snapshot is checkpointed
     to ``snapshots.h5`` there, and the snapshots already in that file (same configuration) are
     reused: a resumed study does not repeat them, and ends with the same basis.
@@ -686,7 +687,13 @@ def reduced_basis(
         "on_snapshot": checkpoint,
     }
     if cfg.solver.reduced_basis == "single_valley":
-        vb, _ = build_valley_basis(system.operators, points, delta_meV=system.delta_meV, **common)
+        vb, _ = build_valley_basis(
+            system.operators,
+            points,
+            delta_meV=system.delta_meV,
+            orbitals=cfg.solver.orbitals_per_snapshot(),
+            **common,
+        )
         return vb
     rb, _ = build_reduced_basis(system.operators, points, **common)
     return rb

@@ -240,3 +240,11 @@ def _reload(text):
     import tomllib
 
     return tomllib.loads(text)
+
+
+def test_example_ensemble_file_is_valid():
+    from pathlib import Path
+
+    cfg = EnsembleConfig.from_toml(Path(__file__).parents[1] / "examples" / "ensemble.toml")
+    assert len(cfg.realisations()) == 200
+    assert cfg.point_config(150).valley_map.mean_valley_splitting_ueV == 200.0

@@ -124,7 +124,13 @@ def sweep_benchmark(out: dict) -> None:
 
 def _worker_peak_mb(client) -> list[float]:
     def peak() -> float:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        # VmHWM: the peak of this process image (ru_maxrss is inherited across exec, so a
+        # worker spawned by a large parent would report the parent's peak)
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+        return float("nan")
 
     return sorted(client.run(peak).values())
 

@@ -195,6 +195,12 @@ def test_command_line_runs_an_ensemble(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "ensemble written to" in text and "valley splitting (both dots) median" in text
     assert (tmp_path / "ens" / "ensemble_summary.json").exists()
+    # --workers 2: a LocalCluster of two processes started by femvalley, same numbers
+    pytest.importorskip("distributed")
+    two = tmp_path / "two"
+    assert main(["run", str(path), "--quiet", "--workers", "2", "--out", str(two)]) == 0
+    assert "2 local process(es)" in capsys.readouterr().out
+    _same(read_ensemble(two / "ensemble.h5"), read_ensemble(tmp_path / "ens" / "ensemble.h5"))
     # a bad scheduler address is an input error naming the field
     assert main(["run", str(path), "--quiet", "--scheduler", "nowhere", "--out", "x"]) == 2
     assert "execution.scheduler" in capsys.readouterr().err

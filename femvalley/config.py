@@ -431,16 +431,7 @@ class StudyConfig:
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise ValueError(f"unknown section(s) {unknown}; allowed: {sorted(allowed)}")
-        kwargs: dict[str, Any] = {}
-        for name, section in _SECTIONS.items():
-            raw = data.get(name, {})
-            if not isinstance(raw, Mapping):
-                raise ValueError(f"[{name}] must be a table, not {raw!r}")
-            names = {f.name for f in dataclasses.fields(section)}
-            bad = sorted(set(raw) - names)
-            if bad:
-                raise ValueError(f"[{name}]: unknown key(s) {bad}; allowed: {sorted(names)}")
-            kwargs[name] = section(**raw)
+        kwargs = {name: read_section(data, name, section) for name, section in _SECTIONS.items()}
         biases = data.get("biases_V", {})
         if not isinstance(biases, Mapping):
             raise ValueError(f"[biases_V] must be a table of gate = volts, not {biases!r}")
@@ -484,6 +475,21 @@ class StudyConfig:
     def to_toml(self) -> str:
         """Return the resolved configuration as TOML text (reloads to an equal study)."""
         return _dump_toml(self.to_dict())
+
+
+def read_section(data: Mapping[str, Any], name: str, section: Any) -> Any:
+    """Build the dataclass ``section`` from the table ``data[name]`` (empty if missing).
+
+    A table that is not a mapping, or an unknown key, is a ``ValueError`` naming the table.
+    """
+    raw = data.get(name, {})
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"[{name}] must be a table, not {raw!r}")
+    names = {f.name for f in dataclasses.fields(section)}
+    bad = sorted(set(raw) - names)
+    if bad:
+        raise ValueError(f"[{name}]: unknown key(s) {bad}; allowed: {sorted(names)}")
+    return section(**raw)
 
 
 def read_toml(path: str | Path, *, what: str) -> dict[str, Any]:

@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from femvalley.config import StudyConfig, _dump_toml, read_toml
+from femvalley.config import StudyConfig, _dump_toml, read_section, read_toml
 from femvalley.reduced import ValleyReducedBasis, build_valley_basis
 from femvalley.sweep import (
     StudySystem,
@@ -249,17 +249,11 @@ class EnsembleConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> EnsembleConfig:
         """Build from nested mappings: a study's tables plus ``ensemble`` and ``execution``."""
         study = {k: v for k, v in data.items() if k not in ("ensemble", "execution")}
-        parts: dict[str, Any] = {"study": StudyConfig.from_dict(study)}
-        for name, section in (("ensemble", EnsembleSpec), ("execution", ExecutionConfig)):
-            raw = data.get(name, {})
-            if not isinstance(raw, Mapping):
-                raise ValueError(f"[{name}] must be a table, not {raw!r}")
-            names = {f.name for f in dataclasses.fields(section)}
-            bad = sorted(set(raw) - names)
-            if bad:
-                raise ValueError(f"[{name}]: unknown key(s) {bad}; allowed: {sorted(names)}")
-            parts[name] = section(**raw)
-        return cls(**parts)
+        return cls(
+            study=StudyConfig.from_dict(study),
+            ensemble=read_section(data, "ensemble", EnsembleSpec),
+            execution=read_section(data, "execution", ExecutionConfig),
+        )
 
     @classmethod
     def from_toml(cls, path: str | Path) -> EnsembleConfig:

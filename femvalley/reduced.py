@@ -251,15 +251,7 @@ class ReducedBasis:
 
     def count_bound_meV(self, scales: Mapping[str, float]) -> float:
         """Rigorous lower bound of the (k+1)-th eigenvalue at ``scales`` (meV)."""
-        best = -np.inf
-        for ref, e in self._anchors:
-            shift = 0.0
-            for name in set(scales) | set(ref):
-                lo, hi = self.operators.terms_range_meV[name]
-                ds = float(scales.get(name, 0.0)) - float(ref.get(name, 0.0))
-                shift += min(ds * lo, ds * hi)
-            best = max(best, e + shift)
-        return float(best)
+        return _weyl_bound(self._anchors, scales, self.operators.terms_range_meV)
 
     def solve(self, scales: Mapping[str, float], *, vectors: bool = True) -> ReducedSolution:
         """Rayleigh-Ritz at ``scales``, with the certificate of the module docstring.
@@ -408,23 +400,71 @@ def build_reduced_basis(
         if on_snapshot is not None:
             on_snapshot(snap)
 
-    first = [0, len(pts) - 1] if initial is None else list(initial)
-    for i in dict.fromkeys(first):
-        # snapshots given (resume) count; the initial ones are always there, so a resumed
-        # build continues exactly as an uninterrupted one
-        if len(snaps) < max_snapshots and all(s.scales != pts[i] for s in snaps):
-            add(i)
-    while True:
-        rb = ReducedBasis(
+    def make() -> ReducedBasis:
+        return ReducedBasis(
             operators, snaps, k=k, tolerance_meV=tolerance_meV, mass_solver=mass, backend=backend
         )
-        errors = np.array([rb.solve(p, vectors=False).error_bound_meV for p in pts])
+
+    return _greedy(
+        pts,
+        snaps,
+        add=add,
+        make=make,
+        first=[0, len(pts) - 1] if initial is None else list(initial),
+        tolerance_meV=tolerance_meV,
+        max_snapshots=max_snapshots,
+    )
+
+
+def _weyl_bound(
+    anchors: Sequence[tuple[Mapping[str, float], float]],
+    scales: Mapping[str, float],
+    terms_range_meV: Mapping[str, tuple[float, float]],
+) -> float:
+    """Best lower bound of an eigenvalue at ``scales`` from lower bounds at other points.
+
+    Weyl's inequality: moving ``s_i`` by ``ds_i`` moves every eigenvalue by at least
+    ``sum_i min(ds_i min D_i, ds_i max D_i)`` (a potential term's Rayleigh quotient lies between
+    the extremes of its field). ``-inf`` without anchors.
+    """
+    best = -np.inf
+    for ref, e in anchors:
+        shift = 0.0
+        for name in set(scales) | set(ref):
+            lo, hi = terms_range_meV[name]
+            ds = float(scales.get(name, 0.0)) - float(ref.get(name, 0.0))
+            shift += min(ds * lo, ds * hi)
+        best = max(best, e + shift)
+    return float(best)
+
+
+def _greedy(
+    points: list[dict[str, float]],
+    snaps: list[Any],
+    *,
+    add: Callable[[int], None],
+    make: Callable[[], Any],
+    first: Sequence[int],
+    tolerance_meV: float,
+    max_snapshots: int,
+) -> tuple[Any, list[int]]:
+    """Add snapshots (``add(i)``) at the worst uncertified point until all are certified.
+
+    The ``first`` points are added unless a snapshot is already there (a resumed build
+    continues exactly as an uninterrupted one); then, while points are uncertified and the
+    limit allows, the worst (largest bound; among equal bounds, the point farthest from every
+    snapshot) is added. Returns the last basis (``make()``) and the uncertified indices.
+    """
+    for i in dict.fromkeys(first):
+        if len(snaps) < max_snapshots and all(s.scales != points[i] for s in snaps):
+            add(i)
+    while True:
+        rb = make()
+        errors = np.array([rb.solve(p, vectors=False).error_bound_meV for p in points])
         bad = [i for i, e in enumerate(errors) if not e <= tolerance_meV]
         if not bad or len(snaps) >= max_snapshots:
             return rb, bad
-        # the worst point; among points without a count certificate, the one farthest from
-        # every snapshot
-        dist = {i: _distance(pts[i], [s.scales for s in snaps]) for i in bad}
+        dist = {i: _distance(points[i], [s.scales for s in snaps]) for i in bad}
         worst = max(bad, key=lambda i: (errors[i], dist[i]))
         if dist[worst] == 0.0:  # already a snapshot: more of them cannot help
             return rb, bad
@@ -643,15 +683,8 @@ class ValleyReducedBasis:
 
     def count_bound_meV(self, scales: Mapping[str, float]) -> float:
         """Rigorous lower bound of the (k+1)-th two-valley eigenvalue at ``scales`` (meV)."""
-        best = -np.inf
-        for ref, e in self._anchors:
-            shift = 0.0
-            for name in set(scales) | set(ref):
-                lo, hi = self.operators.terms_range_meV[name]
-                ds = float(scales.get(name, 0.0)) - float(ref.get(name, 0.0))
-                shift += min(ds * lo, ds * hi)
-            best = max(best, e + shift)
-        return float(best + self.couple.min_eig_meV)
+        bound = _weyl_bound(self._anchors, scales, self.operators.terms_range_meV)
+        return float(bound + self.couple.min_eig_meV)
 
     def solve(self, scales: Mapping[str, float], *, vectors: bool = True) -> ReducedSolution:
         """Rayleigh-Ritz at ``scales`` with the certificate of :meth:`ReducedBasis.solve`.
@@ -891,14 +924,11 @@ def build_valley_basis(
     def add(i: int) -> None:
         # the lowest orbital of every earlier snapshot, moved by Weyl's inequality, bounds
         # the new point's spectrum from below: the shift goes just under it
-        bound = scalar.potential_lower_bound_meV(pts[i])
-        for s in snaps:
-            shift = sum(
-                min(ds * lo, ds * hi)
-                for name, (lo, hi) in operators.terms_range_meV.items()
-                for ds in [pts[i].get(name, 0.0) - s.scales.get(name, 0.0)]
-            )
-            bound = max(bound, float(s.energies_meV[0] - s.residual_meV[0]) + shift)
+        anchors = [(s.scales, float(s.energies_meV[0] - s.residual_meV[0])) for s in snaps]
+        bound = max(
+            scalar.potential_lower_bound_meV(pts[i]),
+            _weyl_bound(anchors, pts[i], operators.terms_range_meV),
+        )
         snap = orbital_snapshot(
             scalar, pts[i], orbitals=orbitals, backend=backend, lower_bound_meV=bound
         )
@@ -906,12 +936,8 @@ def build_valley_basis(
         if on_snapshot is not None:
             on_snapshot(snap)
 
-    first = [0, len(pts) - 1] if initial is None else list(initial)
-    for i in dict.fromkeys(first):
-        if len(snaps) < max_snapshots and all(s.scales != pts[i] for s in snaps):
-            add(i)
-    while True:
-        rb = ValleyReducedBasis(
+    def make() -> ValleyReducedBasis:
+        return ValleyReducedBasis(
             operators,
             snaps,
             delta_meV=delta_meV,
@@ -921,12 +947,13 @@ def build_valley_basis(
             coupling=coupling,
             scalar=scalar,
         )
-        errors = np.array([rb.solve(p, vectors=False).error_bound_meV for p in pts])
-        bad = [i for i, e in enumerate(errors) if not e <= tolerance_meV]
-        if not bad or len(snaps) >= max_snapshots:
-            return rb, bad
-        dist = {i: _distance(pts[i], [s.scales for s in snaps]) for i in bad}
-        worst = max(bad, key=lambda i: (errors[i], dist[i]))
-        if dist[worst] == 0.0:
-            return rb, bad
-        add(worst)
+
+    return _greedy(
+        pts,
+        snaps,
+        add=add,
+        make=make,
+        first=[0, len(pts) - 1] if initial is None else list(initial),
+        tolerance_meV=tolerance_meV,
+        max_snapshots=max_snapshots,
+    )

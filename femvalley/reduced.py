@@ -295,15 +295,10 @@ class ReducedBasis:
         residual = np.sqrt(np.maximum(np.real(np.diag(gram)), 0.0))
         rho = float(np.sqrt(max(float(np.linalg.eigvalsh(gram)[-1]), 0.0)))
         lower = self.count_bound_meV(scales)
-        gap = lower - float(theta[-1])
-        if gap > rho:
-            spread = float(theta[-1] - theta[0]) + rho  # theta_k - c, c = theta_1 - rho
-            bound = min(rho, rho * rho / gap + (rho / gap) ** 2 * spread)
-            # floating point: the dense eigensolver and the projections are backward stable
-            # to a few ulps of the largest entry of the projected matrix
-            bound += 64 * np.finfo(float).eps * float(np.max(np.abs(theta)))
-        else:
-            bound = float("inf")
+        # floating point: the dense eigensolver and the projections are backward stable
+        # to a few ulps of the largest entry of the projected matrix
+        rounding = 64 * np.finfo(float).eps * float(np.max(np.abs(theta)))
+        bound, gap = _ritz_bound(theta, rho, lower, rounding)
         certified = bool(bound <= self.tolerance_meV)
         denom = np.linalg.norm(hx, axis=0) + np.abs(theta) * np.linalg.norm(mx, axis=0)
         rel = np.linalg.norm(r, axis=0) / np.where(denom > 0, denom, 1.0)
@@ -414,6 +409,24 @@ def build_reduced_basis(
         tolerance_meV=tolerance_meV,
         max_snapshots=max_snapshots,
     )
+
+
+def _ritz_bound(
+    theta: NDArray[np.float64], rho: float, lower: float, rounding: float
+) -> tuple[float, float]:
+    """Certified bound of the k Ritz values, and the gap ``lower - theta_k``.
+
+    ``rho``: the M^-1 norm of the residual block; ``lower``: a lower bound of ``lambda_{k+1}``;
+    ``rounding``: the floating-point allowance added. The bound is the smaller of Kahan's
+    ``rho`` and the quadratic bound of :meth:`ReducedBasis.solve` (``inf`` when the count
+    certificate ``gap > rho`` fails).
+    """
+    gap = lower - float(theta[-1])
+    if not gap > rho:
+        return float("inf"), float(gap)
+    spread = float(theta[-1] - theta[0]) + rho  # theta_k - c, c = theta_1 - rho
+    bound = min(rho, rho * rho / gap + (rho / gap) ** 2 * spread)
+    return float(bound + rounding), float(gap)
 
 
 def _weyl_bound(
@@ -725,27 +738,16 @@ class ValleyReducedBasis:
         residual = np.sqrt(np.maximum(np.real(np.diag(gram)), 0.0) + allow)
         rho = float(np.sqrt(max(float(np.linalg.eigvalsh(gram)[-1]), 0.0) + float(allow.sum())))
         lower = self.count_bound_meV(scales)
-        gap = lower - float(theta[-1])
-        if gap > rho:
-            spread = float(theta[-1] - theta[0]) + rho
-            bound = min(rho, rho * rho / gap + (rho / gap) ** 2 * spread)
-            bound += 64 * np.finfo(float).eps * float(np.max(np.abs(theta))) * self.size
-        else:
-            bound = float("inf")
+        rounding = 64 * np.finfo(float).eps * float(np.max(np.abs(theta))) * self.size
+        bound, gap = _ritz_bound(theta, rho, lower, rounding)
         certified = bool(bound <= self.tolerance_meV)
         ops = self.operators
-        if vectors:
-            x = np.vstack([p.phi @ yp, p.phi @ ym])
-            comps = ops.expand(x)
-            weights = np.stack(
-                [np.sum(np.abs(yp) ** 2, axis=0), np.sum(np.abs(ym) ** 2, axis=0)], axis=1
-            )
-        else:
-            x = np.zeros((0, k), dtype=np.complex128)
-            comps = None
-            weights = np.stack(
-                [np.sum(np.abs(yp) ** 2, axis=0), np.sum(np.abs(ym) ** 2, axis=0)], axis=1
-            )
+        # Phi is M-orthonormal: the valley weights are those of the reduced coefficients
+        weights = np.stack(
+            [np.sum(np.abs(yp) ** 2, axis=0), np.sum(np.abs(ym) ** 2, axis=0)], axis=1
+        )
+        x = np.vstack([p.phi @ yp, p.phi @ ym]) if vectors else np.zeros((0, k), complex)
+        comps = ops.expand(x) if vectors else None
         result = EigenResult(
             energies_meV=np.asarray(theta, dtype=float),
             vectors=x,

@@ -195,11 +195,50 @@ class DetuningConfig:
 class ValleyMapConfig:
     """Valley map of a study.
 
-    ``model = "gaussian"`` (default): the correlated Gaussian random field of PHYSICS.md
-    section 3 (:class:`ValleyMapSpec`: ``mean_valley_splitting_ueV``, ``lx_nm``, ``ly_nm``,
-    ``nx``, ``ny``, ``seed``). ``model = "alloy"``: the alloy disorder of a heterostructure
-    (:mod:`femvalley.heterostructure.bridge`), given by the tables of a PROFILE.toml under
-    ``[valley_map.alloy]``; ``seed`` draws the alloy, the Gaussian-field keys are unused.
+    ``model`` chooses the map (:data:`VALLEY_MAP_MODELS`):
+
+    - ``"gaussian"`` (default): the correlated Gaussian random field of PHYSICS.md section 3
+      (:class:`ValleyMapSpec`: ``mean_valley_splitting_ueV``, ``lx_nm``, ``ly_nm``, ``nx``,
+      ``ny``, ``seed``), drawn by ``sampler``: ``"kronecker"`` (default, separable
+      covariance), ``"dense"`` (full covariance, reference) or ``"qtcad"`` (full covariance in
+      the order of the QTCAD Tunnel Falls tutorial: the same seed gives the same realisation,
+      :func:`femvalley.valley_map.sample_grid`). The two dense samplers are refused here,
+      before any computation, when the covariance matrix would exceed 2 GiB
+      (``(nx ny)^2 x 8`` bytes, ``nx * ny <= 16384``).
+    - ``"alloy"``: the alloy disorder of a heterostructure
+      (:mod:`femvalley.heterostructure.bridge`), given by the tables of a PROFILE.toml under
+      ``[valley_map.alloy]``; ``seed`` draws the alloy, the Gaussian-field keys are unused.
+    - ``"uniform"``: one complex Delta everywhere, ``delta_ueV`` in ueV: ``[re, im]`` (TOML
+      has no complex numbers) or a real number; the valley splitting is ``2 |Delta|``.
+    - ``"file"``: a map read from the grid file ``path`` (``.npz``, ``.h5`` or ``.hdf5``
+      holding ``x_nm`` (nx,), ``y_nm`` (ny,) and complex ``delta_ueV`` (nx, ny); see
+      :func:`femvalley.valley_map.read_valley_grid_arrays`), interpolated bilinearly. A
+      relative ``path`` is resolved against the current working directory of the process that
+      reads the configuration and loads the map (not the directory of the TOML file). The
+      file must exist here; its content is checked when the map is loaded, and it must cover
+      the quantum region.
+
+    ``delta_ueV`` is stored as ``(re, im)`` (``()`` when unused), ``path`` as given (``""``
+    when unused); keys of another model are errors, and so is a ``sampler`` other than
+    ``"kronecker"`` outside the Gaussian model. ``seed`` is unused by ``"uniform"`` and
+    ``"file"``.
+
+    Examples
+    --------
+    ::
+
+        [valley_map]
+        model = "uniform"
+        delta_ueV = [60.0, -80.0]    # Delta = (60 - 80i) ueV, E_V = 200 ueV
+
+        [valley_map]
+        model = "file"
+        path = "maps/tunnel_falls_map.h5"
+
+        [valley_map]
+        sampler = "qtcad"            # the Gaussian field, drawn as in the QTCAD tutorial
+        nx = 100
+        ny = 15
     """
 
     model: str = "gaussian"
@@ -210,8 +249,16 @@ class ValleyMapConfig:
     ny: int = 15
     seed: int = 8
     alloy: Mapping[str, Any] | None = None
+    #: sampler of the Gaussian field: "kronecker" | "dense" | "qtcad"
+    sampler: str = "kronecker"
+    #: Delta of the uniform model, in ueV: (re, im), or a real number (stored as (re, 0.0))
+    delta_ueV: float | tuple[float, ...] | list[float] = ()
+    #: the grid file of the file model (relative: to the current working directory)
+    path: str = ""
 
     def __post_init__(self) -> None:
+        from femvalley.valley_map import GRID_FILE_SUFFIXES, SAMPLERS, check_dense_grid
+
         if self.model not in VALLEY_MAP_MODELS:
             raise ValueError(
                 f"valley_map.model = {self.model!r}; allowed: {list(VALLEY_MAP_MODELS)}"
@@ -232,6 +279,80 @@ class ValleyMapConfig:
                 f"valley_map.alloy is given but valley_map.model = {self.model!r}; "
                 "set model = 'alloy' to use it"
             )
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"valley_map.sampler = {self.sampler!r}; allowed: {list(SAMPLERS)}")
+        if self.sampler != "kronecker":
+            if self.model != "gaussian":
+                raise ValueError(
+                    f"valley_map.sampler = {self.sampler!r} is given but valley_map.model = "
+                    f"{self.model!r}; samplers draw the Gaussian field (model = 'gaussian')"
+                )
+            try:
+                check_dense_grid(self.nx, self.ny, method=self.sampler)
+            except ValueError as err:
+                raise ValueError(f"valley_map.sampler = {self.sampler!r}: {err}") from err
+        object.__setattr__(self, "delta_ueV", self._read_delta())
+        if self.model == "uniform" and not self.delta_ueV:
+            raise ValueError(
+                "valley_map.model = 'uniform' needs valley_map.delta_ueV: [re, im] (two finite "
+                "numbers, ueV) or a real number"
+            )
+        if self.model != "uniform" and self.delta_ueV:
+            raise ValueError(
+                f"valley_map.delta_ueV is given but valley_map.model = {self.model!r}; set "
+                "model = 'uniform' to use it"
+            )
+        if not isinstance(self.path, str):
+            raise ValueError(f"valley_map.path = {self.path!r} must be a string (a file name)")
+        if self.model == "file":
+            if not self.path:
+                raise ValueError(
+                    "valley_map.model = 'file' needs valley_map.path: a grid file ("
+                    f"{', '.join(GRID_FILE_SUFFIXES)}) with x_nm, y_nm and delta_ueV"
+                )
+            file = Path(self.path)
+            if file.suffix.lower() not in GRID_FILE_SUFFIXES:
+                raise ValueError(
+                    f"valley_map.path = {self.path!r}: unknown file type {file.suffix!r}; "
+                    f"allowed: {list(GRID_FILE_SUFFIXES)}"
+                )
+            if not file.is_file():
+                raise ValueError(
+                    f"valley_map.path = {self.path!r} does not exist (a relative path is "
+                    f"resolved against the current working directory, {Path.cwd()})"
+                )
+        elif self.path:
+            raise ValueError(
+                f"valley_map.path is given but valley_map.model = {self.model!r}; set "
+                "model = 'file' to use it"
+            )
+
+    def _read_delta(self) -> tuple[float, ...]:
+        """Return ``delta_ueV`` as ``(re, im)`` (or ``()`` when not given); check it."""
+        value: Any = self.delta_ueV
+        allowed = "allowed: [re, im] (two finite numbers, ueV) or a finite real number"
+        if isinstance(value, (list, tuple)) and len(value) == 0:
+            return ()
+        if isinstance(value, complex):
+            parts: list[Any] = [value.real, value.imag]
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            parts = [value, 0.0]
+        elif isinstance(value, (list, tuple)) and len(value) == 2:
+            parts = list(value)
+        else:
+            raise ValueError(f"valley_map.delta_ueV = {value!r}; {allowed}")
+        for v in parts:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"valley_map.delta_ueV = {value!r}; {allowed}")
+        return (float(parts[0]), float(parts[1]))
+
+    def uniform_delta_ueV(self) -> complex:
+        """Delta of the uniform model, in ueV (``model = "uniform"`` only)."""
+        if self.model != "uniform":
+            raise ValueError(f"valley_map.model = {self.model!r} has no uniform Delta")
+        value = self.delta_ueV
+        assert isinstance(value, tuple) and len(value) == 2  # normalised in __post_init__
+        return complex(value[0], value[1])
 
     def spec(self) -> ValleyMapSpec:
         """Return the Gaussian-field sampler specification."""
@@ -348,8 +469,8 @@ class ReductionConfig:
             _number("reduction.slice_z_nm", self.slice_z_nm)
 
 
-#: valley-map models of a study
-VALLEY_MAP_MODELS: tuple[str, ...] = ("gaussian", "alloy")
+#: valley-map models of a study (:class:`ValleyMapConfig`)
+VALLEY_MAP_MODELS: tuple[str, ...] = ("gaussian", "alloy", "uniform", "file")
 
 _SECTIONS = {
     "device": DeviceConfig,

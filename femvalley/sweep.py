@@ -10,7 +10,7 @@ from a few full solves (:mod:`femvalley.reduced`; checkpointed in ``snapshots.h5
 point is a small dense problem with an error bound; ``"direct"`` solves each point, warm-started
 from the previous one.
 
-Results store (``results.h5``, HDF5, readable with plain h5py; layout version 2)
+Results store (``results.h5``, HDF5, readable with plain h5py; layout version 3)
 -------------------------------------------------------------------------------
 datasets (P points, k states):
 
@@ -19,6 +19,8 @@ datasets (P points, k states):
 - ``valley_polarization`` (P, k): <tau_z> = w(+z) - w(-z);
 - ``valley_parity`` (P, k): <tau_Delta>, -1 in the lower and +1 in the upper local valley
   state (:class:`femvalley.analysis.StateObservables`);
+- ``detuning_slope_meV_per_mV`` (P, k): ``dE/d eps = <D>`` of every state (Hellmann-Feynman);
+- ``valley_coupling_meV`` (P, k) complex: ``<Delta>`` over every state's density;
 - ``dot_weight`` (P, k, 2): probability in ``dot_L`` and ``dot_R``;
 - ``x_mean_nm``, ``y_mean_nm``, ``x_std_nm``, ``y_std_nm`` (P, k): centre and size;
 - ``solve_s`` (P,): wall time of each point; ``full_solve`` (P,) uint8: 1 where the point was
@@ -101,10 +103,11 @@ STORE_NAME = "results.h5"
 SNAPSHOTS_NAME = "snapshots.h5"
 #: folder of the per-point state files inside a study directory
 STATES_DIR = "states"
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 _PER_STATE = (
     "valley_polarization",
     "valley_parity",
+    "detuning_slope_meV_per_mV",
     "x_mean_nm",
     "y_mean_nm",
     "x_std_nm",
@@ -112,6 +115,7 @@ _PER_STATE = (
 )
 _RECORD = (
     *_PER_STATE,
+    "valley_coupling_meV",
     "energies_meV",
     "dot_weight",
     "solve_s",
@@ -327,18 +331,68 @@ def device_potentials(
 
 
 def valley_map(
-    config: StudyConfig, points_nm: NDArray[np.float64]
+    config: StudyConfig,
+    points_nm: NDArray[np.float64],
+    *,
+    vertices_nm: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.complex128], ValleyGrid]:
-    """Delta at the nodes and its grid: the Gaussian field or a heterostructure's alloy map."""
+    """Delta at the nodes and its grid, for every ``valley_map.model`` of a study.
+
+    Parameters
+    ----------
+    config : StudyConfig
+        The study; ``config.valley_map`` chooses the map: the Gaussian field (drawn by
+        ``sampler`` on the nodes' bounding box), a heterostructure's alloy map (on the tensor
+        axes of a structured mesh's vertices), a uniform Delta, or a grid file (which must
+        cover the nodes' bounding box; a relative path is resolved against the current
+        working directory).
+    points_nm : ndarray, shape (dim, nnodes)
+        Where Delta is wanted, in nm: the mesh vertices (``mesh.p``; what
+        :func:`build_system` passes, for P1 and P2 alike), or every DOF location of a P2
+        basis (``basis.doflocs``, with ``vertices_nm``).
+    vertices_nm : ndarray, shape (dim, nvertices), optional
+        The mesh vertices when ``points_nm`` are other nodes: the grid (Gaussian bounding
+        box, alloy axes, file coverage, figure extent) is then that of the vertices, so the
+        values at the vertices are those of ``valley_map(config, vertices_nm)``. Default:
+        ``points_nm``.
+
+    Returns
+    -------
+    delta_meV : ndarray, shape (nnodes,), complex
+        Delta at ``points_nm``, in meV (bilinear interpolation of the grid).
+    grid : ValleyGrid
+        The map's grid over the quantum region, in meV (for figures; a file map is cropped
+        to the cells that hold the nodes).
+
+    Notes
+    -----
+    :func:`femvalley.kp.two_valley_model` takes Delta at the vertices (interpolated with P1
+    elements) or at every DOF of the basis (interpolated with the basis's own elements). With
+    P2 elements only the latter keeps the P2 order of convergence (h^4 for energies) for a
+    smooth Delta; with vertex values the interpolation error of Delta limits it to h^2.
+    """
+    from femvalley.valley_map import file_valley_map, node_bounds, uniform_valley_map
+
     vm = config.valley_map
+    p = np.asarray(points_nm, dtype=float)
+    v = p if vertices_nm is None else np.asarray(vertices_nm, dtype=float)
     if vm.model == "alloy":
         from femvalley.heterostructure.bridge import alloy_valley_grid, tensor_axes
 
-        p = np.asarray(points_nm, dtype=float)
-        x, y = tensor_axes(p)
+        x, y = tensor_axes(v)
         grid = alloy_valley_grid(vm.heterostructure(), x_nm=x, y_nm=y, seed=vm.seed)
         return interpolate_to_nodes(grid, p), grid
-    return valley_map_on_nodes(vm.spec(), points_nm)
+    bounds = node_bounds(v)
+    if vm.model == "uniform":
+        return uniform_valley_map(vm.uniform_delta_ueV(), p, bounds_nm=bounds)
+    if vm.model == "file":
+        return file_valley_map(vm.path, p, bounds_nm=bounds)
+    return valley_map_on_nodes(
+        vm.spec(),
+        p,
+        method=vm.sampler,  # type: ignore[arg-type]
+        bounds_nm=bounds,
+    )
 
 
 def build_system(config: StudyConfig, *, reuse: StudySystem | None = None) -> StudySystem:
@@ -366,7 +420,12 @@ def build_system(config: StudyConfig, *, reuse: StudySystem | None = None) -> St
         potential_terms=kin.terms,
     )
     ops = assemble(model, kin.basis)
-    obs = StateObservables(kin.basis, dots=("dot_L", "dot_R"), delta_meV=delta)
+    obs = StateObservables(
+        kin.basis,
+        dots=("dot_L", "dot_R"),
+        delta_meV=delta,
+        terms={"detuning": kin.terms["detuning"]},
+    )
     timings["assemble"] = time.perf_counter() - t0 - timings.get("reduction", 0.0)
     return StudySystem(
         config=config,
@@ -421,7 +480,9 @@ def solve_points(
             else:  # not certified: solve this point in full
                 res = kit.solve(scales["detuning"])
         obs = kit.observables(res)
+        obs["detuning_slope_meV_per_mV"] = obs["slope_detuning"]
         rec: dict[str, Any] = {name: obs[name] for name in _PER_STATE}
+        rec["valley_coupling_meV"] = obs["valley_coupling_meV"]
         rec["energies_meV"] = res.energies_meV
         rec["dot_weight"] = obs["dot_weight"]
         rec["full_solve"] = int(res.timings_s.get("full_solve", 1.0))
@@ -453,6 +514,7 @@ def _empty_results(config: StudyConfig) -> dict[str, Any]:
         "full_solve": np.zeros(p, dtype=np.uint8),
         "error_bound_meV": np.full(p, np.nan),
         "residual_meV": np.full((p, k), np.nan),
+        "valley_coupling_meV": np.full((p, k), np.nan, dtype=np.complex128),
     }
     for name in _PER_STATE:
         out[name] = np.full((p, k), np.nan)
@@ -553,6 +615,13 @@ def _load_for_resume(path: Path, config: StudyConfig) -> tuple[dict[str, Any], d
             f"{path} was made from a different study configuration; refusing to resume into "
             "it. Use another --out directory, or run the original configuration (its TOML is "
             "stored in the file's config_toml attribute)."
+        )
+    missing = [k for k in _empty_results(config) if k not in stored]
+    if missing:
+        raise ValueError(
+            f"{path} was written by an older femvalley (layout version "
+            f"{stored['attrs'].get('layout_version')}, no {missing[0]!r}); it cannot be "
+            f"resumed: start a new --out directory"
         )
     results = {k: stored[k] for k in _empty_results(config)}
     return results, dict(stored.get("states", {}))

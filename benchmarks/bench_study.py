@@ -111,17 +111,7 @@ def main() -> None:
         "direct_vs_reduced_max_diff_ueV": 1e3 * direct_diff,
         "peak_rss_mb": mem.peak_mb,
         "kp_mesh": s["kp_mesh"],
-        "fit": {
-            k: s["anticrossing_fit"].get(k)
-            for k in (
-                "tunnel_coupling_ueV",
-                "min_gap_error_bound_ueV",
-                "lever_arm_meV_per_mV",
-                "valley_splitting_ueV",
-                "detuning_offset_mV",
-                "rms_residual_ueV",
-            )
-        },
+        "numbers": {k: v["text"] for k, v in s.get("numbers", {}).items()},
     }
     print(json.dumps(out, indent=2, default=float))
     print()

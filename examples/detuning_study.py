@@ -62,12 +62,9 @@ def main() -> None:
 
         config = demo_config()
     s = run(config, Path(args.out))
-    fit = s["anticrossing_fit"]
-    print(f"tunnel coupling       {fit['tunnel_coupling_ueV']:.3f} ueV")
-    print(f"lever arm (fit)       {fit['lever_arm_meV_per_mV']:.5f} meV/mV")
-    print(f"lever arm (H-F)       {s['hellmann_feynman_lever_arm_meV_per_mV']:.5f} meV/mV")
-    for dot, ev in fit["valley_splitting_ueV"].items():
-        print(f"valley splitting {dot}  {ev:.1f} ueV")
+    for name, entry in s.get("numbers", {}).items():
+        print(f"{name:28s} {entry['text']}")
+    print(f"lever arm (H-F, sweep ends) {s['hellmann_feynman_lever_arm_meV_per_mV']:.5f} meV/mV")
 
 
 if __name__ == "__main__":

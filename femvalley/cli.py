@@ -279,15 +279,27 @@ def _run(config: Any, args: argparse.Namespace, out: Path) -> int:
             + ("none certified" if worst is None else f"{worst:.2g} ueV")
             + f"; {rb['points_solved_in_full']} points solved in full"
         )
-    fit = s.get("anticrossing_fit", {})
-    if "tunnel_coupling_ueV" in fit:
-        vs = fit["valley_splitting_ueV"]
-        print(
-            f"  tunnel coupling {fit['tunnel_coupling_ueV']:.3g} ueV, detuning lever arm "
-            f"{fit['lever_arm_meV_per_mV']:.4g} meV/mV, valley splitting "
-            f"{vs['dot_L']:.1f} ueV (left) / {vs['dot_R']:.1f} ueV (right)"
-        )
+    print_numbers(s)
     return 0
+
+
+def print_numbers(summary: dict[str, Any]) -> None:
+    """Print a study's headline numbers: value +- solver bound +- discretisation error."""
+    names = {
+        "tunnel_coupling": "tunnel coupling",
+        "valley_splitting_dot_L": "valley splitting, left dot",
+        "valley_splitting_dot_R": "valley splitting, right dot",
+        "lever_arm": "detuning lever arm",
+        "anticrossing_detuning": "anticrossing at detuning",
+    }
+    nums = summary.get("numbers", {})
+    for key, label in names.items():
+        if key in nums:
+            print(f"  {label}: {nums[key]['text']}")
+    if "note" in summary:
+        print(f"  note: {summary['note']}")
+    if "analysis_error" in summary:
+        print(f"  the sweep could not be analysed: {summary['analysis_error']}")
 
 
 def _run_ensemble(args: argparse.Namespace, out: Path) -> int:

@@ -27,15 +27,20 @@ orbitals (:class:`femvalley.reduced.ValleyReducedBasis`): a new seed costs one p
 its valley coupling and ``P`` dense ``2m x 2m`` problems. Every energy is certified to
 ``solver.tolerance_ueV``; a point the basis cannot certify is solved in full.
 
-Results store (``ensemble.h5``, layout version 1; R realisations, P detunings, k states)
+Results store (``ensemble.h5``, layout version 2; R realisations, P detunings, k states)
 -----------------------------------------------------------------------------------------
 - ``detuning_mV`` (P,); ``seed`` (R,), ``combination`` (R,) and, for every parameter,
   ``parameters/<dotted path>`` (R,): what each realisation is;
 - ``done`` (R,) uint8; ``energies_meV`` (R, P, k); ``dot_weight`` (R, P, k, 2);
   ``error_bound_meV`` (R, P) (NaN where a point was solved in full); ``full_solve`` (R, P);
-- derived: ``valley_splitting_L_ueV``, ``valley_splitting_R_ueV``, ``tunnel_coupling_ueV``,
-  ``fit_min_gap_ueV``, ``fit_rms_ueV`` (from :func:`femvalley.analysis.fit_anticrossing`; NaN
-  where the fit fails) and ``min_gap_ueV`` (smallest sampled ``E1 - E0``), all (R,);
+- derived, all (R,), by the same resolved analysis as a study
+  (:func:`femvalley.analysis.analyse_sweep` in the realisation's certified basis):
+  ``valley_splitting_L_ueV``, ``valley_splitting_R_ueV`` (lowest doublet of each dot, paired
+  by dot weight) with ``*_bound_ueV``; ``tunnel_coupling_ueV`` (half the smallest ``E1 - E0``
+  of the lowest interdot anticrossing, located by root finding; NaN when the range brackets
+  none or when it is not resolved), ``tunnel_coupling_bound_ueV`` (its certified bound, or,
+  where ``tunnel_coupling_resolved`` is 0, the upper bound ``t < bound``),
+  ``anticrossing_mV``, ``lever_arm_meV_per_mV`` (Hellmann-Feynman);
 - provenance per realisation: ``point_config_sha256`` (R,) (of the realisation's resolved
   study TOML, which :meth:`EnsembleConfig.point_config` rebuilds), ``worker`` (R,) (host and
   process), ``finished_utc`` (R,), ``solve_s`` (R,);
@@ -66,6 +71,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from femvalley.analysis import FullSpectrum, Levels, ReducedSpectrum, analyse_sweep
 from femvalley.config import StudyConfig, _dump_toml, read_section, read_toml
 from femvalley.reduced import ValleyReducedBasis, build_valley_basis
 from femvalley.sweep import (
@@ -91,7 +97,7 @@ __all__ = [
 
 ENSEMBLE_STORE = "ensemble.h5"
 SUMMARY_NAME = "ensemble_summary.json"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 #: study fields an ensemble may not vary (they fix the shape of the results or are the seeds)
 _FIXED = ("detuning.start_mV", "detuning.stop_mV", "detuning.points", "solver.n_states")
 #: derived quantities of every realisation and the statistics reported for them
@@ -99,7 +105,15 @@ QUANTITIES = (
     "valley_splitting_L_ueV",
     "valley_splitting_R_ueV",
     "tunnel_coupling_ueV",
-    "min_gap_ueV",
+)
+#: per-realisation numbers stored beside QUANTITIES: bounds, positions, the lever arm
+DERIVED_EXTRA = (
+    "valley_splitting_L_bound_ueV",
+    "valley_splitting_R_bound_ueV",
+    "tunnel_coupling_bound_ueV",
+    "tunnel_coupling_resolved",
+    "anticrossing_mV",
+    "lever_arm_meV_per_mV",
 )
 
 
@@ -352,31 +366,58 @@ def _solve_one(kit: _GroupKit, cfg: StudyConfig) -> dict[str, Any]:
             rec["energies_meV"][j] = res.energies_meV
             rec["dot_weight"][j] = kit.observables(res)["dot_weight"]
             rec["full_solve"][j] = 1
-    rec.update(_derived(kit.detuning_mV, rec["energies_meV"], rec["dot_weight"]))
+    rec.update(_derived(kit, basis))
     rec["solve_s"] = time.perf_counter() - t0
     rec["worker"] = f"{socket.gethostname()}:{os.getpid()}"
     rec["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return rec
 
 
-def _derived(
-    eps: NDArray[np.float64], e: NDArray[np.float64], w: NDArray[np.float64]
-) -> dict[str, float]:
-    """Valley splittings, tunnel coupling and gaps of one sweep (NaN where the fit fails)."""
-    from femvalley.analysis import fit_anticrossing
+class _LazyFull:
+    """A full-solve fallback built on first use (its mass factorisation costs)."""
 
-    out = {name: float("nan") for name in (*QUANTITIES, "fit_min_gap_ueV", "fit_rms_ueV")}
-    out["min_gap_ueV"] = 1e3 * float(np.min(e[:, 1] - e[:, 0]))
-    if e.shape[1] >= 4 and eps.size >= 4:
-        try:
-            fit = fit_anticrossing(eps, e, w)
-        except (ValueError, RuntimeError, np.linalg.LinAlgError):
-            return out
-        out["valley_splitting_L_ueV"] = float(fit.valley_splitting_ueV["dot_L"])
-        out["valley_splitting_R_ueV"] = float(fit.valley_splitting_ueV["dot_R"])
-        out["tunnel_coupling_ueV"] = float(fit.tunnel_coupling_ueV)
-        out["fit_min_gap_ueV"] = float(fit.min_gap_ueV)
-        out["fit_rms_ueV"] = float(fit.rms_residual_ueV)
+    def __init__(self, kit: _GroupKit, basis: ValleyReducedBasis) -> None:
+        self.kit, self.basis = kit, basis
+        self.spectrum: FullSpectrum | None = None
+
+    def __call__(self, detuning_mV: float) -> Levels:
+        if self.spectrum is None:
+            self.spectrum = FullSpectrum(
+                self.basis.full_operators(),
+                self.kit.observables,
+                k=self.basis.k,
+                backend=self.kit.backend,
+            )
+        return self.spectrum(detuning_mV)
+
+
+def _derived(kit: _GroupKit, basis: ValleyReducedBasis) -> dict[str, float]:
+    """Numbers of one realisation by the resolved analysis of a study (NaN where none)."""
+    out = {name: float("nan") for name in (*QUANTITIES, *DERIVED_EXTRA)}
+    spectrum = ReducedSpectrum(
+        basis, kit.observables, dot_mass=kit.dot_mass, fallback=_LazyFull(kit, basis)
+    )
+    try:
+        an = analyse_sweep(spectrum, kit.detuning_mV)
+    except (ValueError, RuntimeError, np.linalg.LinAlgError):
+        return out
+    for dot, side in ((0, "L"), (1, "R")):
+        d = an.doublets.get(dot)
+        if d is not None:
+            out[f"valley_splitting_{side}_ueV"] = d.valley_splitting_ueV
+            out[f"valley_splitting_{side}_bound_ueV"] = d.bound_ueV
+    tc = an.tunnel_coupling
+    if tc is not None:
+        out["tunnel_coupling_resolved"] = float(tc.resolved)
+        out["anticrossing_mV"] = tc.detuning_mV
+        if tc.resolved:
+            out["tunnel_coupling_ueV"] = tc.tunnel_coupling_ueV
+            out["tunnel_coupling_bound_ueV"] = tc.tunnel_coupling_bound_ueV
+        else:
+            out["tunnel_coupling_bound_ueV"] = tc.tunnel_coupling_bound_ueV + max(
+                tc.tunnel_coupling_ueV, 0.0
+            )
+    out["lever_arm_meV_per_mV"] = an.lever_arm_meV_per_mV
     return out
 
 
@@ -572,12 +613,15 @@ def _group_kit(system: StudySystem, detuning_mV: NDArray[np.float64], path: Path
         snapshots=list(snaps),
         on_snapshot=checkpoint,
     )
-    mats = system.observables._mats  # type: ignore[attr-defined]
+    obs = system.observables
     return _GroupKit(
         basis=basis,
         points_nm=np.asarray(system.quantum_mesh.p),
         detuning_mV=np.asarray(detuning_mV, dtype=float),
-        dot_mass=(basis.project_scalar(mats["dot_L"]), basis.project_scalar(mats["dot_R"])),
+        dot_mass=(
+            basis.project_scalar(obs.matrix("dot_L")),
+            basis.project_scalar(obs.matrix("dot_R")),
+        ),
         observables=system.observables,
         backend=cfg.solver.backend,
     )
@@ -612,7 +656,7 @@ def _empty(config: EnsembleConfig) -> dict[str, Any]:
         "worker": np.array([""] * r, dtype=object),
         "finished_utc": np.array([""] * r, dtype=object),
     }
-    for name in (*QUANTITIES, "fit_min_gap_ueV", "fit_rms_ueV"):
+    for name in (*QUANTITIES, *DERIVED_EXTRA):
         out[name] = np.full(r, np.nan)
     return out
 
@@ -695,9 +739,10 @@ def _stats(values: NDArray[np.float64], threshold: float | None) -> dict[str, An
 def ensemble_statistics(results: Mapping[str, Any], config: EnsembleConfig) -> dict[str, Any]:
     """Median, quartiles, IQR, mean and fraction below the threshold, per combination.
 
-    Valley splittings (both dots, and both pooled), tunnel coupling and the smallest sampled
-    gap ``E1 - E0``, over the finished realisations of every parameter combination. The
-    threshold (``ensemble.threshold_ueV``) applies to the valley splittings.
+    Valley splittings (both dots, and both pooled) and the resolved tunnel coupling over the
+    finished realisations of every parameter combination (a coupling that is not resolved
+    counts as missing and is reported in ``tunnel_coupling_not_resolved``). The threshold
+    (``ensemble.threshold_ueV``) applies to the valley splittings.
     """
     thr = float(config.ensemble.threshold_ueV)
     done = np.asarray(results["done"], dtype=bool)
@@ -716,6 +761,9 @@ def ensemble_statistics(results: Mapping[str, Any], config: EnsembleConfig) -> d
             ]
         )
         entry["valley_splitting_ueV"] = _stats(pooled, thr)
+        res_flag = np.asarray(results["tunnel_coupling_resolved"])[sel]
+        entry["tunnel_coupling_not_resolved"] = int(np.sum(res_flag == 0))
+        entry["no_anticrossing_in_range"] = int(np.sum(~np.isfinite(res_flag)))
         bounds = np.asarray(results["error_bound_meV"])[sel]
         entry["max_error_bound_ueV"] = (
             1e3 * float(np.nanmax(bounds)) if np.any(np.isfinite(bounds)) else None

@@ -234,11 +234,12 @@ def plot_spectrum(
     *,
     detuning_mV: ArrayLike,
     energies_meV: ArrayLike,
-    valley_polarization: ArrayLike | None = None,
+    valley_parity: ArrayLike | None = None,
     n_states: int = 4,
     model_meV: Any = None,
     title: str | None = None,
     dpi: int = 200,
+    zoom: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a PNG of the spectrum ``E - min(E0)`` (meV) against detuning (mV).
 
@@ -250,9 +251,9 @@ def plot_spectrum(
         Detuning of every point.
     energies_meV : array_like, shape (P, k)
         Energies, ascending per point; unfinished points may be NaN.
-    valley_polarization : array_like, shape (P, k), optional
-        Valley polarisation of every state, -1 .. +1 (e.g. ``valley_parity``, -1 for the
-        lower local valley state); colours the lines (blue -1 .. red +1).
+    valley_parity : array_like, shape (P, k), optional
+        Valley parity ``<tau_Delta>`` of every state, -1 (lower local valley state) .. +1
+        (upper); colours the lines (blue -1 .. red +1).
     n_states : int
         How many of the lowest states to draw (4 by default).
     model_meV : callable, optional
@@ -262,6 +263,11 @@ def plot_spectrum(
         Figure title.
     dpi : int
         Resolution.
+    zoom : mapping, optional
+        An inset on one anticrossing: ``detuning_mV`` (its position), ``width_mV`` (the
+        half-width shown), ``energies_meV`` (callable: detunings (n,) -> the two branches
+        (n, 2) in meV, e.g. from the reduced basis), ``label`` (text: the resolved gap and
+        its bound).
     """
     plt = _pyplot()
     from matplotlib.collections import LineCollection
@@ -282,7 +288,7 @@ def plot_spectrum(
     norm = Normalize(-1.0, 1.0)
     order = np.argsort(eps)
     x, rel = eps[order], e[order] - ref
-    pol = None if valley_polarization is None else np.asarray(valley_polarization)[order]
+    pol = None if valley_parity is None else np.asarray(valley_parity)[order]
     line = None
     for j in range(n):
         if pol is None:
@@ -309,14 +315,28 @@ def plot_spectrum(
             )
         ax.legend(loc="best", fontsize=8, frameon=False)
     if line is not None:
-        fig.colorbar(line, ax=ax).set_label("valley polarisation (-1: lower, +1: upper valley)")
+        fig.colorbar(line, ax=ax).set_label(
+            r"valley parity $\langle\tau_\Delta\rangle$ (-1: lower, +1: upper valley state)"
+        )
     ax.set_xlim(x.min(), x.max())
     finite = rel[:, :n][np.isfinite(rel[:, :n])]
     pad = 0.05 * max(float(np.ptp(finite)), 1e-6)
     ax.set_ylim(float(finite.min()) - pad, float(finite.max()) + pad)
     ax.set_xlabel("detuning (mV)")
     ax.set_ylabel(r"$E - \min(E_0)$ (meV)")
-    ax.set_title(title or f"lowest {n} states")
+    ax.set_title(title or f"lowest {n} states", fontsize=9)
+    if zoom is not None:
+        x0, w = float(zoom["detuning_mV"]), float(zoom["width_mV"])
+        fine = np.linspace(x0 - w, x0 + w, 201)
+        branches = np.asarray(zoom["energies_meV"](fine), dtype=float)
+        mid = 0.5 * (branches[:, 0] + branches[:, 1])
+        ins = ax.inset_axes((0.08, 0.56, 0.36, 0.38))
+        for b in range(2):
+            ins.plot(fine - x0, 1e3 * (branches[:, b] - mid), "-", color="k", lw=1.0)
+        ins.set_xlabel(rf"$\epsilon - {x0:.4g}$ mV", fontsize=6, labelpad=1)
+        ins.set_ylabel(r"$E - \bar E$ ($\mu$eV)", fontsize=6, labelpad=1)
+        ins.tick_params(labelsize=5, pad=1)
+        ins.set_title(str(zoom.get("label", "")), fontsize=6, pad=2)
     return _save(fig, path, dpi=dpi)
 
 
@@ -602,9 +622,10 @@ def plot_ensemble_distributions(
 ) -> Path:
     """Write a PNG of an ensemble's distributions: histograms (top) and CDFs (bottom).
 
-    Columns: valley splitting of each dot, tunnel coupling and the smallest sampled gap
-    ``E1 - E0`` (ueV), one colour per parameter combination; the CDF panel of the valley
-    splittings marks ``ensemble.threshold_ueV``.
+    Columns: valley splitting of each dot and the resolved tunnel coupling (ueV), one colour
+    per parameter combination; the CDF panel of the valley splittings marks
+    ``ensemble.threshold_ueV``. Tunnel couplings that are not resolved (smaller than their
+    certified bound) are left out; the ensemble summary counts them.
 
     Parameters
     ----------
@@ -617,8 +638,7 @@ def plot_ensemble_distributions(
     columns = (
         ("valley_splitting_L_ueV", "valley splitting, left dot"),
         ("valley_splitting_R_ueV", "valley splitting, right dot"),
-        ("tunnel_coupling_ueV", "tunnel coupling $t_c$"),
-        ("min_gap_ueV", "smallest gap $E_1 - E_0$"),
+        ("tunnel_coupling_ueV", "tunnel coupling $t_c$ (resolved)"),
     )
     combos = config.ensemble.combinations()
     done = np.asarray(results["done"], dtype=bool)

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -69,6 +69,8 @@ __all__ = [
     "build_valley_basis",
     "orbital_snapshot",
     "orthonormal_span",
+    "ritz_bound",
+    "state_bounds",
 ]
 
 
@@ -128,7 +130,15 @@ class ReducedSolution:
     certified : bool
         ``error_bound_meV <= tolerance`` and no state can have been missed.
     coefficients : ndarray (m, k) or None
-        The Ritz vectors in the reduced basis (:class:`ValleyReducedBasis` only).
+        The Ritz vectors in the reduced basis.
+    state_bounds_meV : ndarray, shape (k,) or None
+        A certified bound of ``theta_i - lambda_i`` (in ``[0, b_i]``) per state: the bound of
+        the lowest ``n`` states computed from their own residual block, minimised over
+        ``n > i`` (:func:`state_bounds`). Never larger than ``error_bound_meV``, and much
+        smaller for the lowest states when the higher ones are poorly resolved.
+    term_expectations_meV : dict of str to ndarray (k,)
+        ``<x_i | D_t | x_i>`` of every named term: the Hellmann-Feynman derivative
+        ``d theta_i / d s_t`` (meV per unit of the scale, e.g. meV/mV for the detuning).
     """
 
     result: EigenResult
@@ -137,6 +147,8 @@ class ReducedSolution:
     gap_meV: float
     certified: bool
     coefficients: NDArray[Any] | None = None
+    state_bounds_meV: NDArray[np.float64] | None = None
+    term_expectations_meV: Mapping[str, NDArray[np.float64]] = field(default_factory=dict)
 
     @property
     def energies_meV(self) -> NDArray[np.float64]:
@@ -300,6 +312,11 @@ class ReducedBasis:
         rounding = 64 * np.finfo(float).eps * float(np.max(np.abs(theta)))
         bound, gap = _ritz_bound(theta, rho, lower, rounding)
         certified = bool(bound <= self.tolerance_meV)
+        states = state_bounds(theta, gram, bound, rounding=rounding)
+        slopes = {
+            name: np.real(np.einsum("ai,ab,bi->i", y.conj(), t, y))
+            for name, t in self.terms.items()
+        }
         denom = np.linalg.norm(hx, axis=0) + np.abs(theta) * np.linalg.norm(mx, axis=0)
         rel = np.linalg.norm(r, axis=0) / np.where(denom > 0, denom, 1.0)
         ops = self.operators
@@ -319,6 +336,9 @@ class ReducedBasis:
             error_bound_meV=float(bound),
             gap_meV=float(gap),
             certified=certified,
+            coefficients=y,
+            state_bounds_meV=states,
+            term_expectations_meV=slopes,
         )
 
 
@@ -427,6 +447,59 @@ def _ritz_bound(
     spread = float(theta[-1] - theta[0]) + rho  # theta_k - c, c = theta_1 - rho
     bound = min(rho, rho * rho / gap + (rho / gap) ** 2 * spread)
     return float(bound + rounding), float(gap)
+
+
+def ritz_bound(
+    theta: NDArray[np.float64], rho: float, lower: float, rounding: float = 0.0
+) -> tuple[float, float]:
+    """Certified bound of ``k`` Ritz values and the gap ``lower - theta_k`` (meV).
+
+    ``rho``: the ``M^-1`` norm of their residual block; ``lower``: a lower bound of
+    ``lambda_{k+1}``. See :meth:`ReducedBasis.solve` for the proof.
+    """
+    return _ritz_bound(theta, rho, lower, rounding)
+
+
+def state_bounds(
+    theta: NDArray[np.float64],
+    gram: NDArray[Any],
+    bound_meV: float,
+    *,
+    rounding: float = 0.0,
+    allowance: NDArray[np.float64] | None = None,
+) -> NDArray[np.float64]:
+    """Certified bound of each Ritz value from the residual blocks of the lowest states.
+
+    The bound of :meth:`ReducedBasis.solve` holds for the lowest ``n`` Ritz pairs alone, with
+    their own residual block (``rho_n^2``, the largest eigenvalue of ``gram[:n, :n]``) and
+    ``lambda_{n+1} >= theta_{n+1} - bound_meV`` (the pairing of all ``k`` states is already
+    certified by ``bound_meV``). State ``i`` gets the smallest of these bounds over
+    ``n > i``. When the highest states of a basis are resolved worst, this is much sharper for
+    the lowest ones (their residuals are small and their gap to the next level is what it
+    is). ``allowance`` (k,): rounding allowance per state added to ``rho_n^2``.
+
+    Parameters
+    ----------
+    theta : ndarray (k,)
+        Ritz values (meV), ascending.
+    gram : ndarray (k, k)
+        ``R^H M^-1 R`` of the residual block (meV^2).
+    bound_meV : float
+        The certified bound of all ``k`` states (``inf``: not certified).
+    """
+    k = int(theta.size)
+    out = np.full(k, float(bound_meV))
+    if not np.isfinite(bound_meV) or k == 0:
+        return out
+    extra = np.zeros(k) if allowance is None else np.asarray(allowance, dtype=float)
+    best = float(bound_meV)
+    for n in range(k - 1, 0, -1):
+        rho2 = float(np.linalg.eigvalsh(_hermitian(gram[:n, :n]))[-1]) + float(extra[:n].sum())
+        rho = float(np.sqrt(max(rho2, 0.0)))
+        b, _ = _ritz_bound(theta[:n], rho, float(theta[n]) - float(bound_meV), rounding)
+        best = min(best, b)
+        out[n - 1] = best
+    return out
 
 
 def _weyl_bound(
@@ -741,6 +814,14 @@ class ValleyReducedBasis:
         rounding = 64 * np.finfo(float).eps * float(np.max(np.abs(theta))) * self.size
         bound, gap = _ritz_bound(theta, rho, lower, rounding)
         certified = bool(bound <= self.tolerance_meV)
+        states = state_bounds(theta, gram, bound, rounding=rounding, allowance=allow)
+        slopes = {
+            name: np.real(
+                np.einsum("ai,ab,bi->i", yp.conj(), t, yp)
+                + np.einsum("ai,ab,bi->i", ym.conj(), t, ym)
+            )
+            for name, t in p.terms.items()
+        }
         ops = self.operators
         # Phi is M-orthonormal: the valley weights are those of the reduced coefficients
         weights = np.stack(
@@ -765,12 +846,49 @@ class ValleyReducedBasis:
             gap_meV=float(gap),
             certified=certified,
             coefficients=y,
+            state_bounds_meV=states,
+            term_expectations_meV=slopes,
         )
 
-    def project_scalar(self, matrix: Any) -> NDArray[np.float64]:
-        """``Phi^T A Phi`` of a real scalar operator ``A`` on all DOFs of the basis (N x N)."""
+    def project_scalar(self, matrix: Any) -> NDArray[Any]:
+        """``Phi^T A Phi`` of a scalar operator ``A`` on all DOFs of the basis (N x N).
+
+        A real symmetric ``A`` gives a real symmetric result; a complex symmetric one (a
+        bilinear form weighted by a complex field, e.g. ``int Delta phi_i phi_j``) a complex
+        symmetric one.
+        """
         a = sp.csr_matrix(matrix)[self.operators.interior][:, self.operators.interior]
-        return np.asarray(_hermitian(self.parts.phi.T @ (a @ self.parts.phi)))
+        proj = self.parts.phi.T @ (a @ self.parts.phi)
+        if np.iscomplexobj(proj):
+            return np.asarray(0.5 * (proj + proj.T))
+        return np.asarray(_hermitian(proj))
+
+    def project_coupling(self, values: NDArray[Any]) -> NDArray[np.complex128]:
+        """``Phi^T B(f) Phi`` for a complex vertex field ``f`` (``B(Delta)`` is the coupling)."""
+        wb = np.asarray(
+            self.coupling.matrix(np.asarray(values, dtype=np.complex128)) @ self.parts.phi
+        )
+        proj = self.parts.phi.T @ wb
+        return np.asarray(0.5 * (proj + proj.T))
+
+    def diagonal_expectation(
+        self, projected: NDArray[Any], coefficients: NDArray[Any]
+    ) -> NDArray[Any]:
+        """``<x_i| A (x) I_2 |x_i>`` (complex when ``A`` is complex symmetric)."""
+        m = self.parts.phi.shape[1]
+        yp, ym = coefficients[:m], coefficients[m:]
+        return np.asarray(
+            np.einsum("ai,ab,bi->i", yp.conj(), projected, yp)
+            + np.einsum("ai,ab,bi->i", ym.conj(), projected, ym)
+        )
+
+    def off_diagonal_expectation(
+        self, projected: NDArray[Any], coefficients: NDArray[Any]
+    ) -> NDArray[np.float64]:
+        """``<x_i| [[0, A], [conj(A), 0]] |x_i> = 2 Re(y+^H A y-)`` for complex symmetric ``A``."""
+        m = self.parts.phi.shape[1]
+        yp, ym = coefficients[:m], coefficients[m:]
+        return np.asarray(2 * np.real(np.einsum("ai,ab,bi->i", yp.conj(), projected, ym)))
 
     def expectation(
         self, projected: NDArray[np.float64], coefficients: NDArray[Any]

@@ -25,10 +25,30 @@ from typing import Any
 
 import numpy as np
 
+from femvalley.analysis import (
+    FullSpectrum,
+    Levels,
+    ReducedSpectrum,
+    Spectrum,
+    SweepAnalysis,
+    analyse_sweep,
+    format_value,
+)
 from femvalley.config import ReductionConfig, StudyConfig
+from femvalley.reduced import ValleyReducedBasis
 from femvalley.sweep import StudySystem, device_potentials, kp_input, run_sweep
 
-__all__ = ["SCAN_MODELS", "SUMMARY_NAME", "barrier_scan", "finish_study", "run_study"]
+__all__ = [
+    "SCAN_MODELS",
+    "SUMMARY_NAME",
+    "barrier_scan",
+    "finish_study",
+    "number",
+    "run_study",
+    "study_numbers",
+    "study_spectrum",
+    "sweep_levels",
+]
 
 #: the models of a barrier scan: 3-D, Born-Oppenheimer 2-D, and fixed-z slices
 SCAN_MODELS = ("3d", "bo2d", "slice2d:interface", "slice2d:max_density")
@@ -115,21 +135,33 @@ def finish_study(
             ),
             "points_solved_in_full": int(np.sum(results["full_solve"])),
         }
-    fit = None
-    if cfg.solver.n_states >= 4 and summary["points_done"] >= 4:
+    analysis = None
+    if summary["points_done"] >= 2 and cfg.solver.n_states >= 2 and bool(np.all(results["done"])):
+        spectrum = study_spectrum(system, reduced)
+        levels = sweep_levels(results, spectrum)
+        try:
+            analysis = analyse_sweep(spectrum, eps, levels=levels)
+        except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
+            summary["analysis_error"] = str(err)
+    if analysis is not None:
+        summary["numbers"] = study_numbers(analysis)
+        summary["anticrossings"] = [c.as_dict() for c in analysis.anticrossings]
+        if analysis.tunnel_coupling is None:
+            summary["note"] = (
+                f"the detuning range {eps.min():g} .. {eps.max():g} mV brackets no interdot "
+                "anticrossing of the two lowest states: no tunnel coupling is reported"
+            )
+    if cfg.solver.n_states >= 4 and summary["points_done"] >= 8:
         from femvalley.analysis import fit_anticrossing
 
         try:
             fit = fit_anticrossing(eps, e, results["dot_weight"])
-            fit, gap_bound = _refine(system, fit, eps, reduced)
-            summary["anticrossing_fit"] = fit.as_dict()
-            if gap_bound is not None:
-                summary["anticrossing_fit"]["min_gap_error_bound_ueV"] = gap_bound
+            summary["model_fit"] = fit.as_dict()
         except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
-            summary["anticrossing_fit"] = {"error": str(err)}
+            summary["model_fit"] = {"error": str(err)}
     figures: list[str] = []
     if cfg.output.figures:
-        figures = [p.name for p in _figures(out, results, system, fit)]
+        figures = [p.name for p in _figures(out, results, system, analysis, reduced)]
     summary["figures"] = figures
     if cfg.output.vtu_states > 0:
         from femvalley.export import export_study
@@ -141,28 +173,122 @@ def finish_study(
     return summary
 
 
-def _refine(
-    system: StudySystem, fit: Any, eps: np.ndarray, reduced: Any = None
-) -> tuple[Any, float | None]:
-    """Resolve the lowest anticrossing between the two sweep points that bracket it.
+def study_spectrum(system: StudySystem, reduced: Any = None) -> Spectrum:
+    """Return the levels of a study at any detuning: its reduced basis, else full solves.
 
-    With the study's reduced basis, the search runs in it (no new full solve) and the
-    smallest gap comes with a certified bound (twice the energy bound there, ueV); without
-    it, the states of the two bracketing points are solved in full and span the search space.
+    With the single-valley reduced basis every evaluation is a certified reduced solve
+    (a point it cannot certify falls back to a full solve); otherwise each evaluation is a
+    full solve (:class:`~femvalley.analysis.FullSpectrum`).
     """
-    from femvalley.analysis import refine_anticrossing
+    cfg = system.config
+    full = FullSpectrum(
+        system.operators, system.observables, k=cfg.solver.n_states, backend=cfg.solver.backend
+    )
+    if isinstance(reduced, ValleyReducedBasis):
+        return ReducedSpectrum(reduced, system.observables, fallback=full)
+    return full
 
-    grid = np.sort(eps)
-    j = int(np.searchsorted(grid, fit.detuning_offset_mV))
-    if j == 0 or j == grid.size:
-        return fit, None  # the anticrossing is outside the sweep
-    a, b = float(grid[j - 1]), float(grid[j])
-    if reduced is None:
-        vectors = [system.solve(a).vectors, system.solve(b).vectors]
-        return refine_anticrossing(fit, system.operators, vectors, window_mV=(a, b)), None
-    refined = refine_anticrossing(fit, system.operators, [reduced.vectors], window_mV=(a, b))
-    sol = reduced.solve({"detuning": refined.detuning_offset_mV}, vectors=False)
-    return refined, (2e3 * sol.error_bound_meV if sol.certified else None)
+
+def sweep_levels(results: dict[str, Any], spectrum: Spectrum | None = None) -> list[Levels]:
+    """Return the :class:`~femvalley.analysis.Levels` at the sweep points of a study.
+
+    Points certified by a reduced basis are evaluated again in ``spectrum`` when it is a
+    :class:`~femvalley.analysis.ReducedSpectrum` (milliseconds each, with per-state bounds);
+    the others are taken from the stored records (full solves: bounds not certified).
+    """
+    eps = np.asarray(results["detuning_mV"], dtype=float)
+    out: list[Levels] = []
+    for j, x in enumerate(eps):
+        if isinstance(spectrum, ReducedSpectrum) and not results["full_solve"][j]:
+            out.append(spectrum(float(x)))
+            continue
+        k = results["energies_meV"].shape[1]
+        out.append(
+            Levels(
+                detuning_mV=float(x),
+                energies_meV=np.asarray(results["energies_meV"][j], dtype=float),
+                bounds_meV=np.full(k, np.inf),
+                slopes_meV_per_mV=np.asarray(results["detuning_slope_meV_per_mV"][j], float),
+                slope_bounds_meV_per_mV=np.full(k, np.inf),
+                dot_weight=np.asarray(results["dot_weight"][j], dtype=float),
+                valley_parity=np.asarray(results["valley_parity"][j], dtype=float),
+                valley_coupling_meV=np.asarray(results["valley_coupling_meV"][j], complex),
+            )
+        )
+    return out
+
+
+def number(
+    value: float,
+    bound: float,
+    unit: str,
+    *,
+    discretisation: float | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Return one reported number: value, certified solver bound, discretisation error.
+
+    A value not larger than its bound is not resolved: ``value`` is then ``None`` and
+    ``below`` holds what is known (``|value| + bound``). ``text`` is the printed form.
+    """
+    resolved = bool(np.isfinite(value) and np.isfinite(bound) and abs(value) > bound)
+    out: dict[str, Any] = {
+        "value": float(value) if resolved or not np.isfinite(bound) else None,
+        "solver_bound": float(bound) if np.isfinite(bound) else None,
+        "discretisation_error": discretisation,
+        "unit": unit,
+        "resolved": resolved,
+        "text": format_value(value, bound, unit, discretisation=discretisation),
+    }
+    if not resolved and np.isfinite(bound) and np.isfinite(value):
+        out["below"] = abs(float(value)) + float(bound)
+    out.update(extra)
+    return out
+
+
+def study_numbers(analysis: SweepAnalysis) -> dict[str, dict[str, Any]]:
+    """Return the headline numbers of a sweep, each with its bound (see :func:`number`)."""
+    nums: dict[str, dict[str, Any]] = {}
+    tc = analysis.tunnel_coupling
+    if tc is not None:
+        nums["tunnel_coupling"] = number(
+            tc.tunnel_coupling_ueV,
+            tc.tunnel_coupling_bound_ueV,
+            "ueV",
+            at_detuning_mV=tc.detuning_mV,
+            method="half the smallest E1 - E0, located by root finding (not a fit)",
+        )
+        nums["anticrossing_detuning"] = {
+            "value": tc.detuning_mV,
+            "unit": "mV",
+            "text": f"{tc.detuning_mV:.6g} mV",
+        }
+    for dot, name in ((0, "dot_L"), (1, "dot_R")):
+        d = analysis.doublets.get(dot)
+        if d is None:
+            continue
+        nums[f"valley_splitting_{name}"] = number(
+            d.valley_splitting_ueV,
+            d.bound_ueV,
+            "ueV",
+            at_detuning_mV=d.detuning_mV,
+            localisation=d.localisation,
+            range_over_sweep_ueV=list(analysis.valley_splitting_range_ueV.get(dot, ())),
+        )
+        nums[f"valley_phase_{name}"] = {
+            "value": d.valley_phase_rad,
+            "unit": "rad",
+            "text": f"{d.valley_phase_rad:.4f} rad (arg <Delta> over the doublet)",
+        }
+    if np.isfinite(analysis.lever_arm_meV_per_mV):
+        nums["lever_arm"] = number(
+            analysis.lever_arm_meV_per_mV,
+            analysis.lever_arm_bound_meV_per_mV,
+            "meV/mV",
+            at_detuning_mV=analysis.lever_arm_detuning_mV,
+            method="Hellmann-Feynman slopes of the lowest state of each dot",
+        )
+    return nums
 
 
 def _mean_where(results: dict[str, Any], flag: int) -> float | None:
@@ -178,19 +304,45 @@ def _json_default(v: Any) -> Any:
     raise TypeError(f"cannot write {type(v).__name__} to JSON")
 
 
-def _figures(out: Path, results: dict[str, Any], system: StudySystem, fit: Any) -> list[Path]:
+def _figures(
+    out: Path,
+    results: dict[str, Any],
+    system: StudySystem,
+    analysis: SweepAnalysis | None,
+    reduced: Any,
+) -> list[Path]:
     from femvalley.plot import plot_density_slices, plot_spectrum, plot_valley_splitting_map
 
     cfg = system.config
+    zoom = None
+    tc = None if analysis is None else analysis.tunnel_coupling
+    if tc is not None and isinstance(reduced, ValleyReducedBasis):
+        spectrum = ReducedSpectrum(reduced, system.observables)
+        w = 6.0 * tc.width_mV if np.isfinite(tc.width_mV) and tc.width_mV > 0 else 0.1
+
+        def branches(x: Any) -> Any:
+            return np.array([spectrum(float(v)).energies_meV[:2] for v in x])
+
+        label = (
+            f"2t = {tc.gap_ueV:.4g} +- {tc.gap_bound_ueV:.2g} ueV"
+            if tc.resolved
+            else f"2t < {tc.gap_bound_ueV + max(tc.gap_ueV, 0.0):.2g} ueV (not resolved)"
+        )
+        zoom = {
+            "detuning_mV": tc.detuning_mV,
+            "width_mV": w,
+            "energies_meV": branches,
+            "label": label,
+        }
     written = [
         plot_spectrum(
             out / "spectrum.png",
             detuning_mV=results["detuning_mV"],
             energies_meV=results["energies_meV"],
-            valley_polarization=results["valley_parity"],
+            valley_parity=results["valley_parity"],
             n_states=4,
-            model_meV=None if fit is None else fit.energies_meV,
-            title=f"{cfg.device.name}: lowest states against detuning",
+            title=f"{cfg.device.name}, model {cfg.model}: lowest states against detuning",
+            zoom=zoom,
         ),
         plot_valley_splitting_map(
             system.valley_grid,

@@ -127,3 +127,39 @@ def test_minimum_gap_finds_narrow_anticrossings_exactly(t_meV):
         minimum_gap(gap, bracket_mV=(-100.0, 0.0))
     with pytest.raises(ValueError, match="bracket_mV"):
         minimum_gap(gap, bracket_mV=(1.0, 1.0))
+
+
+@pytest.mark.parametrize("t_meV", [1e-9, 1e-7, 1e-5])
+def test_minimum_gap_resolves_couplings_far_below_the_position_tolerance(t_meV):
+    """A third level bends the hyperbola (as in a device): the smallest gap must still be
+    2 t to 1e-6 relative when the anticrossing is 1e-8 mV wide (t = 1e-6 ueV)."""
+    from scipy.optimize import brentq
+
+    from femvalley.analysis import minimum_gap
+
+    x0, a = 3.3, 0.04
+
+    def h(x):
+        return np.array(
+            [
+                [0.5 * a * (x - x0), t_meV, 0.3],
+                [t_meV, -0.5 * a * (x - x0), 0.0],
+                [0.3, 0.0, 1.5 + 0.01 * x],
+            ]
+        )
+
+    def gap(x):
+        e = np.linalg.eigvalsh(h(x))
+        return e[1] - e[0]
+
+    def dgap(x):  # Hellmann-Feynman, an independent location of the minimum
+        e, v = np.linalg.eigh(h(x))
+        d = np.diag([0.5 * a, -0.5 * a, 0.01])
+        return v[:, 1] @ d @ v[:, 1] - v[:, 0] @ d @ v[:, 0]
+
+    shift = 0.3**2 / 1.5  # the third level pushes the first down: the crossing moves
+    lo, hi = x0 - 4 * shift / a, x0 + 4 * shift / a
+    exact_x = brentq(dgap, lo, hi, xtol=1e-15)
+    mg = minimum_gap(gap, bracket_mV=(-100.0, 100.0))
+    assert mg.gap_meV == pytest.approx(gap(exact_x), rel=1e-6)
+    assert mg.gap_meV == pytest.approx(2 * t_meV, rel=2e-2)

@@ -46,7 +46,7 @@ NUMBERS = (
     "full_solve",
     "valley_splitting_L_ueV",
     "tunnel_coupling_ueV",
-    "min_gap_ueV",
+    "tunnel_coupling_bound_ueV",
 )
 
 

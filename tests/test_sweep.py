@@ -37,7 +37,9 @@ def full_run(config, system, tmp_path_factory):
 def test_store_is_readable_with_plain_h5py(full_run, config):
     out, res = full_run
     with h5py.File(out / "results.h5", "r") as f:
-        assert f.attrs["layout_version"] == 2
+        assert f.attrs["layout_version"] == 3
+        assert f["detuning_slope_meV_per_mV"].shape == f["energies_meV"].shape
+        assert f["valley_coupling_meV"].dtype.kind == "c"
         assert (
             StudyConfig.from_dict(__import__("tomllib").loads(f.attrs["config_toml"])).to_dict()
             == config.to_dict()

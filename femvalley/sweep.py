@@ -10,7 +10,7 @@ from a few full solves (:mod:`femvalley.reduced`; checkpointed in ``snapshots.h5
 point is a small dense problem with an error bound; ``"direct"`` solves each point, warm-started
 from the previous one.
 
-Results store (``results.h5``, HDF5, readable with plain h5py; layout version 2)
+Results store (``results.h5``, HDF5, readable with plain h5py; layout version 3)
 -------------------------------------------------------------------------------
 datasets (P points, k states):
 
@@ -19,6 +19,8 @@ datasets (P points, k states):
 - ``valley_polarization`` (P, k): <tau_z> = w(+z) - w(-z);
 - ``valley_parity`` (P, k): <tau_Delta>, -1 in the lower and +1 in the upper local valley
   state (:class:`femvalley.analysis.StateObservables`);
+- ``detuning_slope_meV_per_mV`` (P, k): ``dE/d eps = <D>`` of every state (Hellmann-Feynman);
+- ``valley_coupling_meV`` (P, k) complex: ``<Delta>`` over every state's density;
 - ``dot_weight`` (P, k, 2): probability in ``dot_L`` and ``dot_R``;
 - ``x_mean_nm``, ``y_mean_nm``, ``x_std_nm``, ``y_std_nm`` (P, k): centre and size;
 - ``solve_s`` (P,): wall time of each point; ``full_solve`` (P,) uint8: 1 where the point was
@@ -101,10 +103,11 @@ STORE_NAME = "results.h5"
 SNAPSHOTS_NAME = "snapshots.h5"
 #: folder of the per-point state files inside a study directory
 STATES_DIR = "states"
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 _PER_STATE = (
     "valley_polarization",
     "valley_parity",
+    "detuning_slope_meV_per_mV",
     "x_mean_nm",
     "y_mean_nm",
     "x_std_nm",
@@ -112,6 +115,7 @@ _PER_STATE = (
 )
 _RECORD = (
     *_PER_STATE,
+    "valley_coupling_meV",
     "energies_meV",
     "dot_weight",
     "solve_s",
@@ -416,7 +420,12 @@ def build_system(config: StudyConfig, *, reuse: StudySystem | None = None) -> St
         potential_terms=kin.terms,
     )
     ops = assemble(model, kin.basis)
-    obs = StateObservables(kin.basis, dots=("dot_L", "dot_R"), delta_meV=delta)
+    obs = StateObservables(
+        kin.basis,
+        dots=("dot_L", "dot_R"),
+        delta_meV=delta,
+        terms={"detuning": kin.terms["detuning"]},
+    )
     timings["assemble"] = time.perf_counter() - t0 - timings.get("reduction", 0.0)
     return StudySystem(
         config=config,
@@ -471,7 +480,9 @@ def solve_points(
             else:  # not certified: solve this point in full
                 res = kit.solve(scales["detuning"])
         obs = kit.observables(res)
+        obs["detuning_slope_meV_per_mV"] = obs["slope_detuning"]
         rec: dict[str, Any] = {name: obs[name] for name in _PER_STATE}
+        rec["valley_coupling_meV"] = obs["valley_coupling_meV"]
         rec["energies_meV"] = res.energies_meV
         rec["dot_weight"] = obs["dot_weight"]
         rec["full_solve"] = int(res.timings_s.get("full_solve", 1.0))
@@ -503,6 +514,7 @@ def _empty_results(config: StudyConfig) -> dict[str, Any]:
         "full_solve": np.zeros(p, dtype=np.uint8),
         "error_bound_meV": np.full(p, np.nan),
         "residual_meV": np.full((p, k), np.nan),
+        "valley_coupling_meV": np.full((p, k), np.nan, dtype=np.complex128),
     }
     for name in _PER_STATE:
         out[name] = np.full((p, k), np.nan)
@@ -603,6 +615,13 @@ def _load_for_resume(path: Path, config: StudyConfig) -> tuple[dict[str, Any], d
             f"{path} was made from a different study configuration; refusing to resume into "
             "it. Use another --out directory, or run the original configuration (its TOML is "
             "stored in the file's config_toml attribute)."
+        )
+    missing = [k for k in _empty_results(config) if k not in stored]
+    if missing:
+        raise ValueError(
+            f"{path} was written by an older femvalley (layout version "
+            f"{stored['attrs'].get('layout_version')}, no {missing[0]!r}); it cannot be "
+            f"resumed: start a new --out directory"
         )
     results = {k: stored[k] for k in _empty_results(config)}
     return results, dict(stored.get("states", {}))

@@ -259,9 +259,10 @@ def check_dense_grid(nx: int, ny: int, *, method: str = "dense") -> None:
     The ``"dense"`` and ``"qtcad"`` samplers build the ``(nx ny) x (nx ny)`` covariance
     (``(nx ny)^2 x 8`` bytes); above :data:`DENSE_COVARIANCE_LIMIT_BYTES` (2 GiB, i.e.
     ``nx * ny > 16384``) this is a ``ValueError`` naming ``nx``, ``ny``, the size and the limit.
-    The peak memory of a draw is several times the covariance (the formula's temporaries and
-    the SVD), and its time is cubic in ``nx * ny`` (about 12 s per component for 200 x 15
-    points on one core).
+    The peak memory of a draw is about 7 times the covariance (the formula's temporaries and
+    the SVD: 506 MiB for the 69 MiB covariance of 200 x 15 points), and its time is cubic in
+    ``nx * ny`` (a ``"qtcad"`` map of 200 x 15 points, two SVD draws, takes 25 s on one core;
+    at the limit, 16384 points, about an hour and 15 GiB).
     """
     size = dense_covariance_bytes(nx, ny)
     if size > DENSE_COVARIANCE_LIMIT_BYTES:

@@ -477,7 +477,11 @@ class _Dask:
         shared = self.client.scatter(kit, broadcast=True, hash=False)
         futures = [self.client.submit(fn, shared, task, pure=False) for task in tasks]
         try:
-            for fut in as_completed(futures):
+            # as_completed waits on the default client's event loop unless told otherwise;
+            # with another Client in the process (a notebook's, a test's) the futures'
+            # events would then be bound to the wrong loop ("bound to a different event
+            # loop" from fut.result() after a worker is lost): wait on our client's loop
+            for fut in as_completed(futures, loop=self.client.loop):
                 yield fut.result()
         finally:
             for fut in futures:

@@ -23,7 +23,6 @@ dot (:class:`AnticrossingFit`).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +36,6 @@ __all__ = [
     "StateObservables",
     "fit_anticrossing",
     "minimum_gap",
-    "refine_anticrossing",
     "two_dot_model_meV",
 ]
 
@@ -409,68 +407,6 @@ def fit_anticrossing(
         rms_residual_ueV=float(np.sqrt(np.mean(residual(x) ** 2))),
         params=tuple(float(v) for v in x),
         standard_errors=se,
-    )
-
-
-def refine_anticrossing(
-    fit: AnticrossingFit,
-    operators: Any,
-    vectors: Sequence[Any],
-    *,
-    term: str = "detuning",
-    window_mV: tuple[float, float],
-) -> AnticrossingFit:
-    """Resolve the lowest anticrossing with a reduced basis; return the refined fit.
-
-    A sweep rarely samples the anticrossing closer than its width (2 t / lever arm, often a
-    small fraction of a mV), so ``t`` from the model fit is poorly determined. Here the states
-    of the two sweep points that bracket the anticrossing span a small subspace in which
-    ``H(eps) = H0 + eps D`` is projected (Rayleigh-Ritz: its eigenvalues are upper bounds,
-    and for the two localised ground states on either side they are accurate to second order
-    in the subspace error). The smallest ``E1 - E0`` of the projected problem over
-    ``window_mV`` gives the tunnel coupling (half of it) and the detuning of the anticrossing.
-
-    Parameters
-    ----------
-    fit : AnticrossingFit
-        The model fit (its lever arm and valley splittings are kept).
-    operators : KPOperators
-        The assembled model with the potential term ``term``.
-    vectors : sequence of ndarray (ndof, k)
-        Condensed eigenvectors at the bracketing points (:attr:`EigenResult.vectors`).
-    term : str
-        Name of the detuning term in ``operators``.
-    window_mV : (float, float)
-        Detuning interval to search (the two bracketing points).
-    """
-    from scipy.linalg import eigh
-    from scipy.optimize import minimize_scalar
-
-    from femvalley.reduced import orthonormal_span
-
-    v = np.hstack([np.asarray(x) for x in vectors])
-    q = orthonormal_span(operators.mass, v, rank_tol=1e-10)
-    h0 = q.conj().T @ (operators.h0 @ q)
-    d = q.conj().T @ (operators.terms[term] @ q)
-    h0, d = 0.5 * (h0 + h0.conj().T), 0.5 * (d + d.conj().T)
-
-    def gap(eps: float) -> float:
-        e = eigh(h0 + eps * d, eigvals_only=True, subset_by_index=(0, 1))
-        return float(e[1] - e[0])
-
-    a, b = (float(x) for x in window_mV)
-    grid = np.linspace(a, b, 401)
-    gaps = np.array([gap(x) for x in grid])
-    j = int(np.argmin(gaps))
-    lo, hi = grid[max(j - 1, 0)], grid[min(j + 1, grid.size - 1)]
-    best = minimize_scalar(gap, bounds=(lo, hi), method="bounded", options={"xatol": 1e-9})
-    eps0, gmin = (best.x, best.fun) if best.fun <= gaps[j] else (grid[j], gaps[j])
-    return dataclasses.replace(
-        fit,
-        tunnel_coupling_ueV=0.5e3 * float(gmin),
-        min_gap_ueV=1e3 * float(gmin),
-        detuning_offset_mV=float(eps0),
-        tunnel_coupling_from="reduced-basis refinement between the bracketing sweep points",
     )
 
 

@@ -49,6 +49,13 @@ defaults are the reference study of PHYSICS.md section 5)::
     figures = true
     vtu_states = 2             # ParaView files of the lowest states at both sweep ends
 
+    [convergence]              # the mesh hierarchy of `femvalley converge`
+    levels = 3                 # coarse to fine, each refining every parameter by ratio
+    ratio = 1.4142135623730951
+    coarser_levels = 1         # levels coarser than the study's own mesh
+    refine = ["kp_mesh_size_nm", "kp_vertical_mesh_size_nm", "quantum_mesh_size_nm"]
+    estimate = "none"          # "coarser_level": a plain study also runs one coarser level
+
 Every field is checked in ``__post_init__`` (or by :func:`StudyConfig.from_dict`) before any
 computation; errors name the field, the value and what is allowed.
 """
@@ -74,8 +81,11 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 __all__ = [
+    "ConvergenceConfig",
     "DetuningConfig",
     "DeviceConfig",
+    "ESTIMATES",
+    "MESH_PARAMETERS",
     "MODELS",
     "OutputConfig",
     "ReductionConfig",
@@ -132,6 +142,23 @@ class DeviceConfig:
         """Return whether the k.p problem lives on the device's structured quantum mesh."""
         return self.kp_mesh == "structured" or (
             self.kp_mesh == "auto" and hasattr(self.module, "build_quantum")
+        )
+
+    def same_device_mesh(self, other: DeviceConfig) -> bool:
+        """Return whether ``other`` has the same device mesh (it may differ in the k.p mesh).
+
+        The parameters whose names start with ``kp_`` shape only the k.p mesh of the quantum
+        region (``build_quantum``); all others shape the device mesh.
+        """
+        if self.name != other.name or self.kp_mesh != other.kp_mesh:
+            return False
+        if not self.uses_structured_mesh():
+            return self == other
+        a, b = self.build_params(), other.build_params()
+        return all(
+            getattr(a, f.name) == getattr(b, f.name)
+            for f in dataclasses.fields(a)
+            if not f.name.startswith("kp_")
         )
 
     @property
@@ -446,6 +473,71 @@ class OutputConfig:
 
 MODELS = ("3d", "bo2d", "slice2d")
 
+#: the mesh parameters a convergence study refines by default: the k.p steps in-plane and
+#: across the well, and the device (electrostatics) mesh of the quantum region
+MESH_PARAMETERS = ("kp_mesh_size_nm", "kp_vertical_mesh_size_nm", "quantum_mesh_size_nm")
+
+#: how a study estimates the discretisation error of its numbers (:class:`ConvergenceConfig`)
+ESTIMATES = ("none", "coarser_level")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvergenceConfig:
+    """The mesh hierarchy of ``femvalley converge`` and a study's discretisation estimate.
+
+    Level ``i`` (``i = 0 .. levels - 1``, coarse to fine) multiplies every parameter in
+    ``refine`` by ``ratio ** (coarser_levels - i)``: with the defaults the study's own mesh is
+    the middle of three levels, one coarser and one finer. ``estimate = "coarser_level"``
+    makes a plain study (``femvalley run``) also run the level one ``ratio`` coarser and
+    report, for every number, the change between the two as its discretisation error.
+    """
+
+    levels: int = 3
+    ratio: float = math.sqrt(2.0)
+    coarser_levels: int = 1
+    refine: tuple[str, ...] = MESH_PARAMETERS
+    estimate: str = "none"
+
+    def __post_init__(self) -> None:
+        _integer("convergence.levels", self.levels, minimum=2)
+        if self.levels > 8:
+            raise ValueError(
+                f"convergence.levels = {self.levels}: at most 8 (every level refines all "
+                "mesh parameters; the finest would have ratio^(3 levels) times the unknowns)"
+            )
+        r = _number("convergence.ratio", self.ratio)
+        if not 1.05 <= r <= 4.0:
+            raise ValueError(f"convergence.ratio = {self.ratio!r} must be in [1.05, 4]")
+        _integer("convergence.coarser_levels", self.coarser_levels, minimum=0)
+        if self.coarser_levels >= self.levels:
+            raise ValueError(
+                f"convergence.coarser_levels = {self.coarser_levels} must be < levels = "
+                f"{self.levels}"
+            )
+        refine = self.refine
+        if isinstance(refine, str) or not isinstance(refine, (list, tuple)) or not refine:
+            raise ValueError(
+                f"convergence.refine = {refine!r} must be a non-empty list of mesh parameter "
+                f"names, e.g. {list(MESH_PARAMETERS)}"
+            )
+        for name in refine:
+            if not isinstance(name, str) or not name.endswith("_nm"):
+                raise ValueError(
+                    f"convergence.refine: {name!r} is not a mesh size (a device parameter "
+                    "whose name ends in _nm)"
+                )
+        if len(set(refine)) != len(refine):
+            raise ValueError(f"convergence.refine = {list(refine)} names a parameter twice")
+        object.__setattr__(self, "refine", tuple(refine))
+        if self.estimate not in ESTIMATES:
+            raise ValueError(
+                f"convergence.estimate = {self.estimate!r}; allowed: {list(ESTIMATES)}"
+            )
+
+    def factors(self) -> list[float]:
+        """Multipliers of the study's mesh sizes at every level, coarse to fine."""
+        return [float(self.ratio) ** (self.coarser_levels - i) for i in range(self.levels)]
+
 
 @dataclass(frozen=True, kw_only=True)
 class ReductionConfig:
@@ -479,6 +571,7 @@ _SECTIONS = {
     "valley_map": ValleyMapConfig,
     "solver": SolverConfig,
     "output": OutputConfig,
+    "convergence": ConvergenceConfig,
 }
 
 
@@ -496,6 +589,7 @@ class StudyConfig:
     valley_map: ValleyMapConfig = field(default_factory=ValleyMapConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    convergence: ConvergenceConfig = field(default_factory=ConvergenceConfig)
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -522,6 +616,38 @@ class StudyConfig:
             raise ValueError(
                 f"solver.n_states = {self.solver.n_states}: a two-valley spectrum needs >= 2"
             )
+        params = self.device.build_params()
+        for name in self.convergence.refine:
+            value = getattr(params, name, None)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                sizes = sorted(
+                    f.name for f in dataclasses.fields(params) if f.name.endswith("mesh_size_nm")
+                )
+                raise ValueError(
+                    f"convergence.refine: {name!r} is not a mesh size of device "
+                    f"{self.device.name!r}; allowed: {sizes}"
+                )
+
+    # -- mesh levels -----------------------------------------------------------------------
+    def mesh_sizes_nm(self) -> dict[str, float]:
+        """Return the study's sizes of the refined mesh parameters (nm), ``convergence.refine``."""
+        params = self.device.build_params()
+        return {name: float(getattr(params, name)) for name in self.convergence.refine}
+
+    def with_mesh_sizes(self, sizes_nm: Mapping[str, float]) -> StudyConfig:
+        """Return the same study on other mesh sizes (device parameters), estimating nothing."""
+        params = dict(self.device.params)
+        params.update({k: float(v) for k, v in sizes_nm.items()})
+        return dataclasses.replace(
+            self,
+            device=dataclasses.replace(self.device, params=params),
+            convergence=dataclasses.replace(self.convergence, estimate="none"),
+        )
+
+    def mesh_levels(self) -> list[dict[str, float]]:
+        """Return the mesh sizes of every level of ``convergence`` (nm), coarse to fine."""
+        base = self.mesh_sizes_nm()
+        return [{k: v * f for k, v in base.items()} for f in self.convergence.factors()]
 
     # -- resolved values -------------------------------------------------------------------
     def biases(self) -> dict[str, float]:
@@ -591,6 +717,9 @@ class StudyConfig:
         out["valley_map"] = vm
         out["solver"] = dataclasses.asdict(self.solver)
         out["output"] = dataclasses.asdict(self.output)
+        conv = dataclasses.asdict(self.convergence)
+        conv["refine"] = list(self.convergence.refine)
+        out["convergence"] = conv
         return out
 
     def to_toml(self) -> str:

@@ -18,6 +18,7 @@ from femvalley.valley_map import ValleyGrid
 
 __all__ = [
     "plot_band_edge_line",
+    "plot_convergence",
     "plot_band_edge_top_view",
     "plot_density_slices",
     "plot_spectrum",
@@ -671,5 +672,48 @@ def plot_ensemble_distributions(
         r"$\mu$eV, dotted: medians",
         fontsize=9,
     )
+    fig.tight_layout()
+    return _save(fig, path, dpi=dpi)
+
+
+def plot_convergence(
+    table: Any,
+    path: str | Path,
+    *,
+    names: list[str] | None = None,
+    dpi: int = 150,
+) -> Path:
+    """Deviation of each observable from its extrapolated value against the mesh size.
+
+    One log-log panel per observable of a :class:`femvalley.convergence.ConvergenceTable`
+    (``names``: a selection), with the estimated error of the finest level as a dashed line
+    and the observed order and status in the title. Levels where an observable is not
+    resolved (NaN) are left out.
+    """
+    plt = _pyplot()
+    chosen = list(table.observables) if names is None else list(names)
+    n = len(chosen)
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    h = np.asarray(table.h, dtype=float)
+    for ax, name in zip(axes.ravel(), chosen):
+        ex = table.extrapolations[name]
+        dev = np.asarray(table.deviation(name), dtype=float)
+        ok = np.isfinite(dev) & (dev > 0)
+        unit = table.units.get(name, "")
+        if ok.any():
+            ax.loglog(h[ok], dev[ok], "o-", color="C0", label="|value - extrapolated|")
+        if np.isfinite(ex.error) and ex.error > 0:
+            ax.axhline(ex.error, color="C3", ls="--", lw=1, label="error estimate, finest")
+        order = f"order {ex.order:.2g}" if np.isfinite(ex.order) else "no order"
+        ax.set_title(f"{name}\n{ex.status}, {order}", fontsize=9)
+        ax.set_xlabel(f"{table.refinement}")
+        ax.set_ylabel(f"deviation [{unit}]" if unit else "deviation")
+        ax.grid(True, which="both", alpha=0.3)
+        if ok.any():
+            ax.legend(fontsize=7)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
     fig.tight_layout()
     return _save(fig, path, dpi=dpi)

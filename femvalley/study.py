@@ -34,16 +34,21 @@ from femvalley.analysis import (
     analyse_sweep,
     format_value,
 )
-from femvalley.config import ReductionConfig, StudyConfig
+from femvalley.config import OutputConfig, ReductionConfig, StudyConfig
 from femvalley.reduced import ValleyReducedBasis
 from femvalley.sweep import StudySystem, device_potentials, kp_input, run_sweep
 
 __all__ = [
+    "COARSER_DIR",
     "SCAN_MODELS",
     "SUMMARY_NAME",
+    "attach_discretisation",
     "barrier_scan",
+    "coarser_level_config",
+    "discretisation_errors",
     "finish_study",
     "number",
+    "run_coarser_level",
     "run_study",
     "study_numbers",
     "study_spectrum",
@@ -54,6 +59,8 @@ __all__ = [
 SCAN_MODELS = ("3d", "bo2d", "slice2d:interface", "slice2d:max_density")
 
 SUMMARY_NAME = "summary.json"
+#: sub-directory of a study holding the same study one mesh level coarser
+COARSER_DIR = "coarser_level"
 
 
 def run_study(
@@ -80,14 +87,104 @@ def run_study(
         system=system,
     )
     sweep_s = time.perf_counter() - t0
-    results["summary"] = finish_study(out_dir, results, sweep_s=sweep_s)
+    coarser = None
+    if config.convergence.estimate == "coarser_level":
+        coarser = run_coarser_level(
+            config, out_dir=out_dir, resume=resume, progress=progress, workers=workers
+        )
+    results["summary"] = finish_study(out_dir, results, sweep_s=sweep_s, coarser=coarser)
     return results
 
 
-def finish_study(
-    out_dir: str | Path, results: dict[str, Any], *, sweep_s: float | None = None
+def coarser_level_config(config: StudyConfig) -> StudyConfig:
+    """Return the study on the mesh one ``convergence.ratio`` coarser, with no figures or files.
+
+    Every parameter of ``convergence.refine`` is multiplied by ``convergence.ratio``.
+    """
+    r = config.convergence.ratio
+    cfg = config.with_mesh_sizes({k: v * r for k, v in config.mesh_sizes_nm().items()})
+    return dataclasses.replace(cfg, output=OutputConfig(figures=False, vtu_states=0))
+
+
+def run_coarser_level(
+    config: StudyConfig,
+    *,
+    out_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """Fit, figures, ParaView files and ``summary.json`` of a finished sweep."""
+    """Run the study one level coarser (:func:`coarser_level_config`); return its summary.
+
+    It is written to ``out_dir / "coarser_level"`` (resumed from there with ``resume``).
+    """
+    sub = Path(out_dir) / COARSER_DIR
+    cfg = coarser_level_config(config)
+    stored = sub / "results.h5"
+    res = run_study(
+        cfg, out_dir=sub, resume=resume and stored.exists(), progress=progress, workers=workers
+    )
+    summary: dict[str, Any] = res["summary"]
+    return summary
+
+
+def discretisation_errors(
+    fine: dict[str, dict[str, Any]],
+    coarse: dict[str, dict[str, Any]],
+    *,
+    ratio: float,
+) -> dict[str, float]:
+    """Discretisation error of every number from the same number one level coarser.
+
+    For a number resolved on both levels, the error of the fine value is estimated as
+    ``|v_fine - v_coarse|`` (:func:`femvalley.convergence.richardson` on two levels with an
+    assumed order 2: conservative for a ratio ``<= sqrt(2)`` when the levels are in the
+    asymptotic range, which the hierarchy of ``femvalley converge`` checks). Phases are
+    compared modulo 2 pi. Numbers not resolved on either level get no entry.
+    """
+    from femvalley.convergence import richardson
+
+    out: dict[str, float] = {}
+    for key, num in fine.items():
+        other = coarse.get(key)
+        v_f = num.get("value")
+        v_c = None if other is None else other.get("value")
+        if v_f is None or v_c is None or "solver_bound" not in num:
+            continue
+        if num.get("unit") == "rad":
+            v_c = v_f + float(np.angle(np.exp(1j * (v_c - v_f))))
+        ex = richardson([ratio, 1.0], [float(v_c), float(v_f)], assumed_order=2.0)
+        out[key] = float(ex.error)
+    return out
+
+
+def attach_discretisation(
+    numbers: dict[str, dict[str, Any]], errors: dict[str, float], *, method: str
+) -> None:
+    """Set the ``discretisation_error`` (and the printed text) of every number in place."""
+    for key, num in numbers.items():
+        if key not in errors or "solver_bound" not in num:
+            continue
+        err = errors[key]
+        num["discretisation_error"] = err
+        num["discretisation_method"] = method
+        value = num["value"] if num["value"] is not None else np.nan
+        bound = num["solver_bound"] if num["solver_bound"] is not None else np.inf
+        num["text"] = format_value(value, bound, num["unit"], discretisation=err)
+
+
+def finish_study(
+    out_dir: str | Path,
+    results: dict[str, Any],
+    *,
+    sweep_s: float | None = None,
+    coarser: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Analysis, figures, ParaView files and ``summary.json`` of a finished sweep.
+
+    ``coarser``: the summary of the same study one mesh level coarser
+    (:func:`run_coarser_level`), from which every number gets its discretisation error.
+    """
     out = Path(out_dir)
     system: StudySystem = results["system"]
     cfg = system.config
@@ -145,6 +242,23 @@ def finish_study(
             summary["analysis_error"] = str(err)
     if analysis is not None:
         summary["numbers"] = study_numbers(analysis)
+        if coarser is not None:
+            ratio = cfg.convergence.ratio
+            errors = discretisation_errors(
+                summary["numbers"], coarser.get("numbers", {}), ratio=ratio
+            )
+            attach_discretisation(
+                summary["numbers"], errors, method=f"change from the mesh {ratio:.4g}x coarser"
+            )
+            summary["discretisation"] = {
+                "method": "coarser_level",
+                "ratio": ratio,
+                "coarser_mesh_nm": coarser_level_config(cfg).mesh_sizes_nm(),
+                "coarser_dir": COARSER_DIR,
+                "coarser_numbers": {
+                    k: v.get("value") for k, v in coarser.get("numbers", {}).items()
+                },
+            }
         summary["anticrossings"] = [c.as_dict() for c in analysis.anticrossings]
         if analysis.tunnel_coupling is None:
             summary["note"] = (

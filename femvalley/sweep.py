@@ -301,23 +301,30 @@ def kp_input(
 
 
 def device_potentials(
-    config: StudyConfig, *, timings: dict[str, float] | None = None
+    config: StudyConfig,
+    *,
+    timings: dict[str, float] | None = None,
+    device: tuple[Any, GatePotentials] | None = None,
 ) -> tuple[Any, GatePotentials, Any, GatePotentials]:
     """Device mesh, its gate potentials, the 3-D quantum mesh and the potentials on it.
 
     The quantum mesh is the device's structured k.p mesh (``build_quantum``, potentials
     interpolated) or its own quantum region (potentials restricted), as ``device.kp_mesh``
-    says. ``timings`` (if given) receives the seconds of each step.
+    says. ``timings`` (if given) receives the seconds of each step. ``device``: a device
+    mesh and its gate potentials already computed for this device (not built again).
     """
     dev = config.device.module
     params = config.device.build_params()
     timings = {} if timings is None else timings
-    t0 = time.perf_counter()
-    mesh = from_meshio(dev.build(params), dim=3)
-    timings["mesh"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    gp = solve_gates(mesh, permittivity=dev.MATERIALS, gates=dev.GATES)
-    timings["electrostatics"] = time.perf_counter() - t0
+    if device is not None:
+        mesh, gp = device
+    else:
+        t0 = time.perf_counter()
+        mesh = from_meshio(dev.build(params), dim=3)
+        timings["mesh"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        gp = solve_gates(mesh, permittivity=dev.MATERIALS, gates=dev.GATES)
+        timings["electrostatics"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if config.device.uses_structured_mesh():
         qmesh = from_meshio(dev.build_quantum(params), dim=3)
@@ -400,12 +407,21 @@ def build_system(config: StudyConfig, *, reuse: StudySystem | None = None) -> St
 
     ``reuse``: a system of the same device (``config.device`` equal) whose device mesh and
     gate potentials are taken instead of being built again (e.g. another model or other
-    biases of the same device).
+    biases of the same device); if only the k.p mesh parameters differ
+    (:meth:`~femvalley.config.DeviceConfig.same_device_mesh`), the device mesh and gate
+    potentials are kept and the k.p mesh is built again.
     """
     timings: dict[str, float] = {}
-    if reuse is not None:
+    if reuse is not None and reuse.config.device == config.device:
         mesh, gp, qmesh, gq = reuse.device_parts(config)
+    elif reuse is not None and reuse.config.device.same_device_mesh(config.device):
+        # only the k.p mesh differs: the device mesh and its gate potentials are kept
+        mesh, gp, qmesh, gq = device_potentials(
+            config, timings=timings, device=(reuse.device_mesh, reuse.gates)
+        )
     else:
+        if reuse is not None:
+            reuse.device_parts(config)  # raises: another device
         mesh, gp, qmesh, gq = device_potentials(config, timings=timings)
     t0 = time.perf_counter()
     kin = kp_input(config, volume_mesh=qmesh, potentials=gq)

@@ -265,7 +265,7 @@ def plot_spectrum(
     dpi : int
         Resolution.
     zoom : mapping, optional
-        An inset on one anticrossing: ``detuning_mV`` (its position), ``width_mV`` (the
+        A side panel on one anticrossing: ``detuning_mV`` (its position), ``width_mV`` (the
         half-width shown), ``energies_meV`` (callable: detunings (n,) -> the two branches
         (n, 2) in meV, e.g. from the reduced basis), ``label`` (text: the resolved gap and
         its bound).
@@ -285,7 +285,16 @@ def plot_spectrum(
         raise ValueError("energies_meV has no finished point to plot")
     n = min(n_states, e.shape[1])
     ref = float(np.min(e[ok, 0]))
-    fig, ax = plt.subplots(figsize=(5.6, 4.0), constrained_layout=True)
+    if zoom is None:
+        fig, ax = plt.subplots(figsize=(5.6, 4.0), constrained_layout=True)
+    else:  # the zoom gets a panel of its own: an inset would hide the lines
+        fig, (ax, ins) = plt.subplots(
+            1,
+            2,
+            figsize=(8.6, 4.0),
+            constrained_layout=True,
+            gridspec_kw={"width_ratios": [1.9, 1.0]},
+        )
     norm = Normalize(-1.0, 1.0)
     order = np.argsort(eps)
     x, rel = eps[order], e[order] - ref
@@ -331,13 +340,13 @@ def plot_spectrum(
         fine = np.linspace(x0 - w, x0 + w, 201)
         branches = np.asarray(zoom["energies_meV"](fine), dtype=float)
         mid = 0.5 * (branches[:, 0] + branches[:, 1])
-        ins = ax.inset_axes((0.08, 0.56, 0.36, 0.38))
         for b in range(2):
-            ins.plot(fine - x0, 1e3 * (branches[:, b] - mid), "-", color="k", lw=1.0)
-        ins.set_xlabel(rf"$\epsilon - {x0:.4g}$ mV", fontsize=6, labelpad=1)
-        ins.set_ylabel(r"$E - \bar E$ ($\mu$eV)", fontsize=6, labelpad=1)
-        ins.tick_params(labelsize=5, pad=1)
-        ins.set_title(str(zoom.get("label", "")), fontsize=6, pad=2)
+            ins.plot(fine - x0, 1e3 * (branches[:, b] - mid), "-", color="k", lw=1.2)
+        ins.axvline(0.0, color="0.6", lw=0.6, ls=":")
+        ins.set_xlabel(rf"detuning $-$ {x0:.4g} mV (mV)")
+        ins.set_ylabel(r"$E - \bar E$ ($\mu$eV), two lowest states")
+        ins.set_title("lowest anticrossing: " + str(zoom.get("label", "")), fontsize=8)
+        ins.grid(True, alpha=0.3)
     return _save(fig, path, dpi=dpi)
 
 

@@ -4,15 +4,22 @@
 sweep (:func:`femvalley.sweep.run_sweep`: results store, checkpoints, resume, workers) and
 then writes, into the same directory:
 
-- ``summary.json``: the anticrossing fit (tunnel coupling in ueV, detuning lever arm in
-  meV/mV, valley splitting of each dot in ueV; :func:`femvalley.analysis.fit_anticrossing`),
-  the timings (setup, per point, total) and the problem size;
+- ``summary.json``: the headline numbers (:func:`study_numbers`: tunnel coupling, valley
+  splitting and phase of each dot, detuning lever arm), each with its certified solver bound
+  and its discretisation error (or "not estimated"); every anticrossing of the range,
+  resolved (:func:`femvalley.analysis.resolve_anticrossings`); the two-dot model fit as a
+  description only; timings and problem size;
+- with ``convergence.estimate = "coarser_level"``: the same study one mesh level coarser in
+  ``coarser_level/`` (:func:`run_coarser_level`), from which every number gets its
+  discretisation error (:func:`discretisation_errors`);
 - with ``output.figures``: ``spectrum.png`` (E - min(E0) against detuning, first 4 states,
-  coloured by the valley polarisation in the local valley eigenbasis, <tau_Delta>, with
-  the fitted model; <tau_z> is zero for every state of the two-valley model),
+  coloured by valley parity, with a panel on the resolved lowest anticrossing),
   ``valley_map.png`` (E_V in ueV) and ``density_slices.png`` (ground-state density at both
   ends of the sweep);
 - with ``output.vtu_states`` > 0: the ParaView files of :func:`femvalley.export.export_study`.
+
+:func:`barrier_scan` computes the tunnel coupling against one gate's voltage for several
+models of the same device.
 """
 
 from __future__ import annotations

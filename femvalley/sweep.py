@@ -80,6 +80,7 @@ from femvalley.reduced import (
     build_reduced_basis,
     build_valley_basis,
 )
+from femvalley.states import BASIS_NAME, write_basis
 from femvalley.valley_map import ValleyGrid, interpolate_to_nodes, valley_map_on_nodes
 
 __all__ = [
@@ -705,6 +706,8 @@ def run_sweep(
     if config.solver.method == "reduced" and todo:
         t0 = time.perf_counter()
         reduced = reduced_basis(system, results["detuning_mV"], out_dir=out)
+        if isinstance(reduced, ValleyReducedBasis):
+            write_basis(out / BASIS_NAME, system, reduced)
         meta.update(
             reduced_basis_size=reduced.size,
             reduced_build_s=time.perf_counter() - t0,

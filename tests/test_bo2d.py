@@ -126,11 +126,22 @@ def test_bo2d_study_runs_end_to_end(tmp_path):
 
 def test_reuse_refuses_another_device(systems):
     other = StudyConfig.from_dict(
-        {"model": "bo2d", "device": {"params": {**COARSE_STUDY_PARAMS, "kp_mesh_size_nm": 5.0}}}
+        {
+            "model": "bo2d",
+            "device": {"params": {**COARSE_STUDY_PARAMS, "quantum_mesh_size_nm": 4.0}},
+        }
     )
     with pytest.raises(ValueError, match="another device configuration"):
         build_system(other, reuse=systems["3d"])
     with pytest.raises(ValueError, match="another device configuration"):
         barrier_scan(other, gate="B5", voltages_V=[1.2], system=systems["3d"])
+    # another k.p mesh only: the device mesh and gate potentials are shared
+    finer_kp = StudyConfig.from_dict(
+        {"model": "bo2d", "device": {"params": {**COARSE_STUDY_PARAMS, "kp_mesh_size_nm": 5.0}}}
+    )
+    shared = build_system(finer_kp, reuse=systems["3d"])
+    assert shared.device_mesh is systems["3d"].device_mesh
+    assert shared.gates is systems["3d"].gates
+    assert shared.quantum_mesh.p.shape[1] > systems["bo2d"].quantum_mesh.p.shape[1]
     with pytest.raises(ValueError, match="gate = 'B9'"):
         barrier_scan(_config("3d"), gate="B9", voltages_V=[1.2], system=systems["3d"])

@@ -62,22 +62,32 @@ def main() -> None:
         with PeakRSS() as mem:
             res = converge_study(cfg, out_dir=root / model, progress=False, figures=True)
         total = time.perf_counter() - t0
-        print(f"\n## model {model}: {res.table.n_levels} levels, {total:.0f} s in all, peak "
-              f"RSS {mem.peak_mb:.0f} MB (above {mem.base_mb:.0f} MB at start)")
+        print(
+            f"\n## model {model}: {res.table.n_levels} levels, {total:.0f} s in all, peak "
+            f"RSS {mem.peak_mb:.0f} MB (above {mem.base_mb:.0f} MB at start)"
+        )
         print(res.format())
         # the demo's own estimate (one coarser level) against the hierarchy
         k = args.coarser_levels
         if k >= 1:
-            print(f"\n  the demo mesh is level {k}: its coarser-level estimate against the "
-                  "error measured from the extrapolation")
-            for name in ("tunnel_coupling_ueV", "valley_splitting_L_ueV",
-                         "valley_splitting_R_ueV", "lever_arm_meV_per_mV"):
+            print(
+                f"\n  the demo mesh is level {k}: its coarser-level estimate against the "
+                "error measured from the extrapolation"
+            )
+            for name in (
+                "tunnel_coupling_ueV",
+                "valley_splitting_L_ueV",
+                "valley_splitting_R_ueV",
+                "lever_arm_meV_per_mV",
+            ):
                 v = res.table.observables[name]
                 ex = res.table.extrapolations[name]
                 estimate = abs(v[k] - v[k - 1])
                 true = abs(v[k] - ex.value) if ex.status == "converging" else np.nan
-                print(f"    {name}: demo {v[k]:.6g}, estimate {estimate:.3g}, measured "
-                      f"{true:.3g} ({ex.status})")
+                print(
+                    f"    {name}: demo {v[k]:.6g}, estimate {estimate:.3g}, measured "
+                    f"{true:.3g} ({ex.status})"
+                )
     print(f"\n(levels written to {root})")
 
 

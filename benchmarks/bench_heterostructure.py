@@ -1,6 +1,6 @@
 """Heterostructure valley physics: two-band k.p in 3-D, and alloy ensembles of the 1-D models.
 
-1. One realisation of the two-band k.p problem on refs/003's box: 44 x 44 nm in plane (1 nm
+1. One realisation of the two-band k.p problem on ref. 3's box: 44 x 44 nm in plane (1 nm
    step), 160 monolayers, a plain Si well of 80 ML with 10 ML interfaces at 5 MV/m, an
    in-plane dot of 5 meV: 2 x 43 x 43 x 160 = 591 680 complex unknowns. Without and with
    alloy disorder: wall time, LOBPCG residual, peak memory, and the valley splitting against

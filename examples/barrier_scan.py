@@ -1,6 +1,6 @@
 """Tunnel coupling against the barrier voltage: 3-D, Born-Oppenheimer 2-D and fixed-z slices.
 
-The five-gate Si/SiO2 double dot with the stepped interface of ``../refs/001_*`` (Fig. 2: the
+The five-gate Si/SiO2 double dot with the stepped interface of ref. 1 (Fig. 2: the
 interface is 0.5 nm higher under the left dot and 0.5 nm deeper under the barrier). For
 every barrier (P2) voltage the detuning is tuned to the anticrossing of the two lowest
 orbital states, and the tunnel coupling is half the smallest gap

@@ -1,7 +1,7 @@
 """A device's gate electrostatics: mesh, unit-gate solves, band edge, minima, lever arms.
 
-For a device of ``geometries`` (``tunnel_falls``, the Si/SiGe double dot of PHYSICS.md
-section 5, by default; or ``five_gate_dqd``, the Si/SiO2 double dot of refs/001): meshes it,
+For a device of ``geometries`` (``tunnel_falls``, the Si/SiGe double dot of docs/references.md
+section 5, by default; or ``five_gate_dqd``, the Si/SiO2 double dot of ref. 1): meshes it,
 solves the gate electrostatics once per gate, finds the minimum of the conduction-band edge U
 in each dot region at the device's reference biases, and writes
 

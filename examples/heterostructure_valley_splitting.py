@@ -1,18 +1,18 @@
 """Valley splitting from the heterostructure: wiggle wells, interface width, energy reference.
 
-Three figures of ``femvalley.heterostructure`` (refs/002 and refs/003):
+Three figures of ``femvalley.heterostructure`` (ref. 2 and ref. 3):
 
 1. ``wiggle_well.png``: E_V against the wave number q of a 5 % Ge wiggle well in a 10.9 nm
    well at 5 MV/m. The local and filtered 2k0 models (continuous z) and the two-band k.p model
    (monolayers, ``V_inter = 514 meV x Ge``) all peak at ``q = 2 k0`` = 19.67 nm^-1; on
    monolayers q is shown up to the grid's Nyquist wave number ``4 pi / a`` = 23.1 nm^-1.
 2. ``interface_width.png``: the median and inter-quartile range of E_V over alloy
-   realisations against the interface width of a plain Si well (refs/003 Fig. 6): sharp
+   realisations against the interface width of a plain Si well (ref. 3 Fig. 6): sharp
    interfaces win by their 2k0 component, wide ones by disorder; the minimum sits at a few
    monolayers.
 3. ``energy_reference.png``: E_V against a constant shift U0 of the potential for a sharp and
    a smooth interface: the local model moves (by up to ``2 U0 |R|``), the filtered one does
-   not (refs/002 Fig. 3).
+   not (ref. 2 Fig. 3).
 
 Writes the figures and ``heterostructure.json`` (the curves and the checks).
 

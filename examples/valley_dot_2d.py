@@ -2,7 +2,7 @@
 
 A 2-D anisotropic harmonic dot (hbar w = 2 meV along x, 3 meV along y, m_t = 0.19) in the
 two-valley model, with a correlated random Delta(x, y) of mean valley splitting 200 ueV,
-lx = 19.2 nm, ly = 1000 nm (PHYSICS.md section 5). For each orbital the valley splitting is
+lx = 19.2 nm, ly = 1000 nm (docs/references.md). For each orbital the valley splitting is
 compared with first-order theory 2 |<psi|Delta|psi>|.
 
 Run:  python examples/valley_dot_2d.py --out out/valley_dot

@@ -1,7 +1,7 @@
 """Valley-splitting maps of the Tunnel Falls model over the double-dot region: one map, and
 the statistics of E_V = 2 |Delta| over many seeds against the Rayleigh law.
 
-The map (PHYSICS.md section 3) is a complex Gaussian field with sigma = <E_V> / sqrt(pi), so
+The map (docs/references.md) is a complex Gaussian field with sigma = <E_V> / sqrt(pi), so
 E_V is Rayleigh distributed: mean <E_V>, P(E_V < e) = 1 - exp(-pi e^2 / (4 <E_V>^2)).
 
 Run:  python examples/valley_map_statistics.py --out out/valley_map

@@ -2,6 +2,8 @@
 
 Position-dependent two-valley (and general n-band) k.p models on scikit-fem meshes,
 correlated random valley-coupling maps, and fast sparse eigensolvers.
+
+"ref. 1", "ref. 2" and "ref. 3" in docstrings are the papers listed in docs/references.md.
 """
 
 from __future__ import annotations

@@ -271,7 +271,7 @@ def _valley_splitting(args: argparse.Namespace) -> int:
         f"{100 * st['fraction_below_50_ueV']:.0f} % below 50 ueV"
     )
     print(
-        f"    Rician law (refs/003 eq. 28): nu {st['rician_nu_ueV']:.4g}, sigma "
+        f"    Rician law (ref. 3 eq. 28): nu {st['rician_nu_ueV']:.4g}, sigma "
         f"{st['rician_sigma_ueV']:.4g}; E|J|^2 measured {st['mean_J2_measured_meV2']:.4g} vs "
         f"expected {st['mean_J2_expected_meV2']:.4g} meV^2"
     )

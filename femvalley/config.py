@@ -2,7 +2,7 @@
 
 A study is a detuning sweep of a device (``geometries.<device>``) at fixed gate biases, with a
 correlated valley map on the quantum region. Example (every table and key is optional; the
-defaults are the reference study of PHYSICS.md section 5)::
+defaults are the reference study of docs/references.md)::
 
     model = "3d"               # "bo2d": Born-Oppenheimer 2-D | "slice2d": fixed-z slice
 
@@ -224,7 +224,7 @@ class ValleyMapConfig:
 
     ``model`` chooses the map (:data:`VALLEY_MAP_MODELS`):
 
-    - ``"gaussian"`` (default): the correlated Gaussian random field of PHYSICS.md section 3
+    - ``"gaussian"`` (default): the correlated Gaussian random field of docs/references.md
       (:class:`ValleyMapSpec`: ``mean_valley_splitting_ueV``, ``lx_nm``, ``ly_nm``, ``nx``,
       ``ny``, ``seed``), drawn by ``sampler``: ``"kronecker"`` (default, separable
       covariance), ``"dense"`` (full covariance, reference) or ``"qtcad"`` (full covariance in

@@ -152,7 +152,7 @@ def _factor_cholmod(a: Any) -> Callable[[NDArray[Any]], NDArray[Any]]:
     factor = _cholmod_factor(a)
 
     def solve(b: NDArray[Any]) -> NDArray[Any]:
-        # copy: the factor's output buffers must not be kept alive by ARPACK (MEASURED.md)
+        # copy: the factor's output buffers must not be kept alive by ARPACK (measured here)
         return np.array(factor(b), copy=True)
 
     return solve
@@ -653,7 +653,7 @@ def _refined_lower_bound(
     When the kinetic term acts as ``K (x) I_n``, ``H = (K + U) (x) I_n + C`` and by Weyl's
     inequality ``E_0(H) >= e_0(K + U) + min_r lambda_min(C(r))``. The scalar problem is real and
     ``n`` times smaller, so its lowest eigenvalue costs a small fraction of the full solve, while
-    a shift close to ``E_0`` saves shift-invert iterations (MEASURED.md: a shift far below E0
+    a shift close to ``E_0`` saves shift-invert iterations (measured here: a shift far below E0
     doubles the ARPACK iterations in 3-D). Returns ``None`` if it cannot help.
     """
     n = operators.n_components

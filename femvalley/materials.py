@@ -6,13 +6,13 @@ relative to strained silicon (the quantum well), so the well material has offset
 Sources
 -------
 - Masses of Si: m_t = 0.19, m_l = 0.916 (Sze & Ng, *Physics of Semiconductor Devices*, 3rd ed.,
-  App. G); PHYSICS.md section 8 uses m_l = 0.92.
+  App. G); docs/references.md uses m_l = 0.92.
 - Permittivities: Si 11.7 (Sze & Ng), Ge 16.2 (Sze & Ng), SiO2 3.9, HfO2 ~22, Al2O3 ~9
   (Robertson, Eur. Phys. J. Appl. Phys. 28, 265 (2004)).
 - Si/Si(1-x)Ge(x) conduction-band offset: about 150-170 meV at x = 0.3 for strained Si on relaxed
   SiGe (Schaeffler, Semicond. Sci. Technol. 12, 1515 (1997)); modelled here as linear in x,
   160 meV at x = 0.3, i.e. 533 meV per unit Ge fraction.
-- Si/SiO2 conduction-band offset about 3.1 eV (Robertson 2004); PHYSICS.md uses 3 eV. Electron
+- Si/SiO2 conduction-band offset about 3.1 eV (Robertson 2004); the reference model: 3 eV. Electron
   mass in SiO2 (only its tail under the barrier matters): 0.5 m0, the usual tunnelling mass
   of MOS gate-leakage models (0.4-0.5 m0).
 """

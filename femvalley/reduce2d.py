@@ -1,4 +1,4 @@
-"""Born-Oppenheimer reduction of a planar 3-D problem to 2-D (PHYSICS.md section 6).
+"""Born-Oppenheimer reduction of a planar 3-D problem to 2-D (docs/references.md).
 
 In a planar heterostructure the vertical confinement (a few nm, tens of meV) is much stronger
 than the in-plane one. At every in-plane point the vertical problem
@@ -6,7 +6,7 @@ than the in-plane one. At every in-plane point the vertical problem
     -d/dz c_z(z) d/dz chi + U(x, y, z) chi = eps_0(x, y) chi,   chi = 0 at both ends,
 
 (``c_z = hbar^2 / 2 m_l``) is solved for its lowest state, and ``V_eff(x, y) = eps_0(x, y)``
-is the potential of a 2-D problem with the in-plane masses (``../refs/001_*`` eq. 21). With the
+is the potential of a 2-D problem with the in-plane masses (ref. 1 eq. 21). With the
 valley coupling, the 2-D problem has two components, ``V_eff`` on the diagonal and the local
 coupling ``<chi|Delta|chi>`` off the diagonal (eq. 22-23); for the z-independent valley maps of
 :mod:`femvalley.valley_map` that is ``Delta(x, y)`` itself. A potential term ``D`` (the
@@ -485,7 +485,7 @@ def reduce_to_plane(
     slice_at : {"interface", "max_density"}, optional
         Instead of ``slice_z_nm``: the interface next to the electron (at its deepest reach
         into the well, so the slice stays in the well in every column), or the height of the
-        maximum vertical density of the lowest column (``../refs/001_*`` section IV.1.2).
+        maximum vertical density of the lowest column (ref. 1 section IV.1.2).
     """
     if method not in _METHODS:
         raise ValueError(f"method = {method!r}; allowed: {list(_METHODS)}")

@@ -508,7 +508,7 @@ def barrier_scan(
     For every voltage of ``gate`` (the other gates at the study's biases) and every model,
     the orbital (single-valley) problem is solved and the detuning is varied within
     ``bracket_mV`` to the smallest ``E1 - E0`` (:func:`femvalley.analysis.minimum_gap`);
-    the tunnel coupling is half of it (``../refs/001_*`` section IV.1.2). The device mesh and
+    the tunnel coupling is half of it (ref. 1 section IV.1.2). The device mesh and
     the gate potentials are computed once (or taken from ``system``); every model is rebuilt
     at every voltage (the Born-Oppenheimer columns are solved again, they depend on it).
 

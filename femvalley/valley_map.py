@@ -109,7 +109,7 @@ class ValleyMapSpec:
 
     Examples
     --------
-    The Tunnel Falls reference map (PHYSICS.md section 5):
+    The Tunnel Falls reference map (docs/references.md):
 
     >>> spec = ValleyMapSpec(mean_valley_splitting_ueV=200.0, lx_nm=19.2, ly_nm=1000.0,
     ...                      nx=200, ny=15, seed=8)

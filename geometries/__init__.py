@@ -1,4 +1,4 @@
-"""Parametric gate-defined devices: the only place gmsh is imported (DESIGN.md).
+"""Parametric gate-defined devices: the only place gmsh is imported (the project's layout rule).
 
 Every device module has the same interface: ``Params`` (a frozen dataclass of lengths in nm),
 ``build(params)`` (labelled 3-D meshio mesh), ``build_plane(params)`` (2-D mesh of the dot

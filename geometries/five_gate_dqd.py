@@ -47,7 +47,7 @@ GATES = ("P1", "P2", "P3", "C1", "C2")
 #: material of every volume group (names of :data:`femvalley.materials.MATERIALS`)
 MATERIALS = {"Si": "Si", "quantum": "Si", "SiO2": "SiO2"}
 
-#: biases (V) of the exchange study of refs/001 section IV.1.2: plungers at 400 mV,
+#: biases (V) of the exchange study of ref. 1 section IV.1.2: plungers at 400 mV,
 #: confinement (screening) gates at -1000 mV, barrier in its scanned range (-200 to -25 mV)
 REFERENCE_BIASES_V = {"P1": 0.4, "P2": -0.1, "P3": 0.4, "C1": -1.0, "C2": -1.0}
 
@@ -74,7 +74,7 @@ class FiveGateParams:
     mesh_size_nm: float = 12.0
     quantum_mesh_size_nm: float = 2.0
     #: in-plane extent (x, y) of the structured k.p mesh, centred on the device
-    #: (refs/001 section IV.1.2 uses 120 x 24 nm)
+    #: (ref. 1 section IV.1.2 uses 120 x 24 nm)
     kp_box_nm: tuple[float, float] = (120.0, 24.0)
     #: oxide kept above the highest interface section in the structured k.p mesh
     kp_oxide_nm: float = 1.5
@@ -223,7 +223,7 @@ def build(params: FiveGateParams | None = None) -> Any:
             [(quantum_box, p.quantum_mesh_size_nm, 4 * p.quantum_mesh_size_nm)],
             background_nm=p.mesh_size_nm,
         )
-        gmsh.option.setNumber("Mesh.Algorithm3D", 10)  # HXT: 5-10x faster (MEASURED.md)
+        gmsh.option.setNumber("Mesh.Algorithm3D", 10)  # HXT: 5-10x faster (measured here)
         gmsh.model.mesh.generate(3)
         return _gmsh.to_meshio(gmsh, dim=3)
 

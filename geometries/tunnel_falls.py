@@ -1,4 +1,4 @@
-"""Tunnel Falls-like Si/SiGe double quantum dot (PHYSICS.md section 5).
+"""Tunnel Falls-like Si/SiGe double quantum dot (docs/references.md).
 
 Coordinates: x along the channel (the finger gates cross it), y across it, z up the growth
 direction with z = 0 at the middle of the strained-Si well.
@@ -12,7 +12,7 @@ Layout: five fingers at 60 nm pitch (centres -120, -60, 0, 60, 120 nm), each 30 
 x and 90 nm long along y, centred on the channel. The screening gates are strips along the
 whole device, 30 nm wide, on either side of the channel: SG at negative y, CS at positive y.
 The open gap between them is the channel, 80 nm wide: the width of the dot regions, so the
-footprint of fingers and screening gates is 300 x 140 nm as in the study. (PHYSICS.md also
+footprint of fingers and screening gates is 300 x 140 nm as in the study. (the reference study also
 quotes a "20 nm gap" for the screening layer without saying between what; it is not used.)
 The domain ends at the outer edges of B4 and B6 (``margin_x_nm`` = 0) and ``margin_y_nm`` beyond
 the screening strips. Its sides carry zero normal field, i.e. they are mirror planes: the model
@@ -80,7 +80,7 @@ MATERIALS = {
     "cover": "Al2O3",
 }
 
-#: gate biases of the reference study (V), PHYSICS.md section 5
+#: gate biases of the reference study (V), docs/references.md
 REFERENCE_BIASES_V = {
     "B4": 1.0,
     "P5": 2.5,
@@ -348,7 +348,7 @@ def build(params: TunnelFallsParams | None = None) -> Any:
             ],
             background_nm=p.mesh_size_nm,
         )
-        gmsh.option.setNumber("Mesh.Algorithm3D", 10)  # HXT: 5-10x faster (MEASURED.md)
+        gmsh.option.setNumber("Mesh.Algorithm3D", 10)  # HXT: 5-10x faster (measured here)
         gmsh.model.mesh.generate(3)
         half = _gmsh.to_meshio(gmsh, dim=3)
     return _gmsh.mirror_x(half, mirrored_names=_MIRRORED, scale_nm=max(lx, ly))

@@ -1,4 +1,4 @@
-"""Born-Oppenheimer 2-D against 3-D on the study devices (refs/001 section IV)."""
+"""Born-Oppenheimer 2-D against 3-D on the study devices (ref. 1 section IV)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def test_bo2d_detuning_term_is_the_vertical_average(systems):
 
 
 def test_five_gate_stepped_interface_bo2d_tunnel_coupling_follows_3d():
-    """refs/001 Fig. 3: BO-2D within a factor 1.5 of 3-D; a fixed-z slice off by > 3."""
+    """ref. 1 Fig. 3: BO-2D within a factor 1.5 of 3-D; a fixed-z slice off by > 3."""
     config = StudyConfig.from_dict(
         {
             "device": {

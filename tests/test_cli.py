@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import meshio
 import numpy as np
 import pytest
 
 from femvalley.cli import build_parser, demo_config, main
+from femvalley.config import StudyConfig
 
 
 @pytest.mark.parametrize(
@@ -25,7 +29,7 @@ def test_help_of_every_command(command, capsys):
 def test_every_subcommand_is_documented():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert set(sub.choices) == {"demo", "run", "mesh", "export", "valley-splitting"}
+    assert set(sub.choices) == {"demo", "run", "converge", "mesh", "export", "valley-splitting"}
     for p in sub.choices.values():
         assert p.description
 
@@ -38,7 +42,17 @@ def test_demo_is_the_reference_study():
     assert c.detuning.points >= 21 and (c.detuning.start_mV, c.detuning.stop_mV) == (-10, 10)
     assert c.solver.n_states == 8
     assert c.detuning_weights() == {"P5": 0.5, "P6": -0.5}
-    assert c.biases()["P5"] == 2.5 and c.biases()["B5"] == 1.2
+    # the reference biases, except the barrier between the dots, opened for t_c ~ 19 ueV
+    assert c.biases()["P5"] == 2.5 and c.biases()["B5"] == 1.45
+    assert c.convergence.estimate == "coarser_level"
+    reference = StudyConfig.from_toml(Path(__file__).parents[1] / "examples/reference_biases.toml")
+    assert reference.biases()["B5"] == 1.2
+    assert {g: v for g, v in c.biases().items() if g != "B5"} == {
+        g: v for g, v in reference.biases().items() if g != "B5"
+    }
+    assert dataclasses.replace(
+        c, biases_V={}, convergence=reference.convergence, output=reference.output
+    ) == dataclasses.replace(reference, output=reference.output)
 
 
 def test_bad_study_file_names_the_field(tmp_path, capsys):

@@ -138,9 +138,9 @@ def test_heterostructure_valley_splitting(tmp_path):
     # every model resonates at 2 k0 (19.67 nm^-1), within one step of the q grid
     for model, q in c["q_peak_per_nm"].items():
         assert abs(q - c["two_k0_per_nm"]) <= 0.25, model
-    # refs/003 Fig. 6: the median is smallest at a few monolayers
+    # ref. 3 Fig. 6: the median is smallest at a few monolayers
     assert 2 <= c["minimum_median_width_ml"] <= 6
-    # refs/002: the filtered model ignores the energy reference, the local one does not
+    # ref. 2: the filtered model ignores the energy reference, the local one does not
     assert c["filtered_max_relative_change"] < 1e-6
     assert c["local_max_relative_change"] > 0.05
     for name in ("wiggle_well.png", "interface_width.png", "energy_reference.png"):

@@ -78,7 +78,7 @@ def test_wiggle_well_resonates_at_two_k0():
 
 
 def test_local_model_changes_linearly_under_a_constant_shift():
-    """refs/002 eq. 38: Delta(U + U0) - Delta(U) = U0 R, R = A int e^{-2 i k0 z} f^2 dz."""
+    """ref. 2 eq. 38: Delta(U + U0) - Delta(U) = U0 R, R = A int e^{-2 i k0 z} f^2 dz."""
     st = solve_vertical(QuantumWell(width_nm=8.0, interface_width_nm=0.3), field_MV_per_m=4.0)
     d0 = local_valley_coupling_meV(st.z_nm, st.potential_meV, st.envelope)
     u0 = 500.0
@@ -94,7 +94,7 @@ def test_local_model_changes_linearly_under_a_constant_shift():
     assert A_AB_INITIO == -0.26 and SIGE_OFFSET_MEV_PER_X == pytest.approx(160 / 0.3)
 
 
-# --- refs/002: C_n form, ambiguity, spectrally filtered model --------------------------------
+# --- ref. 2: C_n form, ambiguity, spectrally filtered model --------------------------------
 
 from femvalley.heterostructure.valley import (  # noqa: E402
     ambiguity_measure,
@@ -122,7 +122,7 @@ def test_bloch_coefficients_and_commensurate_period():
 
 @pytest.mark.parametrize("shear", [None, 0.0, 1e-3])
 def test_filtered_model_is_invariant_under_a_constant_shift(shear):
-    """refs/002 eq. 40: U -> U + 0.5 eV leaves |Delta_filtered| unchanged (< 1e-6)."""
+    """ref. 2 eq. 40: U -> U + 0.5 eV leaves |Delta_filtered| unchanged (< 1e-6)."""
     coeffs = None if shear is None else bloch_coefficients(shear_strain=shear)
     st = solve_vertical(QuantumWell(width_nm=8.0, interface_width_nm=0.3), field_MV_per_m=4.0)
     u0 = 500.0
@@ -148,7 +148,7 @@ def test_filtered_model_is_mirror_symmetric_in_the_field(coeffs):
     """A mirror-symmetric well with its top interface at z = 0: E_VS(F) = E_VS(-F).
 
     Reversing F mirrors the potential about the well centre and shifts it by 2 c F; the
-    filtered model is blind to the shift, the local one is not (refs/002 Fig. 4).
+    filtered model is blind to the shift, the local one is not (ref. 2 Fig. 4).
     """
     width = 74 * SI_MONOLAYER_NM  # whole monolayers keep the C_n phases mirror-symmetric
     centre = -width / 2
@@ -165,7 +165,7 @@ def test_filtered_model_is_mirror_symmetric_in_the_field(coeffs):
         assert abs(ev_l[0] - ev_l[1]) > 1e-3 * ev_l[0]  # the local model is not symmetric
 
 
-# --- refs/003: two-band k.p on monolayers ----------------------------------------------------
+# --- ref. 3: two-band k.p on monolayers ----------------------------------------------------
 
 from femvalley.heterostructure.alloy import (  # noqa: E402
     DotModel,
@@ -257,7 +257,7 @@ def test_two_band_3d_matches_1d_and_first_order_with_disorder():
 
 
 def test_alloy_ensemble_matches_the_variance_formula_and_the_rician_law():
-    """refs/003 eq. 28: E|J|^2 = |E J|^2 + sum (w dz f^2)^2 Var V_inter; |J| is Rician."""
+    """ref. 3 eq. 28: E|J|^2 = |E J|^2 + sum (w dz f^2)^2 Var V_inter; |J| is Rician."""
     from scipy import stats
 
     assert sites_per_box(1.0, SI_LATTICE_CONSTANT_NM) == 7
@@ -291,7 +291,7 @@ def test_alloy_ensemble_matches_the_variance_formula_and_the_rician_law():
 
 
 def test_median_valley_splitting_has_a_minimum_at_a_few_monolayers():
-    """refs/003 Fig. 6: sharp interfaces win by their 2k0 component, wide ones by disorder."""
+    """ref. 3 Fig. 6: sharp interfaces win by their 2k0 component, wide ones by disorder."""
     widths_ml = [0, 1, 2, 3, 4, 6, 10, 16]
     medians = []
     for w_ml in widths_ml:

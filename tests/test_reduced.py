@@ -119,7 +119,7 @@ def test_missing_states_are_not_certified(ops, exact):
 
 
 def test_uniform_valley_coupling_splits_every_orbital_by_two_delta(ops):
-    # uniform Delta: the levels are the single-valley orbitals +- |Delta| (PHYSICS.md sec. 2)
+    # uniform Delta: the levels are the single-valley orbitals +- |Delta| (docs/references.md)
     delta = 0.07 * np.exp(0.4j)
     uni = ops.with_constant(np.array([[0, delta], [np.conj(delta), 0]]))
     zero = ops.with_constant(np.zeros((2, 2)))

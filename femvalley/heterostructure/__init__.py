@@ -1,10 +1,10 @@
-"""Valley splitting from the heterostructure (PHYSICS.md section 7; refs/002, refs/003).
+"""Valley splitting from the heterostructure (refs. 2, 3).
 
 - :mod:`~femvalley.heterostructure.profiles`: Ge concentration profiles X(z), composable;
 - :mod:`~femvalley.heterostructure.vertical`: the vertical potential
   ``U_perp(z) = dEc X(z) - F z`` and its effective-mass ground state on a fine grid;
 - :mod:`~femvalley.heterostructure.valley`: the 2k0 theory: local (single coefficient or the
-  C_n of refs/002 Tab. II), its ambiguity R, the spectrally filtered model;
+  C_n of ref. 2 Tab. II), its ambiguity R, the spectrally filtered model;
 - :mod:`~femvalley.heterostructure.twoband`: the two-band k.p model on monolayers (1-D, 3-D);
 - :mod:`~femvalley.heterostructure.alloy`: binomial alloy disorder, ensembles, statistics;
 - :mod:`~femvalley.heterostructure.config`: PROFILE.toml;

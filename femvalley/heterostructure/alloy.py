@@ -1,22 +1,22 @@
-"""Random SiGe alloy disorder and the statistics of the valley splitting (refs/003 II.6).
+"""Random SiGe alloy disorder and the statistics of the valley splitting (ref. 3 II.6).
 
 The grid is divided into boxes, one per grid point: ``step x step`` in plane and one
 monolayer (``a / 4``) high, so a box holds ``n = round(8 step^2 (a / 4) / a^3) = round(2
 step^2 / a^2)`` atomic sites (7 for a 1 nm step). Every site is Ge with the probability
 ``Y(z_k)`` of its monolayer's mean concentration, independently, so the Ge count of a box is
-binomial ``B(n, Y(z_k))`` and the box's fraction is ``Y_ijk = count / n``. (refs/003 instead
+binomial ``B(n, Y(z_k))`` and the box's fraction is ``Y_ijk = count / n``. (ref. 3 instead
 fixes each monolayer's total and spreads it over the boxes; the two agree to ``O(1 / boxes)``,
-and independent boxes make refs/003 eq. 28 exact.) The rounding of ``n`` changes the site
+and independent boxes make ref. 3 eq. 28 exact.) The rounding of ``n`` changes the site
 density by at most half a site per box (3 % at 1 nm).
 
 Disorder enters only the inter-valley potential ``V_inter = 514 meV * Y_ijk``; the
-intra-valley potential keeps the mean profile (refs/003 II.6).
+intra-valley potential keeps the mean profile (ref. 3 II.6).
 
 Models of a dot (in-plane oscillator ground state ``phi_0`` on the box grid, weights
 ``w_ij = |phi_0(x_i, y_j)|^2 dx dy``):
 
 - ``"first_order"``: ``J = -i sum_ijk w_ij dz e^{2 i k0' z_k} s_k V_inter,ijk f_k^2`` with
-  the monolayer ground envelope ``f`` (refs/003 eq. 18), ``E_V = 2 |J|``;
+  the monolayer ground envelope ``f`` (ref. 3 eq. 18), ``E_V = 2 |J|``;
 - ``"two_band"``: the 1-D two-band problem with the in-plane-projected inter-valley potential
   ``sum_ij w_ij V_inter,ijk`` (non-perturbative along z; first order in the in-plane
   valley-orbit mixing, which :func:`~femvalley.heterostructure.twoband.solve_two_band_3d`

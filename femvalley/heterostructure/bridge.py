@@ -7,7 +7,7 @@ own Ge, weighted by the vertical envelope ``f`` of the heterostructure's 1-D pro
     Delta(x_i, y_j) = -i sum_k dz e^{2 i k0' z_k} s_k V_Ge Y_ijk f_k^2      (meV).
 
 For any in-plane envelope ``psi`` that is smooth on the box scale, ``<psi|Delta|psi>`` is
-then the first-order coupling of the two-band model (refs/003 eq. 18) of that dot: the map
+then the first-order coupling of the two-band model (ref. 3 eq. 18) of that dot: the map
 is an alternative to the Gaussian random field of :mod:`femvalley.valley_map`, with the same
 ``ValleyGrid`` output, so a study uses it through ``[valley_map] model = "alloy"``. Its
 statistics follow from the structure: white noise on the box scale (variance ``propto 1 /
@@ -59,7 +59,7 @@ def alloy_valley_grid(
     """Sample an alloy valley map with one alloy column per point of a tensor grid.
 
     Every grid point ``(x_i, y_j)`` owns the box between the midpoints to its neighbours (the
-    end boxes are symmetric about their point), as in refs/003 II.6; its site count is
+    end boxes are symmetric about their point), as in ref. 3 II.6; its site count is
     ``round(2 dx dy / a^2)`` per monolayer. With the grid of a structured k.p mesh's nodes,
     every node gets its own box, so the disorder the FEM problem sees has the variance of
     the mesh's own boxes (``propto 1 / (dx dy)``), which keeps ``<psi|Delta|psi>`` correct for

@@ -7,7 +7,7 @@
   splitting of the mean profile on monolayers;
 - with alloy disorder: the ensemble of ``realisations`` (method of the file), its median,
   quartiles, mean, the fraction below 50 ueV and 100 ueV, the Rician law expected from
-  refs/003 eq. 28 and the measured ``E|J|^2``;
+  ref. 3 eq. 28 and the measured ``E|J|^2``;
 - files in ``out_dir``: ``valley_splitting.json``, ``valley_splitting.png`` (histogram with
   the Rician density), ``valley_splitting_ueV.npy`` (every realisation) and ``profile.toml``
   (the resolved input), each written atomically.
@@ -43,8 +43,8 @@ __all__ = ["deterministic_splittings_ueV", "valley_splitting_report"]
 def deterministic_splittings_ueV(config: HeterostructureConfig) -> dict[str, float]:
     """Valley splittings of the mean profile (no disorder), in ueV, by every model.
 
-    The 2k0 models use the intra-valley potential ``U = dEc X - F z`` (refs/002); the
-    monolayer models use ``V_inter = V_Ge X`` (refs/003). Their scales differ (``|A| dEc``
+    The 2k0 models use the intra-valley potential ``U = dEc X - F z`` (ref. 2); the
+    monolayer models use ``V_inter = V_Ge X`` (ref. 3). Their scales differ (``|A| dEc``
     = 139 meV against ``V_Ge`` = 514 meV per unit Ge): both are reported, not mixed.
     """
     profile = config.build_profile()

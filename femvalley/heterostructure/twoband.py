@@ -1,14 +1,14 @@
-"""The two-band k.p model of the +-Z valleys on a monolayer grid (refs/003 sections II.2-II.3).
+"""The two-band k.p model of the +-Z valleys on a monolayer grid (ref. 3 sections II.2-II.3).
 
 The envelopes ``(phi_-, phi_+)`` of the two valleys carry the phase factors ``e^{-+ i k0' z}``
 (``k0' = 2 pi / a - k0 = 0.15 * 2 pi / a``), so their kinetic energies are the effective-mass
-ones shifted in k: ``c_z (k_z +- k0')^2`` (refs/003 eq. 16-17; the kinetic valley-orbit term
+ones shifted in k: ``c_z (k_z +- k0')^2`` (ref. 3 eq. 16-17; the kinetic valley-orbit term
 ``H_VOM`` is left out). Both see the intra-valley potential ``U(r)`` and are coupled by the
 staggered inter-valley potential
 
     H_inter(r_k) = s_k V_inter(r_k) [[0, -i], [i, 0]],     s_k = (-1)^k,
 
-on monolayer ``k`` (refs/003 eq. 19), with ``V_inter = Y(r) * 514 meV`` for the Ge fraction
+on monolayer ``k`` (ref. 3 eq. 19), with ``V_inter = Y(r) * 514 meV`` for the Ge fraction
 ``Y`` (eq. 25; the field's direct term of eq. 27 is dropped, as in the paper). The model
 gives the valley splitting non-perturbatively.
 
@@ -20,7 +20,7 @@ dispersion ``c_z (2 - 2 cos((k +- k0') dz)) / dz^2``), hard walls outside the gr
   ``hbar omega`` (a banded Hermitian problem, LAPACK);
 - :func:`solve_two_band_3d`: the full 3-D problem in a box with an in-plane harmonic dot
   (sparse; LOBPCG preconditioned by the exact inverse of its separable, valley-diagonal part);
-- :func:`first_order_coupling_meV`: the 2k0 coupling of refs/003 eq. 18 on the same grid.
+- :func:`first_order_coupling_meV`: the 2k0 coupling of ref. 3 eq. 18 on the same grid.
 
 Units: nm, meV, MV/m (= meV/nm).
 """
@@ -54,7 +54,7 @@ __all__ = [
     "solve_two_band_3d",
 ]
 
-#: inter-valley potential of one unit of Ge fraction (refs/003 eq. 25, fitted to TB)
+#: inter-valley potential of one unit of Ge fraction (ref. 3 eq. 25, fitted to TB)
 V_INTER_GE_MEV = 514.0
 
 
@@ -172,7 +172,7 @@ def first_order_coupling_meV(
     grid: MonolayerGrid,
     k0_per_nm: float = K0_PER_NM,
 ) -> complex:
-    """``J = <phi_-|H_inter|phi_+>`` on monolayers (refs/003 eq. 18); ``E_V = 2 |J|``.
+    """``J = <phi_-|H_inter|phi_+>`` on monolayers (ref. 3 eq. 18); ``E_V = 2 |J|``.
 
     ``J = -i sum_k dz e^{2 i k0' z_k} s_k V_inter(z_k) |f(z_k)|^2``, which samples the 2k0
     Fourier component of ``V_inter |f|^2`` on the monolayer grid.

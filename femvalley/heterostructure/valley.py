@@ -1,16 +1,16 @@
-"""Intervalley coupling of the 2k0 theory: local, ambiguity, spectrally filtered (PHYSICS.md 7).
+"""Intervalley coupling of the 2k0 theory: local, ambiguity, spectrally filtered (refs. 2, 3).
 
 For a laterally uniform potential and an envelope normalised in plane, the local 2k0 theory
-gives (refs/002 eq. 37; refs/003 eq. 8)
+gives (ref. 2 eq. 37; ref. 3 eq. 8)
 
     Delta_loc = sum_n C_n int e^{-i (2 k0 + n G) z} U(z) f(z)^2 dz,      G = 4 pi / a,
 
-with the Bloch-function coefficients ``C_n`` (:func:`bloch_coefficients`, refs/002 Tab. II;
+with the Bloch-function coefficients ``C_n`` (:func:`bloch_coefficients`, ref. 2 Tab. II;
 ``C_0 = -0.221``) or the single ab initio coefficient ``{0: A}``, ``A = -0.26``
 (:data:`SINGLE_COEFFICIENT`, the default). The valley splitting is ``E_V = 2 |Delta|``.
 
 The local model is not invariant under a constant shift ``U -> U + U0``: it moves by ``U0 R``
-with the ambiguity measure ``R = sum_n C_n int e^{-i (2 k0 + n G) z} f^2 dz`` (refs/002 eq. 38;
+with the ambiguity measure ``R = sum_n C_n int e^{-i (2 k0 + n G) z} f^2 dz`` (ref. 2 eq. 38;
 :func:`ambiguity_measure`). The spectrally filtered (projected-local) model (eq. 39-40,
 :func:`filtered_valley_coupling_meV`) projects the envelope on each valley's sector of the
 Brillouin zone before the integral, which makes it exactly invariant.
@@ -44,19 +44,19 @@ __all__ = [
     "local_valley_coupling_meV",
 ]
 
-#: single-coefficient 2k0 prefactor from ab initio Bloch functions (refs/003 eq. 8)
+#: single-coefficient 2k0 prefactor from ab initio Bloch functions (ref. 3 eq. 8)
 A_AB_INITIO = -0.26
 
 #: the single-coefficient form ``{0: A}`` of the 2k0 theory (the default everywhere)
 SINGLE_COEFFICIENT: Mapping[int, float] = {0: A_AB_INITIO}
 
-# refs/002 Tab. II (empirical pseudopotentials): even n constant, odd n linear in shear strain
+# ref. 2 Tab. II (empirical pseudopotentials): even n constant, odd n linear in shear strain
 _TAB_II_EVEN = {-4: 1.84e-3, -2: -2.44e-2, 0: -0.221, 2: 1.58e-3, 4: 3.35e-5}
 _TAB_II_ODD_PER_SHEAR = {-3: 0.599, -1: -31.8, 1: -0.402, 3: 1.04e-2}
 
 
 def bloch_coefficients(*, shear_strain: float = 0.0) -> dict[int, float]:
-    """Return the ``C_n`` of refs/002 Tab. II for ``n = -4..4`` (odd ones scale with ``eps_xy``).
+    """Return the ``C_n`` of ref. 2 Tab. II for ``n = -4..4`` (odd ones scale with ``eps_xy``).
 
     Parameters
     ----------
@@ -119,7 +119,7 @@ def local_valley_coupling_meV(
     k0_per_nm: float = K0_PER_NM,
     lattice_constant_nm: float = SI_LATTICE_CONSTANT_NM,
 ) -> complex:
-    """Local 2k0 coupling ``sum_n C_n int e^{-i (2k0 + nG) z} U f^2 dz`` (meV), refs/002 eq. 37.
+    """Local 2k0 coupling ``sum_n C_n int e^{-i (2k0 + nG) z} U f^2 dz`` (meV), ref. 2 eq. 37.
 
     The integral is the trapezoid rule on the grid (exact for the P1 interpolant's nodal
     product up to O(h^2)); the grid must resolve ``2 k0 + n G`` (a fine continuous grid, not
@@ -150,7 +150,7 @@ def ambiguity_measure(
     k0_per_nm: float = K0_PER_NM,
     lattice_constant_nm: float = SI_LATTICE_CONSTANT_NM,
 ) -> complex:
-    """``R = sum_n C_n int e^{-i (2k0 + nG) z} f^2 dz`` (refs/002 eq. 38; dimensionless).
+    """``R = sum_n C_n int e^{-i (2k0 + nG) z} f^2 dz`` (ref. 2 eq. 38; dimensionless).
 
     Under ``U -> U + U0`` the local coupling moves by exactly ``U0 R``, so the local valley
     splitting can move by up to ``2 U0 |R|``.
@@ -218,7 +218,7 @@ def filtered_envelopes(
     k0_per_nm: float = K0_PER_NM,
     lattice_constant_nm: float = SI_LATTICE_CONSTANT_NM,
 ) -> tuple[NDArray[np.complex128], NDArray[np.complex128]]:
-    """Envelopes projected on the valley sectors, normalised (refs/002 eq. 39).
+    """Envelopes projected on the valley sectors, normalised (ref. 2 eq. 39).
 
     The slowly varying envelope of the ``+k0`` valley may only hold wave numbers in
     ``(-k0, k1)``, ``k1 = 2 pi / a - k0`` (its sector ``(0, 2 pi / a)`` shifted by ``-k0``);
@@ -256,7 +256,7 @@ def filtered_valley_coupling_meV(
     k0_per_nm: float = K0_PER_NM,
     lattice_constant_nm: float = SI_LATTICE_CONSTANT_NM,
 ) -> complex:
-    """Projected-local coupling (refs/002 eq. 40), invariant under ``U -> U + U0``.
+    """Projected-local coupling (ref. 2 eq. 40), invariant under ``U -> U + U0``.
 
     ``Delta = sum_n C_n int e^{-i (2k0 + nG) z} conj(f_+) U f_- dz`` with the filtered
     envelopes of :func:`filtered_envelopes`, by the trapezoid rule over one period. On a

@@ -11,6 +11,7 @@ estimate against the hierarchy (the error of the demo's value measured against t
 extrapolated value, and the estimate a plain study reports).
 
 Run: python benchmarks/bench_convergence.py [--models bo2d 3d] [--levels 3] [--points 21]
+     [--refine kp_mesh_size_nm kp_vertical_mesh_size_nm]
 (3-D with 3 levels: about 8 minutes and 6 GB on 2 cores; bo2d about 1 minute)
 """
 
@@ -41,6 +42,12 @@ def main() -> None:
     ap.add_argument("--levels", type=int, default=3)
     ap.add_argument("--coarser-levels", type=int, default=1)
     ap.add_argument("--points", type=int, default=21)
+    ap.add_argument(
+        "--refine",
+        nargs="+",
+        default=None,
+        help="mesh parameters to refine (default: the [convergence] default, all three)",
+    )
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     print(f"# machine: {platform.machine()}, {platform.python_version()}, 2 cores")
@@ -53,6 +60,7 @@ def main() -> None:
             levels=args.levels,
             coarser_levels=args.coarser_levels,
             estimate="none",
+            **({"refine": tuple(args.refine)} if args.refine else {}),
         ),
     )
     root = Path(args.out or tempfile.mkdtemp(prefix="bench-convergence-"))

@@ -26,7 +26,7 @@ __all__ = ["DEMO_TOML", "build_parser", "demo_config", "main", "main_exit"]
 
 #: The built-in study of ``femvalley demo``: the reference study (docs/references.md) on the
 #: Tunnel Falls-like double dot (valley map 200 ueV / 19.2 nm / 1000 nm / seed 8, 21 points
-#: over +-10 mV, 8 states), on meshes sized to run in about a minute on two cores, at an
+#: over +-10 mV, 8 states), on meshes sized to run in one to two minutes on two cores, at an
 #: operating point with an open interdot anticrossing: the barrier B5 at 1.45 V instead of the
 #: reference 1.2 V, where t_c is about 0.2 ueV and the lines seem to cross
 #: (examples/reference_biases.toml keeps those). The study also runs the mesh one level
@@ -134,11 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="run the built-in reference study (Tunnel Falls-like double dot)",
-        description="Run the built-in study: the Tunnel Falls-like Si/SiGe double dot, "
-        "valley map 200 ueV / 19.2 nm / 1000 nm / seed 8, 21 detuning points over +-10 mV, "
-        "8 states. Writes results.h5, spectrum.csv, summary.json (tunnel coupling, lever arm, "
-        "valley splittings), spectrum.png, valley_map.png, density_slices.png, study.toml and "
-        "ParaView files (paraview/). About two minutes on two cores.",
+        description="Run the built-in study: the Tunnel Falls-like Si/SiGe double dot with "
+        "the barrier B5 at 1.45 V (t_c about 19 ueV), valley map 200 ueV / 19.2 nm / 1000 nm "
+        "/ seed 8, 21 detuning points over +-10 mV, 8 states, and the same study on a mesh "
+        "sqrt(2) coarser for the discretisation errors. Writes results.h5, spectrum.csv, "
+        "summary.json (tunnel coupling, lever arm, valley splittings, each with its solver "
+        "bound and discretisation error), basis.h5, spectrum.png, valley_map.png, "
+        "density_slices.png, study.toml, coarser_level/ and ParaView files (paraview/). "
+        "About one to two minutes on two cores.",
     )
     _add_run_options(demo, "femvalley-demo")
 

@@ -343,9 +343,12 @@ def plot_spectrum(
         for b in range(2):
             ins.plot(fine - x0, 1e3 * (branches[:, b] - mid), "-", color="k", lw=1.2)
         ins.axvline(0.0, color="0.6", lw=0.6, ls=":")
-        ins.set_xlabel(rf"detuning $-$ {x0:.4g} mV (mV)")
+        ins.set_xlabel(r"detuning $-\ \epsilon_0$ (mV)")
         ins.set_ylabel(r"$E - \bar E$ ($\mu$eV), two lowest states")
-        ins.set_title("lowest anticrossing: " + str(zoom.get("label", "")), fontsize=8)
+        ins.set_title(
+            rf"lowest anticrossing, $\epsilon_0$ = {x0:.4g} mV" + "\n" + str(zoom.get("label", "")),
+            fontsize=8,
+        )
         ins.grid(True, alpha=0.3)
     return _save(fig, path, dpi=dpi)
 

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from femvalley.analysis import format_value
-from femvalley.config import OutputConfig, StudyConfig
+from femvalley.config import StudyConfig
 from femvalley.convergence import ConvergenceTable, RichardsonOptions, converge
 
 __all__ = [
@@ -219,13 +219,12 @@ def converge_study(
     previous: dict[str, Any] = {}
 
     def run_level(sizes: dict[str, float]) -> dict[str, float]:
-        from femvalley.study import run_study
+        from femvalley.study import level_config, run_study
         from femvalley.sweep import build_system
 
         i = index["i"]
         index["i"] += 1
-        cfg = config.with_mesh_sizes(sizes)
-        cfg = dataclasses.replace(cfg, output=OutputConfig(figures=False, vtu_states=0))
+        cfg = level_config(config, sizes)
         if progress:
             shown = ", ".join(f"{k} = {v:.4g}" for k, v in sizes.items())
             print(f"level {i + 1}/{len(mesh_levels)}: {shown}", file=sys.stderr, flush=True)

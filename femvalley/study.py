@@ -54,6 +54,7 @@ __all__ = [
     "coarser_level_config",
     "discretisation_errors",
     "finish_study",
+    "level_config",
     "number",
     "run_coarser_level",
     "run_study",
@@ -109,7 +110,15 @@ def coarser_level_config(config: StudyConfig) -> StudyConfig:
     Every parameter of ``convergence.refine`` is multiplied by ``convergence.ratio``.
     """
     r = config.convergence.ratio
-    cfg = config.with_mesh_sizes({k: v * r for k, v in config.mesh_sizes_nm().items()})
+    return level_config(config, {k: v * r for k, v in config.mesh_sizes_nm().items()})
+
+
+def level_config(config: StudyConfig, sizes_nm: dict[str, float]) -> StudyConfig:
+    """Return the study on other mesh sizes (nm), estimating nothing, with no figures or files.
+
+    A level of a mesh hierarchy (:func:`coarser_level_config`, ``femvalley converge``).
+    """
+    cfg = config.with_mesh_sizes(sizes_nm)
     return dataclasses.replace(cfg, output=OutputConfig(figures=False, vtu_states=0))
 
 

@@ -9,6 +9,7 @@ defaults are the reference study of docs/references.md)::
     [device]
     name = "tunnel_falls"
     kp_mesh = "auto"           # "structured" | "device" | "auto"
+    electrostatics_order = 2   # P2 gate potentials (1: P1, far less accurate)
     [device.params]            # any field of the device's Params, e.g.
     kp_mesh_size_nm = 3.0
 
@@ -123,10 +124,17 @@ class DeviceConfig:
     #: ``build_quantum``), "device" (the quantum region of the gmsh device mesh), or "auto"
     #: (structured when the device has one)
     kp_mesh: str = "auto"
+    #: degree of the Lagrange elements of the gate electrostatics: 2 (default) or 1 (about 8x
+    #: fewer unknowns in 3-D, but the potential in the well is then far from converged)
+    electrostatics_order: int = 2
 
     def __post_init__(self) -> None:
         from geometries import DEVICES
 
+        if isinstance(self.electrostatics_order, bool) or self.electrostatics_order not in (1, 2):
+            raise ValueError(
+                f"device.electrostatics_order = {self.electrostatics_order!r}; allowed: 1, 2"
+            )
         if self.name not in DEVICES:
             raise ValueError(f"device.name = {self.name!r} is not known; allowed: {list(DEVICES)}")
         self.build_params()  # validates the overrides
@@ -150,7 +158,11 @@ class DeviceConfig:
         The parameters whose names start with ``kp_`` shape only the k.p mesh of the quantum
         region (``build_quantum``); all others shape the device mesh.
         """
-        if self.name != other.name or self.kp_mesh != other.kp_mesh:
+        if (self.name, self.kp_mesh, self.electrostatics_order) != (
+            other.name,
+            other.kp_mesh,
+            other.electrostatics_order,
+        ):
             return False
         if not self.uses_structured_mesh():
             return self == other

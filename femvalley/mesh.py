@@ -30,6 +30,9 @@ __all__ = [
     "locate_points",
     "lumped_vertex_weights",
     "probe_matrix",
+    "lagrange_element",
+    "edge_dofs",
+    "p2_probe_matrix",
     "SubMesh",
     "submesh",
 ]
@@ -128,6 +131,90 @@ def p1_element(mesh: Any) -> Any:
     if isinstance(mesh, MeshTet1):
         return ElementTetP1()
     raise ValueError(f"mesh of type {type(mesh).__name__}: use a triangle or tetrahedron mesh")
+
+
+def lagrange_element(mesh: Any, order: int) -> Any:
+    """Return the P1 or P2 Lagrange element of a triangle or tetrahedron mesh."""
+    from skfem import ElementTetP2, ElementTriP2
+    from skfem.mesh import MeshTet1, MeshTri1
+
+    if order == 1:
+        return p1_element(mesh)
+    if order != 2:
+        raise ValueError(f"order = {order!r}; allowed: 1, 2")
+    if isinstance(mesh, MeshTri1):
+        return ElementTriP2()
+    if isinstance(mesh, MeshTet1):
+        return ElementTetP2()
+    raise ValueError(f"mesh of type {type(mesh).__name__}: use a triangle or tetrahedron mesh")
+
+
+#: local vertex pairs of the edges of a triangle and of a tetrahedron, in the order that
+#: :func:`edge_dofs` returns them
+_LOCAL_EDGES = {3: ((0, 1), (0, 2), (1, 2)), 4: ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))}
+
+
+def edge_dofs(basis: Any) -> NDArray[np.int64]:
+    """Edge-midpoint DOFs of every element of a P2 Lagrange basis, in a fixed local order.
+
+    Row ``k`` belongs to the edge joining local vertices ``_LOCAL_EDGES[nverts][k]`` of each
+    element (``mesh.t``). The order is found from the DOF locations, not assumed from the
+    element's internal numbering; the vertex DOFs must be the vertices themselves.
+
+    Returns
+    -------
+    ndarray of int, shape (nedges_per_element, nelems)
+    """
+    mesh = basis.mesh
+    t = np.asarray(mesh.t)
+    nv = t.shape[0]
+    dofs = np.asarray(basis.element_dofs)
+    if dofs.shape[0] != nv + len(_LOCAL_EDGES[nv]) or not np.array_equal(dofs[:nv], t):
+        raise ValueError("basis: not a P2 Lagrange basis whose vertex DOFs are the vertices")
+    locs = np.asarray(basis.doflocs)
+    scale = float(np.ptp(mesh.p, axis=1).max()) or 1.0
+    out = np.empty((len(_LOCAL_EDGES[nv]), t.shape[1]), dtype=np.int64)
+    for k, (i, j) in enumerate(_LOCAL_EDGES[nv]):
+        mid = 0.5 * (mesh.p[:, t[i]] + mesh.p[:, t[j]])
+        for row in range(nv, dofs.shape[0]):
+            if np.allclose(locs[:, dofs[row]], mid, rtol=0.0, atol=1e-9 * scale):
+                out[k] = dofs[row]
+                break
+        else:
+            raise ValueError(f"basis: no DOF at the midpoints of local edge {(i, j)}")
+    return out
+
+
+def p2_probe_matrix(
+    mesh: Any, element_edges: NDArray[np.int64], ndofs: int, points_nm: ArrayLike
+) -> Any:
+    """Sparse matrix mapping P2 Lagrange DOF values to values at ``points_nm``.
+
+    Parameters
+    ----------
+    mesh : skfem.MeshTri or skfem.MeshTet
+        The mesh (nm); its vertices are DOFs ``0 .. nvertices - 1``.
+    element_edges : ndarray of int, shape (nedges_per_element, nelems)
+        Edge-midpoint DOF of every element edge (:func:`edge_dofs`).
+    ndofs : int
+        Number of DOFs (columns).
+    points_nm : array_like, shape (dim, npoints)
+        Points inside the mesh.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix, shape (npoints, ndofs)
+        Exact for quadratic functions.
+    """
+    import scipy.sparse as sp
+
+    elements, lam = locate_points(mesh, points_nm)
+    npts, nv = lam.shape
+    pairs = np.asarray(_LOCAL_EDGES[nv])
+    coef = np.hstack([lam * (2.0 * lam - 1.0), 4.0 * lam[:, pairs[:, 0]] * lam[:, pairs[:, 1]]])
+    cols = np.hstack([mesh.t[:, elements].T, np.asarray(element_edges)[:, elements].T])
+    rows = np.repeat(np.arange(npts), coef.shape[1])
+    return sp.csr_matrix((coef.ravel(), (rows, cols.ravel())), shape=(npts, ndofs))
 
 
 def p1_basis(basis: Any) -> Any:

@@ -324,7 +324,12 @@ def device_potentials(
         mesh = from_meshio(dev.build(params), dim=3)
         timings["mesh"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        gp = solve_gates(mesh, permittivity=dev.MATERIALS, gates=dev.GATES)
+        gp = solve_gates(
+            mesh,
+            permittivity=dev.MATERIALS,
+            gates=dev.GATES,
+            order=config.device.electrostatics_order,
+        )
         timings["electrostatics"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if config.device.uses_structured_mesh():

@@ -240,13 +240,7 @@ class GatePotentials:
             raise ValueError(f"mesh is {pts.shape[0]}-D; the device is {dim}-D")
         elif z_nm is not None:
             raise ValueError(f"z_nm = {z_nm!r} is only for a 2-D mesh in a 3-D device")
-        unit, offset = self.unit_V, self.offset_V
-        if self.element_edges is None or self.edge_unit_V is None or self.edge_offset_V is None:
-            probe = probe_matrix(self.mesh, pts)
-        else:
-            unit = np.hstack([unit, self.edge_unit_V])
-            offset = np.concatenate([offset, self.edge_offset_V])
-            probe = p2_probe_matrix(self.mesh, self.element_edges, offset.size, pts)
+        probe, unit, offset = self._sampler(pts)
         return GatePotentials(
             mesh=mesh,
             gates=self.gates,
@@ -255,6 +249,25 @@ class GatePotentials:
             work_function_offset_V=dict(self.work_function_offset_V),
             timings_s=dict(self.timings_s),
         )
+
+    def potential_at_V(
+        self, points_nm: ArrayLike, voltages: Mapping[str, float]
+    ) -> NDArray[np.float64]:
+        """Potential phi (V) at points inside the device mesh, interpolated like
+        :meth:`interpolated_to` (quadratically for P2 potentials).
+
+        ``points_nm``: shape (dim, npoints), in nm.
+        """
+        probe, unit, offset = self._sampler(np.asarray(points_nm, dtype=np.float64))
+        return np.asarray(probe @ (offset + self._voltage_vector(voltages) @ unit))
+
+    def _sampler(self, pts: NDArray[np.float64]) -> tuple[Any, NDArray[Any], NDArray[Any]]:
+        """Probe matrix at ``pts`` and the unit/offset data (vertices, then edges) it maps."""
+        if self.element_edges is None or self.edge_unit_V is None or self.edge_offset_V is None:
+            return probe_matrix(self.mesh, pts), self.unit_V, self.offset_V
+        unit = np.hstack([self.unit_V, self.edge_unit_V])
+        offset = np.concatenate([self.offset_V, self.edge_offset_V])
+        return p2_probe_matrix(self.mesh, self.element_edges, offset.size, pts), unit, offset
 
     def restricted_to(self, sub: SubMesh) -> GatePotentials:
         """Return the same potentials on a sub-mesh of the device mesh (``mesh.submesh``).

@@ -708,7 +708,9 @@ def run_sweep(
     todo = [i for i, d in enumerate(results["done"]) if not d]
     reduced: ReducedBasis | ValleyReducedBasis | None = None
     meta: dict[str, Any] = {"method": config.solver.method}
-    if config.solver.method == "reduced" and todo:
+    if config.solver.method == "reduced":
+        # also for a finished study (resumed): the basis comes back from its checkpointed
+        # snapshots without a new full solve, so the analysis uses the same basis as before
         t0 = time.perf_counter()
         reduced = reduced_basis(system, results["detuning_mV"], out_dir=out)
         if isinstance(reduced, ValleyReducedBasis):

@@ -130,6 +130,25 @@ def test_killed_while_building_the_basis_resumes_with_the_same_basis(
     np.testing.assert_allclose(res["energies_meV"], reference["energies_meV"], rtol=0, atol=1e-9)
 
 
+def test_resuming_a_finished_study_rebuilds_its_basis_without_solving(
+    full_run, config, system, tmp_path, monkeypatch
+):
+    import shutil
+
+    out, reference = full_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    calls = _count_snapshots(monkeypatch)
+    res = run_sweep(config, out_dir=copy, system=system, progress=False, resume=True)
+    assert calls == []  # no full solve: the snapshots come from snapshots.h5
+    assert res["reduced"] is not None and res["reduced"].size == reference["reduced"].size
+    np.testing.assert_array_equal(res["energies_meV"], reference["energies_meV"])
+    # the same basis: its reduced operators give the same spectrum at a new detuning
+    a = res["reduced"].solve({"detuning": 1.234}, vectors=False).result.energies_meV
+    b = reference["reduced"].solve({"detuning": 1.234}, vectors=False).result.energies_meV
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
 def test_resume_into_another_study_is_refused(full_run, config, system):
     out, _ = full_run
     other = StudyConfig.from_dict(

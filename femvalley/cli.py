@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Finite-element two-valley k.p simulations of silicon quantum dots: "
         "detuning spectra of gate-defined double dots with a correlated valley-coupling map.",
     )
+    from femvalley import __version__
+
+    parser.add_argument("--version", action="version", version=f"femvalley {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     demo = sub.add_parser(

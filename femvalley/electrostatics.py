@@ -253,10 +253,9 @@ class GatePotentials:
     def potential_at_V(
         self, points_nm: ArrayLike, voltages: Mapping[str, float]
     ) -> NDArray[np.float64]:
-        """Potential phi (V) at points inside the device mesh, interpolated like
-        :meth:`interpolated_to` (quadratically for P2 potentials).
+        """Potential phi (V) at points inside the device mesh (``points_nm``: (dim, n), nm).
 
-        ``points_nm``: shape (dim, npoints), in nm.
+        Interpolated like :meth:`interpolated_to` (quadratically for P2 potentials).
         """
         probe, unit, offset = self._sampler(np.asarray(points_nm, dtype=np.float64))
         return np.asarray(probe @ (offset + self._voltage_vector(voltages) @ unit))

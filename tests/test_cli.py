@@ -26,6 +26,15 @@ def test_help_of_every_command(command, capsys):
         assert "--resume" in text and "--workers" in text and "--out" in text
 
 
+def test_version(capsys):
+    from femvalley import __version__
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"femvalley {__version__}"
+
+
 def test_every_subcommand_is_documented():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")

@@ -28,7 +28,7 @@ __all__ = ["DEMO_TOML", "build_parser", "demo_config", "main", "main_exit"]
 #: Tunnel Falls-like double dot (valley map 200 ueV / 19.2 nm / 1000 nm / seed 8, 21 points
 #: over +-10 mV, 8 states), on meshes sized to run in one to two minutes on two cores, at an
 #: operating point with an open interdot anticrossing: the barrier B5 at 1.45 V instead of the
-#: reference 1.2 V, where t_c is about 0.2 ueV and the lines seem to cross
+#: reference 1.2 V, where t_c is about 0.3 ueV and the lines seem to cross
 #: (examples/reference_biases.toml keeps those). The study also runs the mesh one level
 #: coarser, so that every number comes with a discretisation error.
 DEMO_TOML = """\
@@ -42,7 +42,7 @@ kp_mesh_size_nm = 3.0            # k.p tensor grid in x and y
 kp_vertical_mesh_size_nm = 0.5   # k.p grid across the well
 
 [biases_V]                       # reference biases, except the barrier between the dots:
-B5 = 1.45                        # t_c about 19 ueV here (about 0.2 ueV at 1.2 V)
+B5 = 1.45                        # t_c about 30 ueV here (about 0.3 ueV at 1.2 V)
 
 [detuning]                       # P5 = 2.5 V + eps/2, P6 = 2.5 V - eps/2
 start_mV = -10.0
@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="run the built-in reference study (Tunnel Falls-like double dot)",
         description="Run the built-in study: the Tunnel Falls-like Si/SiGe double dot with "
-        "the barrier B5 at 1.45 V (t_c about 19 ueV), valley map 200 ueV / 19.2 nm / 1000 nm "
+        "the barrier B5 at 1.45 V (t_c about 30 ueV), valley map 200 ueV / 19.2 nm / 1000 nm "
         "/ seed 8, 21 detuning points over +-10 mV, 8 states, and the same study on a mesh "
         "sqrt(2) coarser for the discretisation errors. Writes results.h5, spectrum.csv, "
         "summary.json (tunnel coupling, lever arm, valley splittings, each with its solver "

@@ -51,7 +51,7 @@ def test_demo_is_the_reference_study():
     assert c.detuning.points >= 21 and (c.detuning.start_mV, c.detuning.stop_mV) == (-10, 10)
     assert c.solver.n_states == 8
     assert c.detuning_weights() == {"P5": 0.5, "P6": -0.5}
-    # the reference biases, except the barrier between the dots, opened for t_c ~ 19 ueV
+    # the reference biases, except the barrier between the dots, opened for t_c ~ 30 ueV
     assert c.biases()["P5"] == 2.5 and c.biases()["B5"] == 1.45
     assert c.convergence.estimate == "coarser_level"
     reference = StudyConfig.from_toml(Path(__file__).parents[1] / "examples/reference_biases.toml")

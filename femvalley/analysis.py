@@ -9,7 +9,7 @@ calling it on an :class:`~femvalley.eigen.EigenResult` gives, per state,
 - ``valley_parity``: <tau_Delta>, the valley polarisation in the local valley eigenbasis:
   ``tau_Delta(r) = [[0, e^{i phi(r)}], [e^{-i phi(r)}, 0]]`` with ``Delta = |Delta| e^{i phi}``,
   so -1 for a state entirely in the lower local valley state, +1 in the upper one (needs
-  ``delta_meV`` at the vertices; NaN otherwise);
+  ``delta_meV``; NaN otherwise);
 - ``dot_weight``: probability in each dot region (columns in the order of ``dots``);
 - ``x_mean_nm``, ``y_mean_nm``: centre of the density;
 - ``x_std_nm``, ``y_std_nm``: its size (standard deviations).
@@ -50,12 +50,14 @@ class StateObservables:
         The basis the states live on (its mesh needs the ``dots`` regions).
     dots : sequence of str
         Region names of the dots, e.g. ``("dot_L", "dot_R")``.
-    delta_meV : ndarray (nvertices,) complex, optional
-        The valley coupling at the vertices: enables ``valley_parity`` and
-        ``valley_coupling_meV``.
-    terms : dict of str to ndarray (nvertices,), optional
-        Potential terms at the vertices (e.g. ``{"detuning": D}`` in meV/mV): each gives
-        ``slope_<name>``, the Hellmann-Feynman derivative ``<psi| D |psi>`` of the energy.
+    delta_meV : ndarray (nnodes,) complex, optional
+        The valley coupling at every DOF of the basis (``basis.doflocs``, interpolated with
+        the basis's elements) or at the vertices (interpolated with P1 elements; the same
+        for a P1 basis): enables ``valley_parity`` and ``valley_coupling_meV``.
+    terms : dict of str to ndarray (nnodes,), optional
+        Potential terms at the DOFs or the vertices (e.g. ``{"detuning": D}`` in meV/mV):
+        each gives ``slope_<name>``, the Hellmann-Feynman derivative ``<psi| D |psi>`` of
+        the energy.
     """
 
     basis: Any
@@ -91,23 +93,31 @@ class StateObservables:
             mats[name] = asm(moment, self.basis, f=xq[axis]).tocsr()
             mats[name + "2"] = asm(moment, self.basis, f=xq[axis] ** 2).tocsr()
         p1 = p1_basis(self.basis)
+
+        def at_quadrature(values: Any, name: str, dtype: type) -> Any:
+            v: NDArray[Any] = np.asarray(values, dtype=dtype)
+            if v.shape == (self.basis.N,):
+                return self.basis.interpolate(v)
+            if v.shape == (nv,):
+                return p1.interpolate(v)
+            raise ValueError(
+                f"{name} has shape {v.shape}; need ({self.basis.N},) (one value per DOF of "
+                f"the basis) or ({nv},) (one value per mesh vertex)"
+            )
+
         for name, field in (self.terms or {}).items():
-            fv = np.asarray(field, dtype=np.float64)
-            if fv.shape != (nv,):
-                raise ValueError(
-                    f"terms[{name!r}] has shape {fv.shape}; need ({nv},) (one value per vertex)"
-                )
-            mats["term:" + name] = asm(moment, self.basis, f=p1.interpolate(fv)).tocsr()
+            fq = at_quadrature(field, f"terms[{name!r}]", np.float64)
+            mats["term:" + name] = asm(moment, self.basis, f=fq).tocsr()
         if self.delta_meV is not None:
             dv: NDArray[np.complex128] = np.asarray(self.delta_meV, dtype=np.complex128)
-            if dv.shape != (nv,):
-                raise ValueError(
-                    f"delta_meV has shape {dv.shape}; need ({nv},) (one value per mesh vertex)"
-                )
             size = np.abs(dv)
             phasor = np.where(size > 0, dv / np.where(size > 0, size, 1.0), 0.0)
-            mats["valley_phase"] = asm(weighted, self.basis, f=p1.interpolate(phasor)).tocsr()
-            mats["delta"] = asm(weighted, self.basis, f=p1.interpolate(dv)).tocsr()
+            mats["valley_phase"] = asm(
+                weighted, self.basis, f=at_quadrature(phasor, "delta_meV", np.complex128)
+            ).tocsr()
+            mats["delta"] = asm(
+                weighted, self.basis, f=at_quadrature(dv, "delta_meV", np.complex128)
+            ).tocsr()
         object.__setattr__(self, "_mats", mats)
 
     def matrix(self, name: str) -> Any:
@@ -885,6 +895,72 @@ def _character_pair(lv: Levels, i: int) -> tuple[tuple[int, int], tuple[int, int
     return lv.character(i), lv.character(i + 1)
 
 
+def _clear_change(a: Levels, b: Levels, s: int) -> bool:
+    """Whether state ``s`` clearly changes its dot or valley character from ``a`` to ``b``."""
+    wa = float(a.dot_weight[s, 0] / max(float(np.sum(a.dot_weight[s])), 1e-300))
+    wb = float(b.dot_weight[s, 0] / max(float(np.sum(b.dot_weight[s])), 1e-300))
+    if (wa - 0.5) * (wb - 0.5) < 0 and min(abs(wa - 0.5), abs(wb - 0.5)) > 0.2:
+        return True
+    pa, pb = float(a.valley_parity[s]), float(b.valley_parity[s])
+    return bool(np.isfinite(pa) and np.isfinite(pb) and pa * pb < 0 and min(abs(pa), abs(pb)) > 0.4)
+
+
+def _refine_hidden(
+    spectrum: Spectrum,
+    grid: NDArray[np.float64],
+    lv: list[Levels],
+    *,
+    top: int,
+    min_width: float,
+    max_evaluations: int = 400,
+) -> tuple[NDArray[np.float64], list[Levels]]:
+    """Bisect grid intervals that hide an anticrossing from the slope-sign test.
+
+    A state that clearly changes its character (dot or valley) across an interval took part
+    in an anticrossing (or a crossing) there; the test of :func:`resolve_anticrossings` sees
+    it only if one of the state's two gaps has its slope going from negative to positive
+    across the interval, clearly (beyond 5 % of the largest slope at both ends). When several
+    anticrossings share an interval (valley splittings of the order of the grid spacing
+    times the lever arm) the signs can cancel or come out by accident; such intervals are
+    halved until the test sees every change, down to ``min_width`` and ``max_evaluations``
+    new points.
+    """
+    # a sign change between slope differences far from zero: a gap whose two states are
+    # nearly parallel at an end (a valley doublet of one dot) changes sign by accident
+    tau = 0.05 * max(float(np.max(np.abs(x.slopes_meV_per_mV[: top + 2]))) for x in lv)
+
+    def bracket(la: Levels, lb: Levels, i: int) -> bool:
+        if i < 0 or i > top:
+            return False
+        ga = la.slopes_meV_per_mV[i + 1] - la.slopes_meV_per_mV[i]
+        gb = lb.slopes_meV_per_mV[i + 1] - lb.slopes_meV_per_mV[i]
+        return bool(ga < -tau and tau < gb)
+
+    def hides(la: Levels, lb: Levels) -> bool:
+        return any(
+            _clear_change(la, lb, s) and not (bracket(la, lb, s - 1) or bracket(la, lb, s))
+            for s in range(top + 2)
+        )
+
+    xs, out = [float(grid[0])], [lv[0]]
+    evaluations = 0
+    for j in range(grid.size - 1):
+        stack = [(float(grid[j + 1]), lv[j + 1])]
+        xa, la = float(grid[j]), lv[j]
+        while stack:
+            xb, lb = stack[-1]
+            if evaluations < max_evaluations and xb - xa > min_width and hides(la, lb):
+                xm = 0.5 * (xa + xb)
+                stack.append((xm, spectrum(xm)))
+                evaluations += 1
+                continue
+            stack.pop()
+            xs.append(xb)
+            out.append(lb)
+            xa, la = xb, lb
+    return np.asarray(xs), out
+
+
 def resolve_anticrossings(
     spectrum: Spectrum,
     detuning_mV: Any,
@@ -929,9 +1005,10 @@ def resolve_anticrossings(
     lv = [spectrum(float(e)) for e in grid] if levels is None else [levels[j] for j in order]
     k = min(x.k for x in lv)
     top = k - 2 if max_lower is None else min(int(max_lower), k - 2)
-    slopes = np.array([x.slopes_meV_per_mV[:k] for x in lv])  # (P, k)
     span = float(grid[-1] - grid[0])
     xtol = max(1e-13 * max(abs(grid[0]), abs(grid[-1]), 1.0), 1e-300)
+    grid, lv = _refine_hidden(spectrum, grid, lv, top=top, min_width=1e-9 * max(span, 1.0))
+    slopes = np.array([x.slopes_meV_per_mV[:k] for x in lv])  # (P, k)
     found: list[Anticrossing] = []
     for i in range(top + 1):
         gp = slopes[:, i + 1] - slopes[:, i]
@@ -957,13 +1034,18 @@ def resolve_anticrossings(
             near = gp[max(j - 1, 0) : j + 3]
             a = float(np.max(np.abs(near)))
             width = gap / a if a > 0 else span
-            # characters outside the width, but not beyond the neighbouring grid points
-            # (farther out the branches may take part in other anticrossings)
-            offset = min(max(10.0 * width, 1e3 * xtol), 0.5 * span)
-            below = at(float(max(x0 - offset, grid[max(j - 1, 0)])))
-            above = at(float(min(x0 + offset, grid[min(j + 2, grid.size - 1)])))
-            before, after = _character_pair(below, i), _character_pair(above, i)
-            if before[0] != after[1] or before[1] != after[0] or before[0] == before[1]:
+            # characters outside the width (10 widths, or down to 2 where another anticrossing
+            # is that close: 5 % mixing left there), but not beyond the neighbouring grid
+            # points (farther out the branches may take part in other anticrossings)
+            lo, hi = float(grid[max(j - 1, 0)]), float(grid[min(j + 2, grid.size - 1)])
+            for widths in (10.0, 5.0, 3.0, 2.0):
+                offset = min(max(widths * width, 1e3 * xtol), 0.5 * span)
+                below = at(float(max(x0 - offset, lo)))
+                above = at(float(min(x0 + offset, hi)))
+                before, after = _character_pair(below, i), _character_pair(above, i)
+                if before[0] == after[1] and before[1] == after[0] and before[0] != before[1]:
+                    break
+            else:
                 continue  # the branches do not exchange their character
             kind = "interdot" if before[0][0] != before[1][0] else "valley"
             # location tolerance: the gap is a hyperbola, g(x0 + dx) - g(x0) <= a^2 dx^2 / g

@@ -16,6 +16,9 @@ the exit status is 2; nothing already written is overwritten.
 from __future__ import annotations
 
 import argparse
+import errno
+import os
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -102,8 +105,9 @@ def _add_run_options(p: argparse.ArgumentParser, default_out: str | None) -> Non
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue the study stored in DIR (same configuration only): finished points "
-        "are not recomputed",
+        help="continue the run stored in DIR (same configuration only): finished points "
+        "are not recomputed; DIR must hold a started run (a missing or empty DIR is an error, "
+        "so a mistyped name does not silently start from scratch)",
     )
     p.add_argument(
         "--workers",
@@ -132,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     from femvalley import __version__
 
     parser.add_argument("--version", action="version", version=f"femvalley {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full Python traceback of a failure (for bug reports)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     demo = sub.add_parser(
@@ -413,46 +422,165 @@ def _parse_value(text: str) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``femvalley`` command; returns the exit status."""
+    """Entry point of the ``femvalley`` command; returns the exit status.
+
+    Every failure becomes one or two lines on stderr (``--debug`` shows the traceback): exit
+    status 2 for bad input, files and system failures, 1 for a failed computation, 130 for
+    an interrupt (with the command that resumes the run).
+    """
     args = build_parser().parse_args(argv)
+    command = args.command
     try:
-        if args.command == "demo":
-            return _run(demo_config(), args, Path(args.out))
-        if args.command == "run":
-            from femvalley.config import StudyConfig
-            from femvalley.ensemble import is_ensemble_file
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"femvalley {command}: interrupted", file=sys.stderr)
+        out = getattr(args, "_out", None)
+        if out is not None and Path(out).exists():
+            again = " ".join(shlex.quote(a) for a in _resume_command(args, out))
+            print(
+                f"  what is finished is stored in {out}/; continue with: {again}",
+                file=sys.stderr,
+            )
+        return 130
+    except Exception as err:  # noqa: BLE001 - the CLI reports every failure in one line
+        if args.debug:
+            raise
+        code, text = _describe_failure(err)
+        print(f"femvalley {command}: error: {text}", file=sys.stderr)
+        if code == 1:
+            print("  (run again with --debug for the traceback)", file=sys.stderr)
+        return code
 
-            out = Path(args.out) if args.out else Path(args.study).with_suffix("")
-            if is_ensemble_file(args.study):
-                return _run_ensemble(args, out)
-            if args.scheduler is not None:
-                raise ValueError(
-                    "--scheduler runs ensembles (a file with an [ensemble] table); "
-                    f"{args.study} is a single study: use --workers"
-                )
-            config = StudyConfig.from_toml(args.study)
-            return _run(config, args, out)
-        if args.command == "converge":
-            from femvalley.config import StudyConfig
 
-            out = Path(args.out) if args.out else Path(args.study).with_suffix("")
-            if out == Path(args.study):
-                out = Path(str(out) + "-converge")
-            return _converge(StudyConfig.from_toml(args.study), args, out)
-        if args.command == "mesh":
-            return _mesh(args)
-        if args.command == "valley-splitting":
-            return _valley_splitting(args)
-        if args.command == "export":
-            from femvalley.export import export_study
+def _describe_failure(err: BaseException) -> tuple[int, str]:
+    """Exit status and one-line text of a failure (2: input, files, system; 1: computation)."""
+    from femvalley.io import OutputBusyError
 
-            files = export_study(args.directory, n_states=args.states)
-            for f in files:
-                print(f)
-            return 0
-    except ValueError as err:
-        print(f"femvalley {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    if isinstance(err, ValueError | OutputBusyError):
+        return 2, str(err)
+    if isinstance(err, MemoryError):
+        return 2, (
+            "out of memory; coarsen the mesh (device.params, kp_mesh_size_nm), or lower "
+            "solver.n_states or the number of points"
+        )
+    if isinstance(err, OSError):
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        if err.errno == errno.ENOSPC:
+            return 2, f"{where}no space left on the device; free some space, then --resume"
+        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return 2, f"{where}permission denied; choose an --out you can write to"
+        if err.errno == errno.EISDIR:
+            return 2, f"{where}is a directory, not a file"
+        if err.errno == errno.ENOTDIR:
+            return 2, f"{where}a part of this path is a file, not a directory"
+        if err.errno == errno.ENOENT:
+            return 2, f"{where}does not exist"
+        text = err.strerror or str(err)
+        return 2, f"{where}{text}"
+    return 1, f"{type(err).__name__}: {err}"
+
+
+def _resume_command(args: argparse.Namespace, out: Path) -> list[str]:
+    cmd = ["femvalley", args.command]
+    if args.command in ("run", "converge"):
+        cmd.append(args.study)
+    cmd += ["--out", str(out), "--resume"]
+    for flag in ("model", "workers", "levels", "ratio", "scheduler"):
+        value = getattr(args, flag, None)
+        if value is not None and not (flag == "workers" and value == 1):
+            cmd += [f"--{flag}", str(value)]
+    return cmd
+
+
+def _study_file(path_text: str) -> Path:
+    path = Path(path_text)
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory; give the study's TOML file")
+    if not path.exists():
+        raise ValueError(f"{path} does not exist; give the study's TOML file")
+    return path
+
+
+def _output_dir(args: argparse.Namespace, default: Path, *, suffix: str = "") -> Path:
+    """Return the output directory of a run, checked before anything is computed."""
+    out = Path(args.out) if args.out else default
+    if not args.out and out == Path(getattr(args, "study", "")):
+        out = Path(str(out) + (suffix or "-results"))  # a study file without .toml
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a directory (it is created if needed)")
+    if args.resume:
+        markers = ("results.h5", "snapshots.h5", "ensemble.h5", "bases", "level_0")
+        if not out.is_dir():
+            raise ValueError(
+                f"--resume: {out} does not exist; nothing to resume (check the name, or run "
+                "without --resume to start)"
+            )
+        if not any((out / m).exists() for m in markers):
+            raise ValueError(
+                f"--resume: {out} holds no femvalley run to resume (no results.h5, "
+                "snapshots.h5 or ensemble.h5); check the name, or run without --resume"
+            )
+    args._out = out
+    return out
+
+
+def _check_workers(args: argparse.Namespace) -> None:
+    workers = getattr(args, "workers", None)
+    if workers is None:
+        return
+    if workers < 1:
+        raise ValueError(f"--workers {workers}: need at least 1")
+    cores = os.cpu_count() or 1
+    if workers > cores:
+        print(
+            f"femvalley {args.command}: note: --workers {workers} capped at the {cores} CPU "
+            "cores of this machine (the numbers do not depend on it)",
+            file=sys.stderr,
+        )
+        args.workers = cores
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    _check_workers(args)
+    if args.command == "demo":
+        return _run(demo_config(), args, _output_dir(args, Path("femvalley-demo")))
+    if args.command == "run":
+        from femvalley.config import StudyConfig
+        from femvalley.ensemble import is_ensemble_file
+
+        study = _study_file(args.study)
+        out = _output_dir(args, study.with_suffix(""))
+        if is_ensemble_file(study):
+            return _run_ensemble(args, out)
+        if args.scheduler is not None:
+            raise ValueError(
+                "--scheduler runs ensembles (a file with an [ensemble] table); "
+                f"{args.study} is a single study: use --workers"
+            )
+        config = StudyConfig.from_toml(study)
+        return _run(config, args, out)
+    if args.command == "converge":
+        from femvalley.config import StudyConfig
+
+        study = _study_file(args.study)
+        default = study.with_suffix("")
+        if default == study:
+            default = Path(str(study) + "-converge")
+        config = StudyConfig.from_toml(study)
+        return _converge(config, args, _output_dir(args, default, suffix="-converge"))
+    if args.command == "mesh":
+        return _mesh(args)
+    if args.command == "valley-splitting":
+        return _valley_splitting(args)
+    if args.command == "export":
+        from femvalley.export import export_study
+
+        files = export_study(args.directory, n_states=args.states)
+        for f in files:
+            print(f)
+        return 0
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

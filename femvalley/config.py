@@ -37,7 +37,7 @@ defaults are the reference study of docs/references.md)::
 
     [solver]
     n_states = 8
-    element = "P1"
+    element = "P1"            # or "P2" (Delta then given at every DOF)
     backend = "auto"
     method = "reduced"         # certified reduced basis | "direct" (a solve per point)
     tolerance_ueV = 1.0        # certified accuracy of the reduced basis
@@ -106,12 +106,30 @@ def _number(name: str, value: Any, *, positive: bool = False) -> float:
     return float(value)
 
 
-def _integer(name: str, value: Any, *, minimum: int) -> int:
+def _integer(name: str, value: Any, *, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} = {value!r} must be an integer")
+        raise ValueError(f"{name} = {_short(value)} must be an integer")
     if value < minimum:
         raise ValueError(f"{name} = {value!r} must be >= {minimum}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} = {_short(value)} must be <= {maximum}")
     return value
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr`` of a value, cut to ``limit`` characters (a 200 kB value is not echoed)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: largest seed NumPy's generators take as one integer (and HDF5 stores as int64)
+MAX_SEED = 2**63 - 1
+#: largest |detuning| (mV): 10 V, far beyond any gate
+MAX_DETUNING_MV = 1e4
+#: most states per point (a dense 2m x 2m reduced problem stays small)
+MAX_STATES = 256
+#: most detuning points of one study
+MAX_POINTS = 100_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,9 +225,13 @@ class DetuningConfig:
     weights: Mapping[str, float] | None = None  # None: the device's plungers, +1/2 and -1/2
 
     def __post_init__(self) -> None:
-        _number("detuning.start_mV", self.start_mV)
-        _number("detuning.stop_mV", self.stop_mV)
-        _integer("detuning.points", self.points, minimum=1)
+        for name, value in (("start_mV", self.start_mV), ("stop_mV", self.stop_mV)):
+            _number(f"detuning.{name}", value)
+            if abs(value) > MAX_DETUNING_MV:
+                raise ValueError(
+                    f"detuning.{name} = {value!r} is beyond +-{MAX_DETUNING_MV:g} mV (10 V)"
+                )
+        _integer("detuning.points", self.points, minimum=1, maximum=MAX_POINTS)
         if self.points > 1 and self.stop_mV == self.start_mV:
             raise ValueError(
                 f"detuning.stop_mV = {self.stop_mV!r} equals start_mV with {self.points} points"
@@ -302,6 +324,7 @@ class ValleyMapConfig:
             raise ValueError(
                 f"valley_map.model = {self.model!r}; allowed: {list(VALLEY_MAP_MODELS)}"
             )
+        _integer("valley_map.seed", self.seed, minimum=0, maximum=MAX_SEED)
         try:
             self.spec()
         except ValueError as err:
@@ -416,6 +439,9 @@ class SolverConfig:
     """Eigensolver settings."""
 
     n_states: int = 8
+    #: Lagrange elements of the k.p problem: "P1" or "P2" (the valley map then takes its
+    #: values at every DOF, edge midpoints included, so energies keep the P2 order h^4 for a
+    #: smooth map; result files hold the states at the vertices)
     element: str = "P1"
     backend: str = "auto"
     #: "reduced": a certified reduced basis built from a few full solves (snapshots) serves
@@ -445,7 +471,7 @@ class SolverConfig:
     def __post_init__(self) -> None:
         from femvalley.eigen import available_backends
 
-        _integer("solver.n_states", self.n_states, minimum=1)
+        _integer("solver.n_states", self.n_states, minimum=1, maximum=MAX_STATES)
         _integer("solver.chunk_points", self.chunk_points, minimum=1)
         _integer("solver.max_snapshots", self.max_snapshots, minimum=1)
         _integer("solver.orbitals", self.orbitals, minimum=0)
@@ -701,8 +727,14 @@ class StudyConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> StudyConfig:
-        """Load and validate a study file."""
-        return cls.from_dict(read_toml(path, what="study file"))
+        """Load and validate a study file (an empty one is refused: it would run defaults)."""
+        data = read_toml(path, what="study file")
+        if not data:
+            raise ValueError(
+                f"study file {path} is empty; write at least one table (e.g. [detuning]) or "
+                "run 'femvalley demo' for the built-in study"
+            )
+        return cls.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
         """Fully resolved nested mapping (biases and weights filled in)."""

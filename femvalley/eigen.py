@@ -51,6 +51,7 @@ __all__ = [
     "solve",
     "solve_matrices",
     "SweepSolver",
+    "serial_blas",
 ]
 
 Backend = Literal["auto", "cholmod", "superlu", "lobpcg", "eigsh", "dense"]
@@ -110,6 +111,20 @@ class EigenResult:
         if self.weights.shape[1] != 2:
             return np.full(self.weights.shape[0], np.nan)
         return self.weights[:, 0] - self.weights[:, 1]
+
+
+def serial_blas() -> AbstractContextManager[Any]:
+    """Run every BLAS pool on one thread inside the ``with`` block.
+
+    For loops of small dense problems (reduced-basis points, anticrossing root finding): a
+    ``2m x 2m`` Hermitian ``eigh`` with ``m`` about 50 gains nothing from a second thread
+    and, on a busy 2-core machine, ran 2.5x slower with two (``benchmarks/bench_blas_threads.py``).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _limit_bundled_blas() -> AbstractContextManager[Any]:

@@ -72,7 +72,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from femvalley.analysis import FullSpectrum, Levels, ReducedSpectrum, analyse_sweep
-from femvalley.config import StudyConfig, _dump_toml, read_section, read_toml
+from femvalley.config import MAX_SEED, StudyConfig, _dump_toml, read_section, read_toml
+from femvalley.io import DirectoryLock
+from femvalley.io.hdf5 import read_store
 from femvalley.reduced import ValleyReducedBasis, build_valley_basis
 from femvalley.sweep import (
     StudySystem,
@@ -148,6 +150,14 @@ class EnsembleSpec:
             raise ValueError(f"ensemble.seed_start = {self.seed_start!r} must be an integer")
         if self.seed_start < 0:
             raise ValueError(f"ensemble.seed_start = {self.seed_start!r} must be >= 0")
+        top = (
+            self.seed_start + self.seeds - 1 if isinstance(self.seeds, int) else max(self.seeds)
+        )
+        if top > MAX_SEED:
+            raise ValueError(
+                f"ensemble seeds reach {top}, beyond the largest seed {MAX_SEED} (2**63 - 1): "
+                "lower ensemble.seed_start or the seeds"
+            )
         t = self.threshold_ueV
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t <= 0:
             raise ValueError(f"ensemble.threshold_ueV = {t!r} must be a number > 0")
@@ -308,7 +318,8 @@ class _GroupKit:
     """What a worker needs for the realisations of one group (picklable)."""
 
     basis: ValleyReducedBasis
-    points_nm: NDArray[np.float64]
+    points_nm: NDArray[np.float64]  # the DOF locations of the k.p basis (Delta's nodes)
+    vertices_nm: NDArray[np.float64]  # the k.p mesh vertices (the map's grid)
     detuning_mV: NDArray[np.float64]
     dot_mass: tuple[NDArray[np.float64], NDArray[np.float64]]
     observables: Any
@@ -334,7 +345,7 @@ def _solve_realisations(
 
 def _solve_one(kit: _GroupKit, cfg: StudyConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
-    delta, _ = valley_map(cfg, kit.points_nm)
+    delta, _ = valley_map(cfg, kit.points_nm, vertices_nm=kit.vertices_nm)
     basis = kit.basis.with_valley_coupling(delta)
     p, k = kit.detuning_mV.size, basis.k
     rec: dict[str, Any] = {
@@ -530,7 +541,23 @@ def run_ensemble(
         Progress bar (tqdm) on stderr.
     on_task : callable, optional
         Called with the realisation indices of every stored task (monitoring, tests).
+
+    ``out_dir`` is locked while the ensemble runs (:class:`femvalley.io.DirectoryLock`).
     """
+    with DirectoryLock(out_dir):  # one run per output directory
+        return _run_ensemble_locked(
+            config, out_dir=out_dir, resume=resume, progress=progress, on_task=on_task
+        )
+
+
+def _run_ensemble_locked(
+    config: EnsembleConfig,
+    *,
+    out_dir: str | Path,
+    resume: bool,
+    progress: bool,
+    on_task: Callable[[list[int]], None] | None,
+) -> dict[str, Any]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     store = out / ENSEMBLE_STORE
@@ -620,7 +647,8 @@ def _group_kit(system: StudySystem, detuning_mV: NDArray[np.float64], path: Path
     obs = system.observables
     return _GroupKit(
         basis=basis,
-        points_nm=np.asarray(system.quantum_mesh.p),
+        points_nm=np.asarray(system.basis.doflocs),
+        vertices_nm=np.asarray(system.quantum_mesh.p),
         detuning_mV=np.asarray(detuning_mV, dtype=float),
         dot_mass=(
             basis.project_scalar(obs.matrix("dot_L")),
@@ -695,7 +723,7 @@ def read_ensemble(path: str | Path) -> dict[str, Any]:
     import h5py
 
     out: dict[str, Any] = {}
-    with h5py.File(path, "r") as f:
+    with read_store(path, "ensemble store") as f:
         for name, obj in f.items():
             if isinstance(obj, h5py.Group):
                 out[name] = {k: v[()] for k, v in obj.items()}

@@ -57,6 +57,7 @@ __all__ = [
     "KPModel",
     "KPOperators",
     "CouplingAssembler",
+    "lebesgue_constant",
     "assemble",
     "check_hermitian",
     "two_valley_model",
@@ -542,12 +543,12 @@ class KPOperators:
 class CouplingAssembler:
     """The condensed block ``B(f)_ab = int f phi_a phi_b`` as a linear map of nodal values ``f``.
 
-    ``f`` is a vertex array interpolated with P1 elements, exactly as a node-wise constant term
-    is assembled (:func:`assemble`, :meth:`KPOperators.with_constant`): the intervalley block
-    of a two-valley model is ``B(Delta)`` (its lower block ``B(Delta)^H``). The map from the
-    vertex values to the non-zeros of ``B`` is a sparse matrix built once per mesh, so a new
-    valley map (a new seed) costs one sparse product instead of an assembly (about 20x less on
-    the demo's 227k tetrahedra, ``benchmarks/bench_ensemble.py``).
+    ``f`` holds node values interpolated with the elements of ``nodes``, exactly as a node-wise
+    constant term is assembled (:func:`assemble`, :meth:`KPOperators.with_constant`): the
+    intervalley block of a two-valley model is ``B(Delta)`` (its lower block ``B(Delta)^H``).
+    The map from the node values to the non-zeros of ``B`` is a sparse matrix built once per
+    mesh, so a new valley map (a new seed) costs one sparse product instead of an assembly
+    (about 20x less on the demo's 227k tetrahedra, ``benchmarks/bench_ensemble.py``).
 
     Parameters
     ----------
@@ -555,10 +556,17 @@ class CouplingAssembler:
         The scalar basis of the k.p problem.
     interior : ndarray of int
         The DOFs kept after Dirichlet condensation (:attr:`KPOperators.interior`).
+    nodes : {"dofs", "vertices"}
+        Where ``f`` is given: at every DOF of ``basis`` (``basis.doflocs``; ``f`` is
+        interpolated with the basis's own elements, so a P2 basis keeps its h^4 order of
+        convergence for a smooth ``f``), or at the mesh vertices (interpolated with P1
+        elements). The two are the same for P1.
     """
 
-    def __init__(self, basis: Any, interior: NDArray[np.int64]) -> None:
-        cb = p1_basis(basis)
+    def __init__(self, basis: Any, interior: NDArray[np.int64], *, nodes: str = "dofs") -> None:
+        if nodes not in ("dofs", "vertices"):
+            raise ValueError(f"nodes = {nodes!r}; allowed: 'dofs', 'vertices'")
+        cb = basis if nodes == "dofs" else p1_basis(basis)
         ni = int(interior.size)
         pos = np.full(basis.N, -1, dtype=np.int64)
         pos[interior] = np.arange(ni)
@@ -587,14 +595,20 @@ class CouplingAssembler:
         self._indices = (uniq % ni).astype(np.int32 if ni < 2**31 else np.int64)
         self._indptr = np.searchsorted(rows, np.arange(ni + 1)).astype(self._indices.dtype)
         self.shape = (ni, ni)
-        self.nvertices = int(cb.N)
+        self.nodes = nodes
+        self.nnodes = int(cb.N)
+        #: bound of ``max_r |f_h(r)| / max_i |f_i|`` for the interpolant ``f_h`` of node
+        #: values ``f_i`` (the Lebesgue constant of the elements): 1 for P1, 5/3 for P2
+        #: triangles, 2 for P2 tetrahedra
+        self.lebesgue_constant = lebesgue_constant(cb)
 
     def matrix(self, values: ArrayLike) -> Any:
-        """Return the condensed ``B(f)`` (csr; complex for complex ``f``) of vertex values ``f``."""
+        """Return the condensed ``B(f)`` (csr; complex for complex ``f``) of node values ``f``."""
         f = np.asarray(values)
-        if f.shape != (self.nvertices,):
+        if f.shape != (self.nnodes,):
+            where = "mesh vertex" if self.nodes == "vertices" else "DOF of the basis"
             raise ValueError(
-                f"values have shape {f.shape}; need ({self.nvertices},) (one per mesh vertex)"
+                f"values have shape {f.shape}; need ({self.nnodes},) (one per {where})"
             )
         _finite_or_raise(f, "values")
         if np.iscomplexobj(f):
@@ -602,6 +616,22 @@ class CouplingAssembler:
         else:
             data = self._map @ f.astype(np.float64)
         return sp.csr_matrix((data, self._indices, self._indptr), shape=self.shape)
+
+
+def lebesgue_constant(basis: Any) -> float:
+    """Return ``max_r sum_i |phi_i(r)|`` of the Lagrange elements of ``basis``.
+
+    It bounds the interpolant of node values by the largest node value:
+    ``max_r |sum_i f_i phi_i(r)| <= lebesgue_constant * max_i |f_i|``. P1: 1 (a convex
+    combination). P2: 5/3 on triangles and 2 on tetrahedra, both reached at the element's
+    centroid (``tests/test_kp.py`` checks them against dense sampling).
+    """
+    deg = int(basis.elem.maxdeg)
+    if deg == 1:
+        return 1.0
+    if deg == 2:
+        return 5.0 / 3.0 if basis.mesh.p.shape[0] == 2 else 2.0
+    raise ValueError(f"elements of degree {deg} are not supported; use P1 or P2")
 
 
 def _condense(a: Any, interior: NDArray[np.int64]) -> Any:

@@ -598,7 +598,7 @@ class _ScalarParts:
 class _CouplingParts:
     """Seed-dependent pieces: the projected valley coupling and its residual Gram blocks."""
 
-    delta_meV: NDArray[np.complex128]  # at the vertices
+    delta_meV: NDArray[np.complex128]  # at the nodes of the coupling assembler
     b: NDArray[np.complex128]  # Phi^T B(Delta) Phi (complex symmetric)
     gram: NDArray[np.complex128]  # full Gram of [w, B Phi] (Hermitian)
     wnorm: NDArray[np.float64]
@@ -635,8 +635,9 @@ class ValleyReducedBasis:
         A two-valley model (scalar kinetic and potential terms; any valley map, replaced by
         ``delta_meV``).
     snapshots : sequence of OrbitalSnapshot
-    delta_meV : ndarray (nvertices,)
-        Valley coupling at the vertices.
+    delta_meV : ndarray (nnodes,)
+        Valley coupling at the nodes of ``coupling`` (by default every DOF of the basis,
+        ``operators.basis.doflocs``; the vertices for P1).
     k : int
         Two-valley states per point.
     tolerance_meV : float
@@ -718,16 +719,20 @@ class ValleyReducedBasis:
             gram=gram,
             wnorm=np.concatenate([p.wnorm, np.linalg.norm(wb, axis=0)]),
             znorm=np.concatenate([p.znorm, np.linalg.norm(zb, axis=0)]),
-            min_eig_meV=-float(np.max(np.abs(delta))) if delta.size else 0.0,
+            # the interpolant of Delta can exceed its largest node value (P2)
+            min_eig_meV=-self.coupling.lebesgue_constant * float(np.max(np.abs(delta)))
+            if delta.size
+            else 0.0,
         )
 
     def with_valley_coupling(self, delta_meV: NDArray[Any]) -> ValleyReducedBasis:
-        """Return the same basis with another valley map (vertex values); only ``b`` changes."""
+        """Return the same basis with another valley map (node values); only ``b`` changes."""
         d = np.asarray(delta_meV, dtype=np.complex128)
-        if d.shape != (self.coupling.nvertices,):
+        if d.shape != (self.coupling.nnodes,):
+            where = "mesh vertex" if self.coupling.nodes == "vertices" else "DOF of the basis"
             raise ValueError(
-                f"delta_meV has shape {d.shape}; need ({self.coupling.nvertices},) "
-                "(one value per mesh vertex)"
+                f"delta_meV has shape {d.shape}; need ({self.coupling.nnodes},) "
+                f"(one value per {where})"
             )
         new = object.__new__(ValleyReducedBasis)
         new.__dict__.update(self.__dict__)

@@ -40,6 +40,7 @@ import numpy as np
 from femvalley.analysis import format_value
 from femvalley.config import StudyConfig
 from femvalley.convergence import ConvergenceTable, RichardsonOptions, converge
+from femvalley.io import DirectoryLock
 
 __all__ = [
     "CONVERGENCE_SUMMARY_NAME",
@@ -194,6 +195,30 @@ def converge_study(
     -------
     StudyConvergence
     """
+    with DirectoryLock(out_dir):  # one run per output directory
+        return _converge_locked(
+            config,
+            out_dir=out_dir,
+            levels=levels,
+            ratio=ratio,
+            resume=resume,
+            progress=progress,
+            workers=workers,
+            figures=figures,
+        )
+
+
+def _converge_locked(
+    config: StudyConfig,
+    *,
+    out_dir: str | Path,
+    levels: int | None,
+    ratio: float | None,
+    resume: bool,
+    progress: bool,
+    workers: int,
+    figures: bool,
+) -> StudyConvergence:
     import sys
 
     conv = config.convergence

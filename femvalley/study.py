@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ from femvalley.analysis import (
     format_value,
 )
 from femvalley.config import OutputConfig, ReductionConfig, StudyConfig
+from femvalley.eigen import serial_blas
+from femvalley.io import DirectoryLock
 from femvalley.reduced import ValleyReducedBasis
 from femvalley.sweep import StudySystem, device_potentials, kp_input, run_sweep
 
@@ -83,24 +86,27 @@ def run_study(
     """Run a study and write all its outputs; return the results and the summary.
 
     Parameters are those of :func:`femvalley.sweep.run_sweep`. The returned dict is the
-    sweep's results with ``"summary"`` added (the content of ``summary.json``).
+    sweep's results with ``"summary"`` added (the content of ``summary.json``). ``out_dir``
+    is locked while the study runs (:class:`femvalley.io.DirectoryLock`): a second run into
+    it raises :class:`femvalley.io.OutputBusyError`.
     """
-    t0 = time.perf_counter()
-    results = run_sweep(
-        config,
-        out_dir=out_dir,
-        resume=resume,
-        progress=progress,
-        workers=workers,
-        system=system,
-    )
-    sweep_s = time.perf_counter() - t0
-    coarser = None
-    if config.convergence.estimate == "coarser_level":
-        coarser = run_coarser_level(
-            config, out_dir=out_dir, resume=resume, progress=progress, workers=workers
+    with DirectoryLock(out_dir):  # one run per output directory
+        t0 = time.perf_counter()
+        results = run_sweep(
+            config,
+            out_dir=out_dir,
+            resume=resume,
+            progress=progress,
+            workers=workers,
+            system=system,
         )
-    results["summary"] = finish_study(out_dir, results, sweep_s=sweep_s, coarser=coarser)
+        sweep_s = time.perf_counter() - t0
+        coarser = None
+        if config.convergence.estimate == "coarser_level":
+            coarser = run_coarser_level(
+                config, out_dir=out_dir, resume=resume, progress=progress, workers=workers
+            )
+        results["summary"] = finish_study(out_dir, results, sweep_s=sweep_s, coarser=coarser)
     return results
 
 
@@ -253,7 +259,9 @@ def finish_study(
         spectrum = study_spectrum(system, reduced)
         levels = sweep_levels(results, spectrum)
         try:
-            analysis = analyse_sweep(spectrum, eps, levels=levels)
+            # root finding on reduced solves: small dense problems, one BLAS thread
+            with serial_blas() if reduced is not None else nullcontext():
+                analysis = analyse_sweep(spectrum, eps, levels=levels)
         except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
             summary["analysis_error"] = str(err)
     if analysis is not None:

@@ -31,7 +31,8 @@ datasets (P points, k states):
   :func:`femvalley.eigen.solve` instead); ``residual_meV`` (P, k): ``||H x - E M x||_{M^-1}``
   of each reduced-basis pair;
 - ``states/first`` and ``states/last`` (k, 2, N) complex: the states at both sweep ends, on
-  the vertices of the k.p mesh ``mesh/points_nm`` (3, N) / ``mesh/cells`` (4, ncells);
+  the vertices of the k.p mesh ``mesh/points_nm`` (3, N) / ``mesh/cells`` (4, ncells) (with
+  P2 elements the nodal values at the vertices; the edge DOFs are not stored);
   ``mesh/band_edge_meV`` (N,) at zero detuning, ``mesh/detuning_meV_per_mV`` (N,) (U at
   detuning eps is ``band_edge_meV + eps * detuning_meV_per_mV``) and ``mesh/delta_meV`` (N,)
   complex.
@@ -57,6 +58,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,8 +68,9 @@ from numpy.typing import ArrayLike, NDArray
 
 from femvalley.analysis import StateObservables
 from femvalley.config import StudyConfig
-from femvalley.eigen import EigenResult, SweepSolver, solve
+from femvalley.eigen import EigenResult, SweepSolver, serial_blas, solve
 from femvalley.electrostatics import GatePotentials, solve_gates
+from femvalley.io.hdf5 import read_store
 from femvalley.kp import KPOperators, assemble, make_basis, two_valley_model
 from femvalley.materials import get_material
 from femvalley.mesh import from_meshio, submesh
@@ -145,7 +148,7 @@ class StudySystem:
     quantum_mesh: Any
     basis: Any
     operators: KPOperators
-    delta_meV: NDArray[np.complex128]
+    delta_meV: NDArray[np.complex128]  # at the DOFs of ``basis`` (vertices first)
     valley_grid: ValleyGrid
     band_edge_meV: NDArray[np.float64]  # at zero detuning, at the k.p mesh vertices
     detuning_meV_per_mV: NDArray[np.float64]  # D at the k.p mesh vertices
@@ -169,6 +172,11 @@ class StudySystem:
                 f"({self.config.device} != {config.device})"
             )
         return self.device_mesh, self.gates, self.volume_mesh, self.potentials
+
+    @property
+    def delta_vertices_meV(self) -> NDArray[np.complex128]:
+        """Delta at the vertices of ``quantum_mesh`` (meV; the first DOFs of a Lagrange basis)."""
+        return self.delta_meV[: self.quantum_mesh.nvertices]
 
     def kit(self, reduced: ReducedBasis | ValleyReducedBasis | None = None) -> SweepKit:
         """Return what a worker needs to solve points (picklable, no device mesh)."""
@@ -433,7 +441,9 @@ def build_system(config: StudyConfig, *, reuse: StudySystem | None = None) -> St
     kin = kp_input(config, volume_mesh=qmesh, potentials=gq)
     if kin.reduction is not None:
         timings["reduction"] = time.perf_counter() - t0
-    delta, grid = valley_map(config, kin.mesh.p)
+    # Delta at every DOF of the basis (the vertices for P1): P2 interpolates the map with
+    # its own elements and keeps its h^4 order for energies
+    delta, grid = valley_map(config, kin.basis.doflocs, vertices_nm=kin.mesh.p)
     model = two_valley_model(
         dim=kin.mesh.p.shape[0],
         delta_meV=delta,
@@ -511,11 +521,14 @@ def solve_points(
         rec["error_bound_meV"] = bound
         rec["residual_meV"] = residual
         rec["solve_s"] = time.perf_counter() - t0
+        # files hold the states at the vertices of the k.p mesh (for P2 elements the nodal
+        # values there; the edge DOFs are left out, like the mesh's edge midpoints)
+        nv = kit.operators.basis.mesh.nvertices
         if i in (0, last) and res.components is not None:
-            rec["states"] = res.components
+            rec["states"] = res.components[..., :nv]
         n_export = kit.config.output.vtu_states
         if n_export and res.components is not None:
-            rec["export_states"] = res.components[:n_export]
+            rec["export_states"] = res.components[:n_export, :, :nv]
         yield i, rec
 
 
@@ -548,7 +561,7 @@ def read_results(path: str | Path) -> dict[str, Any]:
     import h5py
 
     out: dict[str, Any] = {}
-    with h5py.File(path, "r") as f:
+    with read_store(path, "results store") as f:
         for name, obj in f.items():
             if isinstance(obj, h5py.Dataset):
                 out[name] = obj[()]
@@ -593,7 +606,7 @@ def _write_store(
         g.create_dataset("cells", data=system.quantum_mesh.t)
         g.create_dataset("band_edge_meV", data=system.band_edge_meV)
         g.create_dataset("detuning_meV_per_mV", data=system.detuning_meV_per_mV)
-        g.create_dataset("delta_meV", data=system.delta_meV)
+        g.create_dataset("delta_meV", data=system.delta_vertices_meV)
         s = f.create_group("states")
         for name, comps in states.items():
             s.create_dataset(name, data=comps, compression="gzip", compression_opts=1)
@@ -812,9 +825,7 @@ def _write_snapshots(path: Path, config: StudyConfig, snaps: list[Any]) -> None:
 
 
 def _read_snapshots(path: Path, config: StudyConfig) -> list[Any]:
-    import h5py
-
-    with h5py.File(path, "r") as f:
+    with read_store(path, "snapshot checkpoint") as f:
         if f.attrs.get("config_sha256") != _digest(config.to_toml()):
             return []  # another study's snapshots: not used (and overwritten)
         out: list[Any] = []
@@ -852,8 +863,11 @@ def _run_tasks(
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield finished points of all chunks, in this process or in ``workers`` processes."""
     if workers == 1 or len(tasks) <= 1:
-        for task in tasks:
-            yield from solve_points(kit, task, detuning_mV)
+        # reduced points are small dense problems: one BLAS thread (the rare full solve of an
+        # uncertified point then runs on one thread too)
+        with serial_blas() if kit.reduced is not None else nullcontext():
+            for task in tasks:
+                yield from solve_points(kit, task, detuning_mV)
         return
     import multiprocessing as mp
     import queue

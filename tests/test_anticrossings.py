@@ -151,3 +151,38 @@ def test_values_are_printed_with_the_digits_their_bound_allows():
     )
     assert format_value(0.005, 0.011, "ueV").startswith("< 0.016 ueV (not resolved)")
     assert "not estimated" in format_value(1.0, 1e-3, "ueV")
+
+
+def test_anticrossings_closer_than_the_grid_spacing_are_all_found():
+    """Valley splittings of the order of the grid spacing times the lever arm: up to four
+    anticrossings share one 1 mV interval, and the slope-sign test alone missed the lowest
+    interdot one in 16 % of these draws (measured before the grid refinement)."""
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        evl, evr = rng.uniform(0.01, 0.15, 2)
+        eps0 = rng.uniform(-3.0, 3.0)
+        t = 10 ** rng.uniform(-5.0, -3.0)  # 0.01 .. 1 ueV, below the valley splittings
+        dphi = rng.uniform(0.0, 2.5)
+        spectrum, h0, d = four_level(t, dphi, evl=evl, evr=evr, eps0=eps0)
+        x0 = eps0 + (evr - evl) / (2 * 0.05)  # the lower valley states align here
+        found = [
+            c
+            for c in resolve_anticrossings(spectrum, GRID)
+            if c.lower == 0 and c.kind == "interdot" and abs(c.detuning_mV - x0) < 0.05
+        ]
+        assert len(found) == 1, (evl, evr, eps0, t, dphi)
+        c = found[0]
+
+        def gap(x, h0=h0, d=d):
+            e = np.linalg.eigvalsh(h0 + x * d)
+            return e[1] - e[0]
+
+        w = 40 * t / 0.05
+        exact = minimize_scalar(
+            gap,
+            bounds=(c.detuning_mV - w, c.detuning_mV + w),
+            method="bounded",
+            options={"xatol": 1e-12},
+        )
+        assert abs(c.gap_ueV - 1e3 * exact.fun) <= c.gap_bound_ueV + 1e-7 * 1e3 * t
+        assert c.tunnel_coupling_ueV == pytest.approx(1e3 * t * np.cos(dphi / 2), rel=0.05)

@@ -146,3 +146,29 @@ def test_reuse_refuses_another_device(systems):
     assert shared.quantum_mesh.p.shape[1] > systems["bo2d"].quantum_mesh.p.shape[1]
     with pytest.raises(ValueError, match="gate = 'B9'"):
         barrier_scan(_config("3d"), gate="B9", voltages_V=[1.2], system=systems["3d"])
+
+
+def test_a_p2_study_takes_the_valley_map_at_every_dof(systems, tmp_path):
+    from femvalley.sweep import valley_map
+
+    cfg = _config(
+        "bo2d",
+        solver={"element": "P2"},
+        detuning={"points": 3},
+        output={"figures": False, "vtu_states": 1},
+    )
+    sys2 = build_system(cfg, reuse=systems["3d"])
+    basis, mesh = sys2.basis, sys2.quantum_mesh
+    assert basis.N > mesh.nvertices and sys2.delta_meV.shape == (basis.N,)
+    want, _ = valley_map(cfg, basis.doflocs, vertices_nm=mesh.p)
+    np.testing.assert_array_equal(sys2.delta_meV, want)
+    # the vertex values are the P1 study's map on the same plane
+    np.testing.assert_array_equal(sys2.delta_vertices_meV, systems["bo2d"].delta_meV)
+    # the observables and the reduced basis take the same DOF values
+    assert sys2.observables.delta_meV is sys2.delta_meV
+    res = run_study(cfg, out_dir=tmp_path, progress=False, system=sys2)
+    with h5py.File(tmp_path / "results.h5") as f:
+        np.testing.assert_array_equal(f["mesh/delta_meV"][:], sys2.delta_vertices_meV)
+        e, bound = f["energies_meV"][:], f["error_bound_meV"][:]
+    for i, eps in enumerate(res["detuning_mV"]):
+        np.testing.assert_allclose(e[i], sys2.solve(eps).energies_meV, atol=bound[i] + 1e-9)

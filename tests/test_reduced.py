@@ -162,23 +162,96 @@ def valley_basis(ops):
 
 
 def test_coupling_assembler_equals_the_assembled_block():
-    # P1 and P2 on triangles, P1 on tetrahedra: the sparse map reproduces assemble()
-    for mesh, element in ((square_mesh(6, 20.0), "P1"), (square_mesh(4, 20.0), "P2")):
-        _check_coupling(mesh, element)
+    # P1 and P2 on triangles, P1 and P2 on tetrahedra, Delta at the DOFs and at the vertices:
+    # the sparse map reproduces assemble()
     from .conftest import box_mesh
 
-    _check_coupling(box_mesh((3, 3, 2), (20.0, 20.0, 6.0)), "P1")
+    for mesh, element in (
+        (square_mesh(6, 20.0), "P1"),
+        (square_mesh(4, 20.0), "P2"),
+        (box_mesh((3, 3, 2), (20.0, 20.0, 6.0)), "P1"),
+        (box_mesh((2, 2, 2), (20.0, 20.0, 6.0)), "P2"),
+    ):
+        for nodes in ("dofs", "vertices"):
+            _check_coupling(mesh, element, nodes)
 
 
-def _check_coupling(mesh, element):
+def _check_coupling(mesh, element, nodes):
+    from femvalley.kp import make_basis
+
+    basis = make_basis(mesh, element=element)
+    n = basis.N if nodes == "dofs" else mesh.nvertices
     rng = np.random.default_rng(0)
-    delta = rng.normal(size=mesh.nvertices) + 1j * rng.normal(size=mesh.nvertices)
+    delta = rng.normal(size=n) + 1j * rng.normal(size=n)
     model = two_valley_model(dim=mesh.p.shape[0], delta_meV=delta, potential_meV=0.0)
-    ops = assemble(model, mesh, element=element)
+    ops = assemble(model, basis)
     ni = ops.interior.size
-    b = CouplingAssembler(ops.basis, ops.interior).matrix(delta)
+    coupling = CouplingAssembler(ops.basis, ops.interior, nodes=nodes)
+    assert coupling.nnodes == n
+    b = coupling.matrix(delta)
     assert abs(b - ops.constant[:ni, ni:]).max() <= 1e-14 * abs(b).max()
     assert abs(b.conj().T - ops.constant[ni:, :ni]).max() <= 1e-14 * abs(b).max()
+    if element == "P2":  # the other kind of node values is refused, naming what it needs
+        other = mesh.nvertices if nodes == "dofs" else basis.N
+        where = "DOF of the basis" if nodes == "dofs" else "mesh vertex"
+        with pytest.raises(ValueError, match=rf"need \({n},\) \(one per {where}\)"):
+            coupling.matrix(np.zeros(other))
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_lebesgue_constant_bounds_the_p2_interpolant_and_is_reached(dim):
+    # max over the element of sum_i |phi_i| by dense sampling of barycentric coordinates
+    from femvalley.kp import lebesgue_constant, make_basis
+
+    from .conftest import box_mesh
+
+    mesh = square_mesh(2, 1.0) if dim == 2 else box_mesh((1, 1, 1), (1.0, 1.0, 1.0))
+    rng = np.random.default_rng(1)
+    lam = np.vstack(
+        [rng.dirichlet(np.ones(dim + 1), size=200_000), np.full(dim + 1, 1 / (dim + 1))]
+    )
+    total = np.abs(lam * (2 * lam - 1)).sum(axis=1)
+    for i in range(dim + 1):
+        for j in range(i + 1, dim + 1):
+            total += 4 * lam[:, i] * lam[:, j]
+    want = lebesgue_constant(make_basis(mesh, element="P2"))
+    assert total.max() == pytest.approx(want, rel=1e-12)  # reached at the centroid
+    assert lebesgue_constant(make_basis(mesh, element="P1")) == 1.0
+
+
+def test_p2_valley_basis_with_delta_at_every_dof_matches_full_solves():
+    # a P2 double dot whose Delta lives on every DOF: the reduced basis, its certificate and a
+    # new map all agree with full solves of the same operators
+    from femvalley.kp import make_basis
+
+    mesh = square_mesh(10, 60.0)
+    basis = make_basis(mesh, element="P2")
+    x = basis.doflocs
+    delta = 0.06 * np.exp(1j * x[0] / 9.0) * (1 + 0.3 * np.cos(x[1] / 7.0))
+    tilt = -LEVER * x[0] / 25.0
+    model = two_valley_model(
+        dim=2, delta_meV=delta, potential_meV=_double_dot, potential_terms={"detuning": tilt}
+    )
+    ops = assemble(model, basis)
+    vb, bad = build_valley_basis(
+        ops, [{"detuning": e} for e in (-2.0, 0.0, 2.0)], delta_meV=delta, k=4
+    )
+    assert bad == [] and vb.coupling.nnodes == basis.N
+    # the Weyl bound uses the P2 interpolant's largest value: 5/3 of the largest node value
+    assert vb.couple.min_eig_meV == pytest.approx(-5.0 / 3.0 * np.abs(delta).max())
+    other = 0.05 * np.exp(-1j * x[1] / 5.0)
+    for d in (delta, other):
+        rb = vb.with_valley_coupling(d)
+        full = rb.full_operators()
+        for e in (-2.0, 1.0):
+            sol = rb.solve({"detuning": e})
+            ref = solve(full, k=4, scales={"detuning": e}, residual_tol=1e-10)
+            assert sol.certified
+            assert np.all(np.abs(sol.energies_meV - ref.energies_meV) <= sol.error_bound_meV + 1e-9)
+    with pytest.raises(
+        ValueError, match=rf"need \({basis.N},\) \(one value per DOF of the basis\)"
+    ):
+        vb.with_valley_coupling(delta[: mesh.nvertices])
 
 
 def test_valley_basis_certifies_and_bounds_the_errors(ops, valley_basis, exact):

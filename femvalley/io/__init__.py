@@ -1,0 +1,6 @@
+"""Files of femvalley runs: output-directory locks, damaged stores."""
+
+from femvalley.io.atomic import DirectoryLock, OutputBusyError
+from femvalley.io.hdf5 import CorruptStoreError, read_store
+
+__all__ = ["CorruptStoreError", "DirectoryLock", "OutputBusyError", "read_store"]

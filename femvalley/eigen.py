@@ -117,8 +117,9 @@ def serial_blas() -> AbstractContextManager[Any]:
     """Run every BLAS pool on one thread inside the ``with`` block.
 
     For loops of small dense problems (reduced-basis points, anticrossing root finding): a
-    ``2m x 2m`` Hermitian ``eigh`` with ``m`` about 50 gains nothing from a second thread
-    and, on a busy 2-core machine, ran 2.5x slower with two (``benchmarks/bench_blas_threads.py``).
+    demo BO-2D reduced point (``2m = 120``) took 14.3 ms with the default two-thread pools and
+    1.4 ms on one thread, on an idle 2-core machine (24.9 ms against 1.4 ms with one core
+    busy; ``benchmarks/bench_blas_threads.py``).
     """
     try:
         from threadpoolctl import threadpool_limits

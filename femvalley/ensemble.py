@@ -150,9 +150,7 @@ class EnsembleSpec:
             raise ValueError(f"ensemble.seed_start = {self.seed_start!r} must be an integer")
         if self.seed_start < 0:
             raise ValueError(f"ensemble.seed_start = {self.seed_start!r} must be >= 0")
-        top = (
-            self.seed_start + self.seeds - 1 if isinstance(self.seeds, int) else max(self.seeds)
-        )
+        top = self.seed_start + self.seeds - 1 if isinstance(self.seeds, int) else max(self.seeds)
         if top > MAX_SEED:
             raise ValueError(
                 f"ensemble seeds reach {top}, beyond the largest seed {MAX_SEED} (2**63 - 1): "

@@ -75,6 +75,14 @@ def _cells(points: NDArray[np.float64], cells: NDArray[np.int64]) -> list[tuple[
     return [(kind, np.ascontiguousarray(cells.T))]
 
 
+def _points3(points_nm: ArrayLike) -> NDArray[np.float64]:
+    """Points as (3, N): VTK stores 3-D points (a plane gets z = 0 here, not a warning)."""
+    pts = np.asarray(points_nm, dtype=np.float64)
+    if pts.shape[0] == 2:
+        pts = np.vstack([pts, np.zeros((1, pts.shape[1]))])
+    return pts
+
+
 def write_vtu(
     path: str | Path,
     points_nm: ArrayLike,
@@ -85,7 +93,7 @@ def write_vtu(
     import meshio
 
     out = Path(path)
-    pts = np.asarray(points_nm, dtype=np.float64)
+    pts = _points3(points_nm)
     m = meshio.Mesh(
         pts.T,
         _cells(pts, np.asarray(cells)),
@@ -117,7 +125,7 @@ def write_xdmf_series(
     t = np.asarray(times, dtype=np.float64)
     if len(point_data) != t.size:
         raise ValueError(f"{len(point_data)} sets of point data for {t.size} times")
-    pts = np.asarray(points_nm, dtype=np.float64)
+    pts = _points3(points_nm)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".xdmf-") as tmpdir:
         tmp = Path(tmpdir) / out.name

@@ -34,8 +34,13 @@ datasets (P points, k states):
   the vertices of the k.p mesh ``mesh/points_nm`` (3, N) / ``mesh/cells`` (4, ncells) (with
   P2 elements the nodal values at the vertices; the edge DOFs are not stored);
   ``mesh/band_edge_meV`` (N,) at zero detuning, ``mesh/detuning_meV_per_mV`` (N,) (U at
-  detuning eps is ``band_edge_meV + eps * detuning_meV_per_mV``) and ``mesh/delta_meV`` (N,)
-  complex.
+  detuning eps is ``band_edge_meV + eps * detuning_meV_per_mV``), ``mesh/delta_meV`` (N,)
+  complex, and ``mesh/mass_matrix`` (group ``data``, ``indices``, ``indptr``, attribute
+  ``shape``: the P1 mass matrix, so the norm of a stored state ``psi`` (2, N) is
+  ``sum_c psi_c^H M psi_c``).
+
+Every dataset (and the ``mesh/mass_matrix`` and ``states`` groups) has the attributes
+``units``, ``description`` and ``axes`` (:data:`DATASET_INFO`).
 
 attributes of the root: ``layout_version``, ``config_toml`` (the resolved study), ``config_sha256``,
 ``femvalley_version``, ``seed``, ``n_states``, ``vtu_states``, ``setup_s`` (mesh + Poisson +
@@ -60,6 +65,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +178,23 @@ class StudySystem:
                 f"({self.config.device} != {config.device})"
             )
         return self.device_mesh, self.gates, self.volume_mesh, self.potentials
+
+    @cached_property
+    def vertex_mass_matrix(self) -> Any:
+        """Mass matrix ``int phi_i phi_j`` of P1 elements on ``quantum_mesh`` (csr, nm^dim).
+
+        The states in the result files are vertex values, so ``sum_c psi_c^H M psi_c`` is
+        their norm: 1 for P1 studies, 1 up to the interpolation error for P2.
+        """
+        from skfem import BilinearForm, asm
+
+        from femvalley.mesh import p1_basis
+
+        @BilinearForm
+        def mass(u: Any, v: Any, w: Any) -> Any:
+            return u * v
+
+        return asm(mass, p1_basis(self.basis)).tocsr()
 
     @property
     def delta_vertices_meV(self) -> NDArray[np.complex128]:
@@ -560,15 +583,75 @@ def read_results(path: str | Path) -> dict[str, Any]:
     """Read a results store into a dict of arrays (``attrs`` holds the root attributes)."""
     import h5py
 
+    def load(obj: Any) -> Any:
+        if isinstance(obj, h5py.Dataset):
+            return obj[()]
+        return {k: load(v) for k, v in obj.items()}
+
     out: dict[str, Any] = {}
     with read_store(path, "results store") as f:
         for name, obj in f.items():
-            if isinstance(obj, h5py.Dataset):
-                out[name] = obj[()]
-            else:
-                out[name] = {k: v[()] for k, v in obj.items()}
+            out[name] = load(obj)
         out["attrs"] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
     return out
+
+
+#: units, meaning and axes of every dataset of ``results.h5`` (stored as attributes)
+DATASET_INFO: dict[str, tuple[str, str, str]] = {
+    "detuning_mV": ("mV", "detuning eps of each sweep point", "point"),
+    "done": ("1", "1 where the point is finished and stored", "point"),
+    "energies_meV": ("meV", "energies, ascending per point (NaN where not done)", "point, state"),
+    "dot_weight": ("1", "probability in dot_L and dot_R", "point, state, dot"),
+    "solve_s": ("s", "wall time of each point", "point"),
+    "full_solve": ("1", "1 where the point was solved from scratch", "point"),
+    "error_bound_meV": (
+        "meV",
+        "certified bound of |E_i - E_i(exact)| of every state of a reduced point (NaN: full)",
+        "point",
+    ),
+    "residual_meV": ("meV", "||H x - E M x||_{M^-1} of each reduced pair", "point, state"),
+    "valley_coupling_meV": ("meV", "<Delta> over each state's density (complex)", "point, state"),
+    "valley_polarization": ("1", "<tau_z> = w(+z) - w(-z)", "point, state"),
+    "valley_parity": (
+        "1",
+        "<tau_Delta>: -1 in the lower, +1 in the upper local valley state",
+        "point, state",
+    ),
+    "detuning_slope_meV_per_mV": ("meV/mV", "dE/d eps = <D> (Hellmann-Feynman)", "point, state"),
+    "x_mean_nm": ("nm", "centre of the density along x", "point, state"),
+    "y_mean_nm": ("nm", "centre of the density along y", "point, state"),
+    "x_std_nm": ("nm", "standard deviation of the density along x", "point, state"),
+    "y_std_nm": ("nm", "standard deviation of the density along y", "point, state"),
+    "mesh/points_nm": ("nm", "vertices of the k.p mesh", "coordinate, vertex"),
+    "mesh/cells": ("1", "vertex indices of each cell (tetrahedra or triangles)", "corner, cell"),
+    "mesh/band_edge_meV": ("meV", "conduction-band edge at zero detuning", "vertex"),
+    "mesh/detuning_meV_per_mV": (
+        "meV/mV",
+        "U at detuning eps is band_edge_meV + eps * detuning_meV_per_mV",
+        "vertex",
+    ),
+    "mesh/delta_meV": ("meV", "valley coupling Delta (complex)", "vertex"),
+    "mesh/mass_matrix": (
+        "nm^dim",
+        "P1 mass matrix int phi_i phi_j (csr: data, indices, indptr; shape attribute): the norm "
+        "of a stored state is sum over valleys of psi^H M psi",
+        "vertex, vertex",
+    ),
+    "states": (
+        "nm^(-dim/2)",
+        "states at the vertices (complex); first: first point, last: last point",
+        "state, valley (+z, -z), vertex",
+    ),
+}
+
+
+def _describe(obj: Any, name: str) -> None:
+    if name not in DATASET_INFO:  # pragma: no cover - every stored name is listed (tested)
+        return
+    units, text, axes = DATASET_INFO[name]
+    obj.attrs["units"] = units
+    obj.attrs["description"] = text
+    obj.attrs["axes"] = axes
 
 
 def _write_store(
@@ -600,14 +683,24 @@ def _write_store(
         for key, value in (meta or {}).items():
             f.attrs[key] = value
         for name, value in results.items():
-            f.create_dataset(name, data=value)
+            _describe(f.create_dataset(name, data=value), name)
         g = f.create_group("mesh")
-        g.create_dataset("points_nm", data=system.quantum_mesh.p)
-        g.create_dataset("cells", data=system.quantum_mesh.t)
-        g.create_dataset("band_edge_meV", data=system.band_edge_meV)
-        g.create_dataset("detuning_meV_per_mV", data=system.detuning_meV_per_mV)
-        g.create_dataset("delta_meV", data=system.delta_vertices_meV)
+        for name, value in (
+            ("points_nm", system.quantum_mesh.p),
+            ("cells", system.quantum_mesh.t),
+            ("band_edge_meV", system.band_edge_meV),
+            ("detuning_meV_per_mV", system.detuning_meV_per_mV),
+            ("delta_meV", system.delta_vertices_meV),
+        ):
+            _describe(g.create_dataset(name, data=value), "mesh/" + name)
+        mass = system.vertex_mass_matrix
+        m = g.create_group("mass_matrix")
+        _describe(m, "mesh/mass_matrix")
+        m.attrs["shape"] = mass.shape
+        for part in ("data", "indices", "indptr"):
+            m.create_dataset(part, data=getattr(mass, part))
         s = f.create_group("states")
+        _describe(s, "states")
         for name, comps in states.items():
             s.create_dataset(name, data=comps, compression="gzip", compression_opts=1)
     tmp.replace(path)

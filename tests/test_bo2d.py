@@ -95,7 +95,35 @@ def test_five_gate_stepped_interface_bo2d_tunnel_coupling_follows_3d():
     )
 
 
-def test_bo2d_study_runs_end_to_end(tmp_path):
+def _check_store_is_self_describing(f):
+    """Every dataset says its units, meaning and axes; the stored states integrate to 1 with
+    the stored mass matrix (exactly for P1: the mass matrix of the same elements)."""
+    import scipy.sparse as sp
+
+    seen = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset) and not name.startswith(("mesh/mass_matrix/", "states/")):
+            seen.append(name)
+            assert {"units", "description", "axes"} <= set(obj.attrs), name
+            assert obj.attrs["description"], name
+
+    f.visititems(visit)
+    assert "energies_meV" in seen and "mesh/delta_meV" in seen
+    for group in ("mesh/mass_matrix", "states"):
+        assert {"units", "description", "axes"} <= set(f[group].attrs)
+    g = f["mesh/mass_matrix"]
+    mass = sp.csr_matrix(
+        (g["data"][:], g["indices"][:], g["indptr"][:]), shape=tuple(g.attrs["shape"])
+    )
+    norms = []
+    for end in ("first", "last"):
+        for psi in f["states/" + end][:]:  # (2, N) per state
+            norms.append(sum(np.real(np.vdot(c, mass @ c)) for c in psi))
+    return np.asarray(norms)
+
+
+def test_bo2d_study_runs_end_to_end(tmp_path, capfd):
     cfg = _config("bo2d", detuning={"points": 5})
     res = run_study(cfg, out_dir=tmp_path, progress=False)
     s = res["summary"]
@@ -107,6 +135,8 @@ def test_bo2d_study_runs_end_to_end(tmp_path):
         assert f["mesh/points_nm"].shape[0] == 2 and f["mesh/cells"].shape[0] == 3
         e = f["energies_meV"][:]
         bound = f["error_bound_meV"][:]
+        norms = _check_store_is_self_describing(f)
+        np.testing.assert_allclose(norms, 1.0, atol=1e-9)  # P1: the same elements
     # every stored point equals a full 2-D solve within its certified bound (<= 1 ueV)
     sys2 = res["system"]
     assert np.all(bound <= 1e-3)
@@ -116,6 +146,8 @@ def test_bo2d_study_runs_end_to_end(tmp_path):
 
     vtu = meshio.read(tmp_path / "paraview" / "state0_first.vtu")
     assert "triangle" in vtu.cells_dict
+    assert vtu.points.shape[1] == 3 and np.all(vtu.points[:, 2] == 0.0)  # the plane at z = 0
+    assert "Warning" not in capfd.readouterr().err  # no "VTU requires 3D points" per file
     # the slice model writes its height
     sl = run_study(
         _config("slice2d", detuning={"points": 3}, output={"figures": False, "vtu_states": 0}),
@@ -170,5 +202,9 @@ def test_a_p2_study_takes_the_valley_map_at_every_dof(systems, tmp_path):
     with h5py.File(tmp_path / "results.h5") as f:
         np.testing.assert_array_equal(f["mesh/delta_meV"][:], sys2.delta_vertices_meV)
         e, bound = f["energies_meV"][:], f["error_bound_meV"][:]
+        # P2 states at the vertices, integrated with P1: 1 up to the interpolation error of
+        # this coarse mesh (measured 0.927..0.950)
+        norms = _check_store_is_self_describing(f)
+        assert np.all(np.abs(norms - 1.0) < 0.1) and np.any(np.abs(norms - 1.0) > 1e-9)
     for i, eps in enumerate(res["detuning_mV"]):
         np.testing.assert_allclose(e[i], sys2.solve(eps).energies_meV, atol=bound[i] + 1e-9)

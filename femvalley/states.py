@@ -41,8 +41,9 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg as la
-import scipy.sparse as sp
 from numpy.typing import NDArray
+
+from femvalley.io.hdf5 import read_csr, write_csr
 
 __all__ = ["BASIS_NAME", "FORMAT", "StatesAt", "StudyStates", "write_basis"]
 
@@ -80,11 +81,7 @@ def write_basis(path: str | Path, system: Any, reduced: Any) -> Path:
         f.create_dataset("orbitals", data=np.asarray(parts.phi, dtype=np.float64))
         f.create_dataset("interior_dofs", data=np.asarray(ops.interior, dtype=np.int64))
         f.create_dataset("dof_points_nm", data=np.asarray(system.basis.doflocs, dtype=float))
-        g = f.create_group("mass")
-        g.create_dataset("data", data=mass.data)
-        g.create_dataset("indices", data=mass.indices)
-        g.create_dataset("indptr", data=mass.indptr)
-        g.attrs["shape"] = mass.shape
+        write_csr(f, "mass", mass)
         r = f.create_group("reduced")
         r.create_dataset("h_meV", data=parts.h)
         r.create_dataset("detuning_meV_per_mV", data=parts.terms["detuning"])
@@ -181,11 +178,7 @@ class StudyStates:
             with h5py.File(f_path, "r") as f:
                 if f.attrs.get("format") != FORMAT:
                     raise ValueError(f"{f_path} is not a femvalley basis file ({FORMAT})")
-                g = f["mass"]
-                mass = sp.csr_matrix(
-                    (g["data"][...], g["indices"][...], g["indptr"][...]),
-                    shape=tuple(int(x) for x in g.attrs["shape"]),
-                )
+                mass = read_csr(f["mass"])
                 reduced = {name: f["reduced"][name][...] for name in f["reduced"]}
                 out = dict(
                     orbitals=f["orbitals"][...],

@@ -76,7 +76,7 @@ from femvalley.analysis import StateObservables
 from femvalley.config import StudyConfig
 from femvalley.eigen import EigenResult, SweepSolver, serial_blas, solve
 from femvalley.electrostatics import GatePotentials, solve_gates
-from femvalley.io.hdf5 import read_store
+from femvalley.io.hdf5 import read_store, write_csr
 from femvalley.kp import KPOperators, assemble, make_basis, two_valley_model
 from femvalley.materials import get_material
 from femvalley.mesh import from_meshio, submesh
@@ -186,6 +186,8 @@ class StudySystem:
         The states in the result files are vertex values, so ``sum_c psi_c^H M psi_c`` is
         their norm: 1 for P1 studies, 1 up to the interpolation error for P2.
         """
+        if self.basis.elem.maxdeg == 1:  # the observables' mass matrix is this one
+            return self.observables.matrix("norm")
         from skfem import BilinearForm, asm
 
         from femvalley.mesh import p1_basis
@@ -693,12 +695,7 @@ def _write_store(
             ("delta_meV", system.delta_vertices_meV),
         ):
             _describe(g.create_dataset(name, data=value), "mesh/" + name)
-        mass = system.vertex_mass_matrix
-        m = g.create_group("mass_matrix")
-        _describe(m, "mesh/mass_matrix")
-        m.attrs["shape"] = mass.shape
-        for part in ("data", "indices", "indptr"):
-            m.create_dataset(part, data=getattr(mass, part))
+        _describe(write_csr(g, "mass_matrix", system.vertex_mass_matrix), "mesh/mass_matrix")
         s = f.create_group("states")
         _describe(s, "states")
         for name, comps in states.items():

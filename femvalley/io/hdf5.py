@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CorruptStoreError", "read_store"]
+__all__ = ["CorruptStoreError", "read_csr", "read_store", "write_csr"]
 
 
 class CorruptStoreError(ValueError):
@@ -42,3 +42,24 @@ def read_store(path: str | Path, what: str) -> Iterator[Any]:
             f"{p} is not a readable {what} ({cause}); it may be damaged or from another "
             "program: move it away or start a new --out"
         ) from err
+
+
+def write_csr(parent: Any, name: str, matrix: Any) -> Any:
+    """Store a sparse matrix as the group ``name``: ``data``, ``indices``, ``indptr``, ``shape``."""
+    m = matrix.tocsr()
+    g = parent.create_group(name)
+    g.create_dataset("data", data=m.data)
+    g.create_dataset("indices", data=m.indices)
+    g.create_dataset("indptr", data=m.indptr)
+    g.attrs["shape"] = m.shape
+    return g
+
+
+def read_csr(group: Any) -> Any:
+    """Read a matrix written by :func:`write_csr` (scipy.sparse.csr_matrix)."""
+    import scipy.sparse as sp
+
+    return sp.csr_matrix(
+        (group["data"][...], group["indices"][...], group["indptr"][...]),
+        shape=tuple(int(x) for x in group.attrs["shape"]),
+    )

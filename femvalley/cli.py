@@ -577,7 +577,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "export":
         from femvalley.export import export_study
 
-        files = export_study(args.directory, n_states=args.states)
+        files = export_study(
+            args.directory,
+            n_states=args.states,
+            on_note=lambda text: print(f"note: {text}", file=sys.stderr),
+        )
         for f in files:
             print(f)
         return 0

@@ -125,6 +125,11 @@ def serial_blas() -> AbstractContextManager[Any]:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl is a dependency
         return nullcontext()
+    # threadpoolctl limits the libraries loaded when the block starts: CHOLMOD brings the
+    # system's BLAS with it, so load it now, or the first solve of a process would run on
+    # that BLAS's full pool (and round differently from every later one)
+    if "cholmod" in available_backends():
+        import sksparse.cholmod  # noqa: F401
     return threadpool_limits(limits=1, user_api="blas")
 
 

@@ -57,6 +57,7 @@ realisations it was computing: the scheduler runs them again elsewhere.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import json
 import math
@@ -73,6 +74,7 @@ from numpy.typing import NDArray
 
 from femvalley.analysis import FullSpectrum, Levels, ReducedSpectrum, analyse_sweep
 from femvalley.config import MAX_SEED, StudyConfig, _dump_toml, read_section, read_toml
+from femvalley.eigen import serial_blas
 from femvalley.io import DirectoryLock
 from femvalley.io.hdf5 import read_store
 from femvalley.reduced import ValleyReducedBasis, build_valley_basis
@@ -240,14 +242,33 @@ class EnsembleConfig:
     # -- realisations ----------------------------------------------------------------------
     def realisations(self) -> list[tuple[int, int]]:
         """Return ``(combination index, seed)`` of every realisation, combination-major."""
-        seeds = self.ensemble.seed_values()
-        n = len(self.ensemble.combinations())
-        return [(c, s) for c in range(n) for s in seeds]
+        seeds = self._seeds
+        return [(c, s) for c in range(len(self._combinations)) for s in seeds]
+
+    def realisation(self, index: int) -> tuple[int, int]:
+        """Return ``(combination index, seed)`` of realisation ``index`` (in constant time)."""
+        seeds = self._seeds
+        total = len(seeds) * len(self._combinations)
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"realisation index {index!r} must be an integer")
+        if not 0 <= index < total:
+            raise IndexError(f"realisation index {index} is outside 0..{total - 1}")
+        return int(index) // len(seeds), seeds[int(index) % len(seeds)]
 
     def point_config(self, index: int) -> StudyConfig:
         """Return the resolved study of realisation ``index``."""
-        combo, seed = self.realisations()[index]
-        return self._apply(self.ensemble.combinations()[combo], seed)
+        combo, seed = self.realisation(index)
+        return self._apply(self._combinations[combo], seed)
+
+    @functools.cached_property
+    def _seeds(self) -> list[int]:
+        # computed once (a frozen dataclass: cached_property writes the instance dict): an
+        # ensemble of R realisations starts in O(R), not O(R^2)
+        return self.ensemble.seed_values()
+
+    @functools.cached_property
+    def _combinations(self) -> list[dict[str, Any]]:
+        return self.ensemble.combinations()
 
     def _apply(self, combo: Mapping[str, Any], seed: int) -> StudyConfig:
         data = self.study.to_dict()
@@ -328,17 +349,8 @@ def _solve_realisations(
     kit: _GroupKit, work: Sequence[tuple[int, StudyConfig]]
 ) -> list[tuple[int, dict[str, Any]]]:
     """Solve whole sweeps for ``(index, study)`` pairs that share ``kit``'s group."""
-    try:
-        from threadpoolctl import threadpool_limits
-
-        limits: Any = threadpool_limits(limits=1)
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        limits = None
-    try:
+    with serial_blas():  # the thread limits under which the group's basis was built
         return [(i, _solve_one(kit, cfg)) for i, cfg in work]
-    finally:
-        if limits is not None:
-            limits.restore_original_limits()
 
 
 def _solve_one(kit: _GroupKit, cfg: StudyConfig) -> dict[str, Any]:
@@ -564,18 +576,20 @@ def _run_ensemble_locked(
             f"{store} already exists; pass resume=True (--resume) to continue that ensemble, "
             "or choose another output directory (nothing is overwritten)"
         )
-    results = _load(store, config) if resume and store.exists() else _empty(config)
+    configs = [config.point_config(i) for i in range(len(config.realisations()))]
+    results = (
+        _load(store, config, configs) if resume and store.exists() else _empty(config, configs)
+    )
     _write_text(out / "ensemble.toml", config.to_toml())
     _write_ensemble(store, config, results)
     t_start = time.perf_counter()
 
     todo = [i for i, d in enumerate(results["done"]) if not d]
     groups: dict[str, list[int]] = {}
-    configs = {i: config.point_config(i) for i in todo}
     for i in todo:
         groups.setdefault(_group_key(configs[i]), []).append(i)
     bar = _progress(len(results["done"]), len(results["done"]) - len(todo), progress)
-    executor = _executor(config.execution) if todo else _InProcess()
+    executor: _InProcess | _Dask | None = None if todo else _InProcess()
     systems: list[StudySystem] = []
     timings: dict[str, float] = {}
     try:
@@ -583,10 +597,16 @@ def _run_ensemble_locked(
             t0 = time.perf_counter()
             first = configs[members[0]]
             reuse = next((s for s in systems if s.config.device == first.device), None)
-            system = build_system(first, reuse=reuse)
-            systems.append(system)
-            kit = _group_kit(system, results["detuning_mV"], out / "bases" / f"{key[:16]}.h5")
+            # the device, its gate solves and the group's basis on one BLAS thread, as every
+            # task runs, and before any worker process exists: the numbers are the same
+            # bits whatever the worker count or scheduler
+            with serial_blas():
+                system = build_system(first, reuse=reuse)
+                systems.append(system)
+                kit = _group_kit(system, results["detuning_mV"], out / "bases" / f"{key[:16]}.h5")
             timings[f"group_{key[:8]}_setup"] = time.perf_counter() - t0
+            if executor is None:
+                executor = _executor(config.execution)
             size = config.ensemble.chunk_realisations
             tasks = [
                 [(i, configs[i]) for i in members[a : a + size]]
@@ -603,7 +623,8 @@ def _run_ensemble_locked(
                     on_task([i for i, _ in done])
     finally:
         bar.close()
-        executor.close()
+        if executor is not None:
+            executor.close()
     results["wall_s"] = time.perf_counter() - t_start
     summary = ensemble_statistics(results, config)
     summary["timings_s"] = {"total": results["wall_s"], **timings}
@@ -663,7 +684,8 @@ def _basis_config(cfg: StudyConfig) -> StudyConfig:
 
 
 # -- store -------------------------------------------------------------------------------------
-def _empty(config: EnsembleConfig) -> dict[str, Any]:
+def _empty(config: EnsembleConfig, configs: Sequence[StudyConfig]) -> dict[str, Any]:
+    """Return an empty store of ``config``; ``configs`` are its resolved realisations."""
     study = config.study
     eps = np.asarray(study.detuning.values_mV())
     reals = config.realisations()
@@ -674,9 +696,7 @@ def _empty(config: EnsembleConfig) -> dict[str, Any]:
         "seed": np.array([s for _, s in reals], dtype=np.int64),
         "combination": np.array([c for c, _ in reals], dtype=np.int64),
         "parameters": {name: np.array([combos[c][name] for c, _ in reals]) for name in combos[0]},
-        "point_config_sha256": np.array(
-            [_digest(config.point_config(i).to_toml()) for i in range(r)], dtype=object
-        ),
+        "point_config_sha256": np.array([_digest(c.to_toml()) for c in configs], dtype=object),
         "done": np.zeros(r, dtype=np.uint8),
         "energies_meV": np.full((r, p, k), np.nan),
         "dot_weight": np.full((r, p, k, 2), np.nan),
@@ -733,7 +753,7 @@ def read_ensemble(path: str | Path) -> dict[str, Any]:
     return out
 
 
-def _load(path: Path, config: EnsembleConfig) -> dict[str, Any]:
+def _load(path: Path, config: EnsembleConfig, configs: Sequence[StudyConfig]) -> dict[str, Any]:
     stored = read_ensemble(path)
     if stored["attrs"].get("config_sha256") != config.identity():
         raise ValueError(
@@ -741,7 +761,7 @@ def _load(path: Path, config: EnsembleConfig) -> dict[str, Any]:
             "into it. Use another --out directory, or run the original configuration (its TOML "
             "is stored in the file's ensemble_toml attribute)."
         )
-    fresh = _empty(config)
+    fresh = _empty(config, configs)
     return {k: stored.get(k, v) for k, v in fresh.items()}
 
 

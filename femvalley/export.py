@@ -16,23 +16,26 @@ files of :func:`femvalley.sweep.save_point_states`):
 - ``paraview/state{j}_first.vtu`` and ``paraview/state{j}_last.vtu`` for the lowest states at
   both ends of the sweep;
 - ``paraview/sweep.xdmf`` (+ ``sweep.h5``): a time series with the detuning (mV) as the time,
-  holding the fields above for every stored state (``state{j}_...``), in single precision
-  (the states are stored as complex64 per point).
+  one grid per sweep point, holding the fields above for the requested states
+  (``state{j}_...``), in single precision. The states of each point come from
+  ``states/point_NNNNN.npy`` (the study's ``output.vtu_states`` lowest states); when more are
+  requested and the study has a reduced basis (``basis.h5``), every state of the point comes
+  from that basis (:class:`femvalley.states.StudyStates`).
 
-Every file is written under a temporary name (the XDMF pair in a temporary directory, as the
-XDMF file refers to its HDF5 file by name) and then renamed.
+Every file is written under a temporary name and then renamed
+(:mod:`femvalley.io.paraview`).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from femvalley.io.paraview import write_vtu, write_xdmf_series
 
 __all__ = [
     "export_study",
@@ -68,86 +71,12 @@ def state_point_data(components: ArrayLike, *, prefix: str = "") -> dict[str, ND
     return {prefix + k: np.ascontiguousarray(v, dtype=np.float64) for k, v in out.items()}
 
 
-def _cells(points: NDArray[np.float64], cells: NDArray[np.int64]) -> list[tuple[str, Any]]:
-    kind = {4: "tetra", 3: "triangle"}.get(cells.shape[0])
-    if kind is None:
-        raise ValueError(f"cells has shape {cells.shape}; need (4, n) tetrahedra or (3, n)")
-    return [(kind, np.ascontiguousarray(cells.T))]
-
-
-def _points3(points_nm: ArrayLike) -> NDArray[np.float64]:
-    """Points as (3, N): VTK stores 3-D points (a plane gets z = 0 here, not a warning)."""
-    pts = np.asarray(points_nm, dtype=np.float64)
-    if pts.shape[0] == 2:
-        pts = np.vstack([pts, np.zeros((1, pts.shape[1]))])
-    return pts
-
-
-def write_vtu(
-    path: str | Path,
-    points_nm: ArrayLike,
-    cells: ArrayLike,
-    point_data: Mapping[str, ArrayLike],
-) -> Path:
-    """Write one VTU file (points (dim, N), cells (4 or 3, n)) atomically."""
-    import meshio
-
-    out = Path(path)
-    pts = _points3(points_nm)
-    m = meshio.Mesh(
-        pts.T,
-        _cells(pts, np.asarray(cells)),
-        point_data={k: np.asarray(v) for k, v in point_data.items()},
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.vtu")
-    meshio.write(tmp, m, file_format="vtu")
-    tmp.replace(out)
-    return out
-
-
-def write_xdmf_series(
-    path: str | Path,
-    points_nm: ArrayLike,
-    cells: ArrayLike,
-    times: ArrayLike,
-    point_data: list[Mapping[str, ArrayLike]],
-) -> Path:
-    """Write an XDMF time series (``path`` and its HDF5 file next to it) atomically.
-
-    The point data are written in single precision (float32).
-    """
-    import meshio
-
-    out = Path(path)
-    if out.suffix != ".xdmf":
-        raise ValueError(f"path = {str(path)!r} must end in .xdmf")
-    t = np.asarray(times, dtype=np.float64)
-    if len(point_data) != t.size:
-        raise ValueError(f"{len(point_data)} sets of point data for {t.size} times")
-    pts = _points3(points_nm)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".xdmf-") as tmpdir:
-        tmp = Path(tmpdir) / out.name
-        # meshio's TimeSeriesWriter puts the HDF5 file in the working directory
-        cwd = os.getcwd()
-        os.chdir(tmpdir)
-        try:
-            with meshio.xdmf.TimeSeriesWriter(out.name) as writer:
-                writer.write_points_cells(pts.T, _cells(pts, np.asarray(cells)))
-                for ti, data in zip(t, point_data):
-                    writer.write_data(
-                        float(ti),
-                        point_data={k: np.asarray(v, dtype=np.float32) for k, v in data.items()},
-                    )
-        finally:
-            os.chdir(cwd)
-        tmp.with_suffix(".h5").replace(out.with_suffix(".h5"))
-        tmp.replace(out)
-    return out
-
-
-def export_study(out_dir: str | Path, *, n_states: int | None = None) -> list[Path]:
+def export_study(
+    out_dir: str | Path,
+    *,
+    n_states: int | None = None,
+    on_note: Callable[[str], None] | None = None,
+) -> list[Path]:
     """Write the ParaView files of a finished (or partly finished) study directory.
 
     Parameters
@@ -155,8 +84,11 @@ def export_study(out_dir: str | Path, *, n_states: int | None = None) -> list[Pa
     out_dir : str or Path
         The study directory (with ``results.h5``).
     n_states : int, optional
-        How many of the lowest states to export (default: the study's ``output.vtu_states``,
-        limited to what was stored).
+        How many of the lowest states to export (default: the study's ``output.vtu_states``).
+        More states than each point stored come from the study's reduced basis
+        (``basis.h5``); without one, the series holds what was stored and ``on_note`` says so.
+    on_note : callable, optional
+        Receives one-line notes for the user (the CLI prints them on stderr).
 
     Returns
     -------
@@ -172,6 +104,7 @@ def export_study(out_dir: str | Path, *, n_states: int | None = None) -> list[Pa
     res = read_results(store)
     mesh = res["mesh"]
     points, cells = mesh["points_nm"], mesh["cells"]
+    nvert = int(np.asarray(points).shape[1])
     u0 = np.asarray(mesh["band_edge_meV"])
     d = np.asarray(mesh["detuning_meV_per_mV"])
     ev = 2e3 * np.abs(np.asarray(mesh["delta_meV"]))
@@ -180,6 +113,12 @@ def export_study(out_dir: str | Path, *, n_states: int | None = None) -> list[Pa
     want = n_states if n_states is not None else int(res["attrs"].get("vtu_states", stored))
     if isinstance(want, bool) or not isinstance(want, (int, np.integer)) or want < 0:
         raise ValueError(f"n_states = {n_states!r} must be an integer >= 0")
+    want = int(want)
+    n_study = int(np.asarray(res["energies_meV"]).shape[1])
+    if want > n_study:
+        raise ValueError(
+            f"n_states = {want}: the study computed {n_study} states; ask for at most {n_study}"
+        )
     pv = out / "paraview"
     written: list[Path] = []
     eps = np.asarray(res["detuning_mV"])
@@ -191,12 +130,23 @@ def export_study(out_dir: str | Path, *, n_states: int | None = None) -> list[Pa
             fields["band_edge_meV"] = u0 + eps[i] * d
             fields["valley_splitting_ueV"] = ev
             written.append(write_vtu(pv / f"state{j}_{end}.vtu", points, cells, fields))
+    basis: Any = None
+    short: list[float] = []
     series: list[dict[str, Any]] = []
     times: list[float] = []
     for i in (int(v) for v in np.flatnonzero(np.asarray(res["done"]) == 1)):
         comps = load_point_states(out, i)
-        if comps is None:
-            continue
+        if comps is None or comps.shape[0] < want:
+            if basis is None and (out / "basis.h5").exists():
+                from femvalley.states import StudyStates
+
+                basis = StudyStates.load(out)
+            if basis is not None:
+                comps = basis.at(float(eps[i]), n_states=want).states[:, :, :nvert]
+            elif comps is None:
+                continue
+            else:
+                short.append(float(eps[i]))
         data: dict[str, Any] = {
             "band_edge_meV": u0 + eps[i] * d,
             "valley_splitting_ueV": ev,
@@ -205,6 +155,11 @@ def export_study(out_dir: str | Path, *, n_states: int | None = None) -> list[Pa
             data.update(state_point_data(comps[j], prefix=f"state{j}_"))
         series.append(data)
         times.append(float(eps[i]))
+    if short and on_note is not None:
+        on_note(
+            f"the series holds fewer than {want} states at {len(short)} point(s): the study "
+            "stored fewer per point (output.vtu_states) and has no reduced basis (basis.h5)"
+        )
     if series and want > 0:
         order = np.argsort(times)
         written.append(

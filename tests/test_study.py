@@ -232,3 +232,82 @@ def test_paraview_files_round_trip(study):
             # the stored states are complex64: the density is normalised to that precision
             assert set(data) >= {"state0_density", "state0_psi_plus_re", "band_edge_meV"}
         np.testing.assert_allclose(times, eps)
+
+
+def test_the_sweep_series_is_one_grid_per_point_for_vtk_and_integrates_to_one(study):
+    vtk = pytest.importorskip("vtk", reason="the vtk package is in the test extra")
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    out, _ = study
+    stored = read_results(out / "results.h5")
+    points, cells = stored["mesh"]["points_nm"], stored["mesh"]["cells"]
+    # the integral of the P1 interpolant of a nodal field, computed here independently
+    corners = [points[:, cells[i]] for i in range(cells.shape[0])]
+    if cells.shape[0] == 4:
+        a, b, c, d = corners
+        size = np.abs(np.einsum("in,in->n", b - a, np.cross(c - a, d - a, axis=0))) / 6
+    else:
+        a, b, c = corners
+        size = np.abs(np.cross(b - a, c - a, axis=0)) / 2
+
+    reader = vtk.vtkXdmfReader()
+    reader.SetFileName(str(out / "paraview/sweep.xdmf"))
+    reader.UpdateInformation()
+    times = reader.GetOutputInformation(0).Get(vtk.vtkStreamingDemandDrivenPipeline.TIME_STEPS())
+    np.testing.assert_allclose(times, stored["detuning_mV"])
+    for t in times:
+        reader.UpdateTimeStep(t)
+        grid = reader.GetOutputDataObject(0)
+        assert grid.IsA("vtkUnstructuredGrid"), grid.GetClassName()  # one block, no extra mesh
+        integrate = vtk.vtkIntegrateAttributes()
+        integrate.SetInputData(grid)
+        integrate.Update()
+        got = float(
+            vtk_to_numpy(integrate.GetOutput().GetPointData().GetArray("state0_density"))[0]
+        )
+        rho = vtk_to_numpy(grid.GetPointData().GetArray("state0_density")).astype(float)
+        own = float(np.sum(size * np.mean(rho[cells], axis=0)))
+        assert got == pytest.approx(own, rel=1e-6)
+        # M-normalised states: the interpolated density integrates to 1 up to interpolation
+        assert abs(got - 1.0) < 0.1
+
+
+def test_export_of_more_states_than_stored_takes_them_from_the_reduced_basis(study, tmp_path):
+    import shutil
+
+    from femvalley.export import export_study
+    from femvalley.states import StudyStates
+
+    src, _ = study
+    out = tmp_path / "copy"
+    shutil.copytree(src, out)
+    stored = read_results(out / "results.h5")
+    nvert = stored["mesh"]["points_nm"].shape[1]
+    notes = []
+    export_study(out, n_states=3, on_note=notes.append)
+    assert notes == []
+    basis = StudyStates.load(out)
+    with meshio.xdmf.TimeSeriesReader(out / "paraview/sweep.xdmf") as reader:
+        reader.read_points_cells()
+        assert reader.num_steps == stored["detuning_mV"].size
+        for k in range(reader.num_steps):
+            t, data, _ = reader.read_data(k)
+            assert {f"state{j}_density" for j in range(3)} <= set(data)
+            assert "state3_density" not in data
+            ref = basis.at(t, n_states=3).states[:, :, :nvert]
+            for j in range(3):
+                rho = np.sum(np.abs(ref[j]) ** 2, axis=0)
+                np.testing.assert_allclose(
+                    data[f"state{j}_density"], rho, rtol=1e-5, atol=1e-6 * rho.max()
+                )
+    # the study computed 4 states: asking for more names the limit
+    with pytest.raises(ValueError, match="n_states = 5: the study computed 4 states"):
+        export_study(out, n_states=5)
+    # without a reduced basis the series keeps what each point stored, and says so
+    (out / "basis.h5").unlink()
+    export_study(out, n_states=3, on_note=notes.append)
+    assert len(notes) == 1 and "fewer than 3 states" in notes[0]
+    with meshio.xdmf.TimeSeriesReader(out / "paraview/sweep.xdmf") as reader:
+        reader.read_points_cells()
+        _, data, _ = reader.read_data(0)
+        assert "state0_density" in data and "state1_density" not in data

@@ -307,7 +307,10 @@ def _run(config: Any, args: argparse.Namespace, out: Path) -> int:
         config, out_dir=out, resume=args.resume, progress=not args.quiet, workers=args.workers
     )
     s = res["summary"]
-    print(f"study ({config.model}) written to {out}/ in {time.perf_counter() - t0:.1f} s")
+    if res.get("already_finished"):
+        print(f"study ({config.model}) in {out}/ is finished: nothing recomputed, no file changed")
+    else:
+        print(f"study ({config.model}) written to {out}/ in {time.perf_counter() - t0:.1f} s")
     t = s["timings_s"]
     print(
         f"  setup {sum(t['setup'].values()):.1f} s, {s['points_done']} points, "

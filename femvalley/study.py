@@ -46,7 +46,14 @@ from femvalley.config import OutputConfig, ReductionConfig, StudyConfig
 from femvalley.eigen import serial_blas
 from femvalley.io import DirectoryLock
 from femvalley.reduced import ValleyReducedBasis
-from femvalley.sweep import StudySystem, device_potentials, kp_input, run_sweep
+from femvalley.sweep import (
+    STORE_NAME,
+    StudySystem,
+    device_potentials,
+    kp_input,
+    read_results,
+    run_sweep,
+)
 
 __all__ = [
     "COARSER_DIR",
@@ -63,6 +70,7 @@ __all__ = [
     "run_study",
     "study_numbers",
     "study_spectrum",
+    "stored_study",
     "sweep_levels",
 ]
 
@@ -91,6 +99,10 @@ def run_study(
     it raises :class:`femvalley.io.OutputBusyError`.
     """
     with DirectoryLock(out_dir):  # one run per output directory
+        if resume:
+            finished = stored_study(out_dir, config)
+            if finished is not None:  # nothing left to do: no file is written
+                return finished
         t0 = time.perf_counter()
         results = run_sweep(
             config,
@@ -108,6 +120,44 @@ def run_study(
             )
         results["summary"] = finish_study(out_dir, results, sweep_s=sweep_s, coarser=coarser)
     return results
+
+
+def stored_study(out_dir: str | Path, config: StudyConfig) -> dict[str, Any] | None:
+    """Return the results and summary of ``config``'s finished study in ``out_dir``, or None.
+
+    A study is finished when ``results.h5`` holds ``config`` (the same resolved TOML) with
+    every point done, ``summary.json`` was written after it for all those points, and its
+    coarser level (when the study estimates one) is finished too. :func:`run_study` with
+    ``resume=True`` then returns these stored numbers and writes nothing (only the lock file
+    ``.femvalley.lock`` is taken and released). The returned dict is the results store as
+    :func:`femvalley.sweep.read_results` reads it, with ``"summary"`` and
+    ``"already_finished": True`` added.
+    """
+    out = Path(out_dir)
+    store, summary_path = out / STORE_NAME, out / SUMMARY_NAME
+    if not (store.is_file() and summary_path.is_file()):
+        return None
+    stored = read_results(store)  # a damaged store is reported (CorruptStoreError)
+    if stored["attrs"].get("config_toml") != config.to_toml():
+        return None  # run_sweep says why it cannot resume into it
+    done = np.asarray(stored.get("done", []))
+    if done.size == 0 or not np.all(done == 1):
+        return None
+    if summary_path.stat().st_mtime_ns < store.stat().st_mtime_ns:
+        return None  # the run stopped between the sweep and its summary
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(summary, dict) or summary.get("points_done") != done.size:
+        return None
+    if config.convergence.estimate == "coarser_level" and (
+        stored_study(out / COARSER_DIR, coarser_level_config(config)) is None
+    ):
+        return None
+    stored["summary"] = summary
+    stored["already_finished"] = True
+    return stored
 
 
 def coarser_level_config(config: StudyConfig) -> StudyConfig:

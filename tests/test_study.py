@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import meshio
 import numpy as np
@@ -311,3 +312,40 @@ def test_export_of_more_states_than_stored_takes_them_from_the_reduced_basis(stu
         reader.read_points_cells()
         _, data, _ = reader.read_data(0)
         assert "state0_density" in data and "state1_density" not in data
+
+
+def _snapshot(folder):
+    """Bytes and modification time of every file below ``folder`` but the lock file."""
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != ".femvalley.lock"
+    }
+
+
+def test_resuming_a_finished_study_changes_no_file(study, config, tmp_path, capsys):
+    import shutil
+
+    from femvalley.cli import main
+
+    src, res = study
+    out = tmp_path / "copy"
+    shutil.copytree(src, out)  # keeps the modification times
+    before = _snapshot(out)
+    again = run_study(config, out_dir=out, resume=True, progress=False)
+    assert again["already_finished"]
+    assert again["summary"] == json.loads((out / "summary.json").read_text())
+    np.testing.assert_array_equal(again["energies_meV"], res["energies_meV"])
+    # the command line says so, prints the same numbers, and leaves every file as it was
+    study_toml = tmp_path / "study.toml"
+    study_toml.write_text(config.to_toml())
+    assert main(["run", str(study_toml), "--out", str(out), "--resume", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "is finished: nothing recomputed" in text
+    assert res["summary"]["numbers"]["tunnel_coupling"]["text"] in text
+    assert _snapshot(out) == before
+    assert (out / ".femvalley.lock").read_text() == ""  # released
+    # a study whose summary is older than its store (stopped before the summary) is finished
+    # again, not taken as finished
+    os.utime(out / "summary.json", ns=(1, 1))
+    assert not run_study(config, out_dir=out, resume=True, progress=False).get("already_finished")

@@ -302,6 +302,10 @@ def _run(config: Any, args: argparse.Namespace, out: Path) -> int:
 
     if args.model is not None:
         config = dataclasses.replace(config, model=args.model)
+    if not args.quiet:
+        from femvalley.resources import estimate_study
+
+        print(estimate_study(config).describe(), file=sys.stderr)
     t0 = time.perf_counter()
     res = run_study(
         config, out_dir=out, resume=args.resume, progress=not args.quiet, workers=args.workers
@@ -389,6 +393,11 @@ def _run_ensemble(args: argparse.Namespace, out: Path) -> int:
     if args.workers != 1:
         execution = dataclasses.replace(execution, workers=args.workers)
     cfg = dataclasses.replace(cfg, execution=execution)
+    if not args.quiet:
+        from femvalley.resources import estimate_study
+
+        estimate = estimate_study(cfg.study, realisations=cfg.n_realisations())
+        print(estimate.describe(), file=sys.stderr)
     t0 = time.perf_counter()
     res = run_ensemble(cfg, out_dir=out, resume=args.resume, progress=not args.quiet)
     s = res["summary"]

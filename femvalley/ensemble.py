@@ -78,6 +78,7 @@ from femvalley.eigen import serial_blas
 from femvalley.io import DirectoryLock
 from femvalley.io.hdf5 import read_store
 from femvalley.reduced import ValleyReducedBasis, build_valley_basis
+from femvalley.resources import check_fits, estimate_study, size_fields
 from femvalley.sweep import (
     StudySystem,
     _digest,
@@ -240,6 +241,19 @@ class EnsembleConfig:
                 raise ValueError(f"ensemble.parameters, combination {i} {combo}: {err}") from err
 
     # -- realisations ----------------------------------------------------------------------
+    def n_realisations(self) -> int:
+        """Return the number of realisations, counted without listing them."""
+        spec = self.ensemble
+        seeds = spec.seeds if isinstance(spec.seeds, int) else len(spec.seeds)
+        lengths = [len(v) for v in spec.parameters.values()]
+        if not lengths:
+            combos = 1
+        elif spec.combine == "grid":
+            combos = math.prod(lengths)
+        else:
+            combos = lengths[0]
+        return int(seeds) * combos
+
     def realisations(self) -> list[tuple[int, int]]:
         """Return ``(combination index, seed)`` of every realisation, combination-major."""
         seeds = self._seeds
@@ -307,7 +321,8 @@ class EnsembleConfig:
         """Fully resolved nested mapping."""
         out = self.study.to_dict()
         ens = dataclasses.asdict(self.ensemble)
-        ens["seeds"] = self.ensemble.seed_values()
+        seeds = self.ensemble.seeds  # a count stays a count (with seed_start): no long list
+        ens["seeds"] = seeds if isinstance(seeds, int) else [int(s) for s in seeds]
         ens["parameters"] = {k: list(v) for k, v in self.ensemble.parameters.items()}
         out["ensemble"] = ens
         ex = {k: v for k, v in dataclasses.asdict(self.execution).items() if v is not None}
@@ -554,6 +569,8 @@ def run_ensemble(
 
     ``out_dir`` is locked while the ensemble runs (:class:`femvalley.io.DirectoryLock`).
     """
+    estimate = estimate_study(config.study, realisations=config.n_realisations())
+    check_fits(estimate, sizes=size_fields(config.study) + ", or fewer seeds")
     with DirectoryLock(out_dir):  # one run per output directory
         return _run_ensemble_locked(
             config, out_dir=out_dir, resume=resume, progress=progress, on_task=on_task
@@ -728,7 +745,12 @@ def _write_ensemble(path: Path, config: EnsembleConfig, results: dict[str, Any])
             if name == "parameters":
                 g = f.create_group("parameters")
                 for pname, arr in value.items():
-                    g.create_dataset(pname, data=arr)
+                    if np.asarray(arr).dtype.kind in "UO":  # a varied string field
+                        g.create_dataset(
+                            pname, data=np.asarray(arr).astype(str).tolist(), dtype=strings
+                        )
+                    else:
+                        g.create_dataset(pname, data=arr)
             elif isinstance(value, np.ndarray) and value.dtype == object:
                 f.create_dataset(name, data=value.astype(str).tolist(), dtype=strings)
             elif isinstance(value, np.ndarray):
@@ -744,7 +766,14 @@ def read_ensemble(path: str | Path) -> dict[str, Any]:
     with read_store(path, "ensemble store") as f:
         for name, obj in f.items():
             if isinstance(obj, h5py.Group):
-                out[name] = {k: v[()] for k, v in obj.items()}
+                out[name] = {
+                    k: (
+                        np.array(v.asstr()[()], dtype=object)
+                        if h5py.check_string_dtype(v.dtype) is not None
+                        else v[()]
+                    )
+                    for k, v in obj.items()
+                }
             elif h5py.check_string_dtype(obj.dtype) is not None:
                 out[name] = np.array(obj.asstr()[()], dtype=object)
             else:

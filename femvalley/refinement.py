@@ -238,6 +238,12 @@ def _converge_locked(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     mesh_levels = config.mesh_levels()
+    from femvalley.resources import check_fits, estimate_study, size_fields
+    from femvalley.study import level_config
+
+    for sizes in mesh_levels:  # the finest level must fit before the coarsest starts
+        level = level_config(config, sizes)
+        check_fits(estimate_study(level), sizes=size_fields(level) + " or fewer levels")
     level_dirs = [out / f"level_{i}" for i in range(len(mesh_levels))]
     numbers: list[dict[str, dict[str, Any]]] = []
     index = {"i": 0}

@@ -46,6 +46,7 @@ from femvalley.config import OutputConfig, ReductionConfig, StudyConfig
 from femvalley.eigen import serial_blas
 from femvalley.io import DirectoryLock
 from femvalley.reduced import ValleyReducedBasis
+from femvalley.resources import check_fits, estimate_study, size_fields
 from femvalley.sweep import (
     STORE_NAME,
     StudySystem,
@@ -103,6 +104,7 @@ def run_study(
             finished = stored_study(out_dir, config)
             if finished is not None:  # nothing left to do: no file is written
                 return finished
+        check_fits(estimate_study(config), sizes=size_fields(config))
         t0 = time.perf_counter()
         results = run_sweep(
             config,

@@ -22,13 +22,34 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["graded_axis", "uniform_axis", "tensor_tetra"]
+__all__ = ["graded_axis", "graded_steps", "tensor_tetra", "uniform_axis", "uniform_steps"]
 
 
 def uniform_axis(start_nm: float, stop_nm: float, max_step_nm: float) -> NDArray[np.float64]:
     """Equal steps from ``start_nm`` to ``stop_nm``, none longer than ``max_step_nm``."""
     n = max(1, math.ceil((stop_nm - start_nm) / max_step_nm - 1e-9))
     return np.linspace(start_nm, stop_nm, n + 1)
+
+
+def uniform_steps(length_nm: float, max_step_nm: float) -> int:
+    """Number of steps of :func:`uniform_axis` over ``length_nm`` (without building it)."""
+    return max(1, math.ceil(length_nm / max_step_nm - 1e-9))
+
+
+def graded_steps(
+    length_nm: float, *, fine_step_nm: float, max_step_nm: float, ratio: float = 1.5
+) -> int:
+    """Number of steps of :func:`graded_axis` over ``length_nm`` (in closed form)."""
+    length = abs(length_nm)
+    if length == 0:
+        return 0
+    h, cap = fine_step_nm, max(max_step_nm, fine_step_nm)
+    # k growing steps reach the cap; their sum
+    k_cap = max(0, math.ceil(math.log(cap / h) / math.log(ratio) - 1e-12))
+    grown = h * (ratio**k_cap - 1) / (ratio - 1)
+    if grown >= length * (1 - 1e-9):
+        return max(1, math.ceil(math.log(1 + length * (ratio - 1) / h) / math.log(ratio) - 1e-9))
+    return k_cap + math.ceil((length - grown) / cap - 1e-9)
 
 
 def graded_axis(

@@ -150,6 +150,43 @@ class FiveGateParams:
         """Top-view outline of every gate as (x0, x1, y0, y1), for plots."""
         return _gmsh.outlines(self.gate_boxes())
 
+    def vertex_estimate(self) -> dict[str, int]:
+        """Mesh sizes without meshing, for memory and time estimates before a study runs.
+
+        ``structured_kp``: vertices of :func:`build_quantum` (exact); ``plane``: vertices of its
+        (x, y) grid; ``columns_z``: vertices of one vertical column; ``device`` and
+        ``device_quantum``: the gmsh device mesh and its quantum layer (rough, from the volumes
+        and mesh sizes).
+        """
+        from geometries import _grid
+
+        sections = self.interface_sections()
+        bx, by = self.kp_box_nm
+        h, hz = self.kp_mesh_size_nm, self.kp_vertical_mesh_size_nm
+
+        def points(breaks: list[float], step: float) -> int:
+            b = sorted(set(round(v, 9) for v in breaks))
+            return sum(_grid.uniform_steps(c - a, step) for a, c in zip(b[:-1], b[1:])) + 1
+
+        steps = [x for x0, x1, _ in sections for x in (x0, x1) if -bx / 2 < x < bx / 2]
+        nx = points([-bx / 2, 0.0, bx / 2, *steps], h)
+        ny = _grid.uniform_steps(by, h) + 1
+        heights = [z for _, _, z in sections]
+        nz = points(
+            [min(heights) - self.quantum_depth_nm, max(heights) + self.kp_oxide_nm, *heights], hz
+        )
+        side = self.domain_xy_nm
+        quantum = 0.96 * side * side * self.quantum_depth_nm / self.quantum_mesh_size_nm**3
+        height = self.si_depth_nm + self.oxide_height_nm
+        rest = 0.96 * side * side * height / self.mesh_size_nm**3
+        return {
+            "structured_kp": nx * ny * nz,
+            "plane": nx * ny,
+            "columns_z": nz,
+            "device_quantum": math.ceil(quantum),
+            "device": math.ceil(quantum + rest),
+        }
+
     def interface_sections(self) -> list[tuple[float, float, float]]:
         """(x_min, x_max, z) of the Si/SiO2 interface sections."""
         half = self.domain_xy_nm / 2

@@ -254,3 +254,21 @@ def test_example_ensemble_file_is_valid():
     cfg = EnsembleConfig.from_toml(Path(__file__).parents[1] / "examples" / "ensemble.toml")
     assert len(cfg.realisations()) == 200
     assert cfg.point_config(150).valley_map.mean_valley_splitting_ueV == 200.0
+
+
+def test_an_ensemble_may_vary_a_text_field(tmp_path):
+    cfg = EnsembleConfig.from_dict(
+        {
+            **ENSEMBLE,
+            "ensemble": {
+                "seeds": 1,
+                "parameters": {"valley_map.sampler": ["kronecker", "qtcad"]},
+            },
+        }
+    )
+    res = run_ensemble(cfg, out_dir=tmp_path, progress=False)
+    stored = read_ensemble(tmp_path / "ensemble.h5")
+    assert stored["parameters"]["valley_map.sampler"].tolist() == ["kronecker", "qtcad"]
+    assert np.all(stored["done"] == 1)
+    # the two samplers draw different maps: different valley splittings
+    assert res["valley_splitting_L_ueV"][0] != res["valley_splitting_L_ueV"][1]

@@ -77,6 +77,7 @@ from femvalley.config import MAX_SEED, StudyConfig, _dump_toml, read_section, re
 from femvalley.eigen import serial_blas
 from femvalley.io import DirectoryLock
 from femvalley.io.hdf5 import read_store
+from femvalley.progress import Phases
 from femvalley.reduced import ValleyReducedBasis, build_valley_basis
 from femvalley.resources import check_fits, estimate_study, size_fields
 from femvalley.sweep import (
@@ -605,7 +606,8 @@ def _run_ensemble_locked(
     groups: dict[str, list[int]] = {}
     for i in todo:
         groups.setdefault(_group_key(configs[i]), []).append(i)
-    bar = _progress(len(results["done"]), len(results["done"]) - len(todo), progress)
+    phases = Phases(progress)
+    bar: Any = None  # made after the first group's basis: no empty bar while bases are built
     executor: _InProcess | _Dask | None = None if todo else _InProcess()
     systems: list[StudySystem] = []
     timings: dict[str, float] = {}
@@ -617,13 +619,22 @@ def _run_ensemble_locked(
             # the device, its gate solves and the group's basis on one BLAS thread, as every
             # task runs, and before any worker process exists: the numbers are the same
             # bits whatever the worker count or scheduler
+            phases.note(
+                f"group {len(systems) + 1}/{len(groups)} ({len(members)} realisations): "
+                "device, k.p model and certified basis"
+            )
             with serial_blas():
-                system = build_system(first, reuse=reuse)
+                system = build_system(first, reuse=reuse, phases=phases)
                 systems.append(system)
-                kit = _group_kit(system, results["detuning_mV"], out / "bases" / f"{key[:16]}.h5")
+                with phases.phase("certified reduced basis of the group"):
+                    kit = _group_kit(
+                        system, results["detuning_mV"], out / "bases" / f"{key[:16]}.h5"
+                    )
             timings[f"group_{key[:8]}_setup"] = time.perf_counter() - t0
             if executor is None:
                 executor = _executor(config.execution)
+            if bar is None:
+                bar = _progress(len(results["done"]), len(results["done"]) - len(todo), progress)
             size = config.ensemble.chunk_realisations
             tasks = [
                 [(i, configs[i]) for i in members[a : a + size]]
@@ -639,7 +650,8 @@ def _run_ensemble_locked(
                 if on_task is not None:
                     on_task([i for i, _ in done])
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         if executor is not None:
             executor.close()
     results["wall_s"] = time.perf_counter() - t_start

@@ -45,6 +45,7 @@ from femvalley.analysis import (
 from femvalley.config import OutputConfig, ReductionConfig, StudyConfig
 from femvalley.eigen import serial_blas
 from femvalley.io import DirectoryLock
+from femvalley.progress import QUIET, Phases
 from femvalley.reduced import ValleyReducedBasis
 from femvalley.resources import check_fits, estimate_study, size_fields
 from femvalley.sweep import (
@@ -117,10 +118,16 @@ def run_study(
         sweep_s = time.perf_counter() - t0
         coarser = None
         if config.convergence.estimate == "coarser_level":
+            Phases(progress).note(
+                f"the same study on the mesh {config.convergence.ratio:.3g}x coarser "
+                f"(in {COARSER_DIR}/), for the discretisation errors"
+            )
             coarser = run_coarser_level(
                 config, out_dir=out_dir, resume=resume, progress=progress, workers=workers
             )
-        results["summary"] = finish_study(out_dir, results, sweep_s=sweep_s, coarser=coarser)
+        results["summary"] = finish_study(
+            out_dir, results, sweep_s=sweep_s, coarser=coarser, phases=Phases(progress)
+        )
     return results
 
 
@@ -253,8 +260,11 @@ def finish_study(
     *,
     sweep_s: float | None = None,
     coarser: dict[str, Any] | None = None,
+    phases: Phases = QUIET,
 ) -> dict[str, Any]:
     """Analysis, figures, ParaView files and ``summary.json`` of a finished sweep.
+
+    ``phases`` announces the analysis, the figures and the ParaView files on stderr.
 
     ``coarser``: the summary of the same study one mesh level coarser
     (:func:`run_coarser_level`), from which every number gets its discretisation error.
@@ -312,7 +322,10 @@ def finish_study(
         levels = sweep_levels(results, spectrum)
         try:
             # root finding on reduced solves: small dense problems, one BLAS thread
-            with serial_blas() if reduced is not None else nullcontext():
+            with (
+                phases.phase("analysis: anticrossings, valley splittings, lever arm"),
+                serial_blas() if reduced is not None else nullcontext(),
+            ):
                 analysis = analyse_sweep(spectrum, eps, levels=levels)
         except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
             summary["analysis_error"] = str(err)
@@ -351,12 +364,14 @@ def finish_study(
             summary["model_fit"] = {"error": str(err)}
     figures: list[str] = []
     if cfg.output.figures:
-        figures = [p.name for p in _figures(out, results, system, analysis, reduced)]
+        with phases.phase("figures"):
+            figures = [p.name for p in _figures(out, results, system, analysis, reduced)]
     summary["figures"] = figures
     if cfg.output.vtu_states > 0:
         from femvalley.export import export_study
 
-        summary["paraview"] = [str(p.relative_to(out)) for p in export_study(out)]
+        with phases.phase("ParaView files"):
+            summary["paraview"] = [str(p.relative_to(out)) for p in export_study(out)]
     tmp = out / (SUMMARY_NAME + ".tmp")
     tmp.write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
     tmp.replace(out / SUMMARY_NAME)

@@ -80,6 +80,7 @@ from femvalley.io.hdf5 import read_store, write_csr
 from femvalley.kp import KPOperators, assemble, make_basis, two_valley_model
 from femvalley.materials import get_material
 from femvalley.mesh import from_meshio, submesh
+from femvalley.progress import QUIET, Phases
 from femvalley.reduce2d import PlanarReduction, reduce_to_plane
 from femvalley.reduced import (
     OrbitalSnapshot,
@@ -339,6 +340,7 @@ def device_potentials(
     *,
     timings: dict[str, float] | None = None,
     device: tuple[Any, GatePotentials] | None = None,
+    phases: Phases = QUIET,
 ) -> tuple[Any, GatePotentials, Any, GatePotentials]:
     """Device mesh, its gate potentials, the 3-D quantum mesh and the potentials on it.
 
@@ -354,24 +356,30 @@ def device_potentials(
         mesh, gp = device
     else:
         t0 = time.perf_counter()
-        mesh = from_meshio(dev.build(params), dim=3)
+        with phases.phase(f"meshing the device ({config.device.name})"):
+            mesh = from_meshio(dev.build(params), dim=3)
         timings["mesh"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        gp = solve_gates(
-            mesh,
-            permittivity=dev.MATERIALS,
-            gates=dev.GATES,
-            order=config.device.electrostatics_order,
-        )
+        with phases.phase(
+            f"gate electrostatics ({len(dev.GATES)} unit solves and the offset, "
+            f"{mesh.p.shape[1]} vertices)"
+        ):
+            gp = solve_gates(
+                mesh,
+                permittivity=dev.MATERIALS,
+                gates=dev.GATES,
+                order=config.device.electrostatics_order,
+            )
         timings["electrostatics"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    if config.device.uses_structured_mesh():
-        qmesh = from_meshio(dev.build_quantum(params), dim=3)
-        gq = gp.interpolated_to(qmesh)
-    else:
-        sub = submesh(mesh, "quantum")
-        qmesh = sub.mesh
-        gq = gp.restricted_to(sub)
+    with phases.phase("k.p mesh of the quantum region and its gate potentials"):
+        if config.device.uses_structured_mesh():
+            qmesh = from_meshio(dev.build_quantum(params), dim=3)
+            gq = gp.interpolated_to(qmesh)
+        else:
+            sub = submesh(mesh, "quantum")
+            qmesh = sub.mesh
+            gq = gp.restricted_to(sub)
     timings["quantum_mesh"] = time.perf_counter() - t0
     return mesh, gp, qmesh, gq
 
@@ -441,14 +449,17 @@ def valley_map(
     )
 
 
-def build_system(config: StudyConfig, *, reuse: StudySystem | None = None) -> StudySystem:
+def build_system(
+    config: StudyConfig, *, reuse: StudySystem | None = None, phases: Phases = QUIET
+) -> StudySystem:
     """Mesh, gate electrostatics, quantum region, valley map and k.p operators, once.
 
     ``reuse``: a system of the same device (``config.device`` equal) whose device mesh and
     gate potentials are taken instead of being built again (e.g. another model or other
     biases of the same device); if only the k.p mesh parameters differ
     (:meth:`~femvalley.config.DeviceConfig.same_device_mesh`), the device mesh and gate
-    potentials are kept and the k.p mesh is built again.
+    potentials are kept and the k.p mesh is built again. ``phases`` announces each step
+    (:class:`femvalley.progress.Phases`).
     """
     timings: dict[str, float] = {}
     if reuse is not None and reuse.config.device == config.device:
@@ -456,34 +467,35 @@ def build_system(config: StudyConfig, *, reuse: StudySystem | None = None) -> St
     elif reuse is not None and reuse.config.device.same_device_mesh(config.device):
         # only the k.p mesh differs: the device mesh and its gate potentials are kept
         mesh, gp, qmesh, gq = device_potentials(
-            config, timings=timings, device=(reuse.device_mesh, reuse.gates)
+            config, timings=timings, device=(reuse.device_mesh, reuse.gates), phases=phases
         )
     else:
         if reuse is not None:
             reuse.device_parts(config)  # raises: another device
-        mesh, gp, qmesh, gq = device_potentials(config, timings=timings)
-    t0 = time.perf_counter()
-    kin = kp_input(config, volume_mesh=qmesh, potentials=gq)
-    if kin.reduction is not None:
-        timings["reduction"] = time.perf_counter() - t0
-    # Delta at every DOF of the basis (the vertices for P1): P2 interpolates the map with
-    # its own elements and keeps its h^4 order for energies
-    delta, grid = valley_map(config, kin.basis.doflocs, vertices_nm=kin.mesh.p)
-    model = two_valley_model(
-        dim=kin.mesh.p.shape[0],
-        delta_meV=delta,
-        potential_meV=kin.potential_meV,
-        materials=kin.materials,
-        potential_terms=kin.terms,
-    )
-    ops = assemble(model, kin.basis)
-    obs = StateObservables(
-        kin.basis,
-        dots=("dot_L", "dot_R"),
-        delta_meV=delta,
-        terms={"detuning": kin.terms["detuning"]},
-    )
-    timings["assemble"] = time.perf_counter() - t0 - timings.get("reduction", 0.0)
+        mesh, gp, qmesh, gq = device_potentials(config, timings=timings, phases=phases)
+    with phases.phase(f"{config.model} k.p model: valley map and assembly"):
+        t0 = time.perf_counter()
+        kin = kp_input(config, volume_mesh=qmesh, potentials=gq)
+        if kin.reduction is not None:
+            timings["reduction"] = time.perf_counter() - t0
+        # Delta at every DOF of the basis (the vertices for P1): P2 interpolates the map with
+        # its own elements and keeps its h^4 order for energies
+        delta, grid = valley_map(config, kin.basis.doflocs, vertices_nm=kin.mesh.p)
+        model = two_valley_model(
+            dim=kin.mesh.p.shape[0],
+            delta_meV=delta,
+            potential_meV=kin.potential_meV,
+            materials=kin.materials,
+            potential_terms=kin.terms,
+        )
+        ops = assemble(model, kin.basis)
+        obs = StateObservables(
+            kin.basis,
+            dots=("dot_L", "dot_R"),
+            delta_meV=delta,
+            terms={"detuning": kin.terms["detuning"]},
+        )
+        timings["assemble"] = time.perf_counter() - t0 - timings.get("reduction", 0.0)
     return StudySystem(
         config=config,
         device_mesh=mesh,
@@ -802,8 +814,9 @@ def run_sweep(
         results, states = _empty_results(config), {}
     _write_text(out / "study.toml", config.to_toml())
 
+    phases = Phases(progress)
     if system is None:
-        system = build_system(config)
+        system = build_system(config, phases=phases)
     if system.config != config:
         raise ValueError("system was built for another configuration")
     _write_store(store, system, results, states)
@@ -815,7 +828,8 @@ def run_sweep(
         # also for a finished study (resumed): the basis comes back from its checkpointed
         # snapshots without a new full solve, so the analysis uses the same basis as before
         t0 = time.perf_counter()
-        reduced = reduced_basis(system, results["detuning_mV"], out_dir=out)
+        with phases.phase("certified reduced basis (full solves at a few detunings)"):
+            reduced = reduced_basis(system, results["detuning_mV"], out_dir=out)
         if isinstance(reduced, ValleyReducedBasis):
             write_basis(out / BASIS_NAME, system, reduced)
         meta.update(
@@ -830,7 +844,9 @@ def run_sweep(
         for c in chunks(len(results["done"]), config.solver.chunk_points)
     ]
     tasks = [t for t in tasks if t]
-    bar = _progress(len(results["done"]), initial=len(results["done"]) - len(todo), on=progress)
+    bar = _progress(
+        len(results["done"]), initial=len(results["done"]) - len(todo), on=progress and bool(todo)
+    )
     try:
         for i, rec in _run_tasks(system.kit(reduced), tasks, results["detuning_mV"], workers):
             for name in _RECORD:

@@ -113,10 +113,29 @@ vtu_states = 1
     assert main(["run", str(study), "--quiet"]) == 0
     out = tmp_path / "tiny"
     assert (out / "results.h5").exists() and (out / "paraview/sweep.xdmf").exists()
-    assert "study (3d) written to" in capsys.readouterr().out
-    # the Born-Oppenheimer model of the same study, from the command line
-    assert main(["run", str(study), "--quiet", "--model", "bo2d", "--out", str(out) + "_bo"]) == 0
-    assert "study (bo2d) written to" in capsys.readouterr().out
+    text = capsys.readouterr()
+    assert "study (3d) written to" in text.out
+    assert text.err == ""  # --quiet: no estimate, no phases, no bar
+    # the Born-Oppenheimer model of the same study, from the command line, not quiet: the
+    # estimate, then every phase announced and timed on stderr, the sweep's bar
+    assert main(["run", str(study), "--model", "bo2d", "--out", str(out) + "_bo"]) == 0
+    text = capsys.readouterr()
+    assert "study (bo2d) written to" in text.out
+    lines = text.err.splitlines()
+    assert lines[0].startswith("estimate: bo2d k.p problem")
+    for phase in (
+        "meshing the device",
+        "gate electrostatics",
+        "k.p mesh of the quantum region",
+        "bo2d k.p model",
+        "certified reduced basis",
+        "analysis",
+        "ParaView files",
+    ):
+        started = [line for line in lines if line.startswith(f"femvalley: {phase}")]
+        assert len(started) == 2 and started[1].endswith(" s"), phase  # start and time
+    assert "detuning sweep" in text.err
+    assert "Traceback" not in text.err
     assert (tmp_path / "tiny_bo" / "paraview/sweep.xdmf").exists()
     # a second run into the same directory is refused; --resume finds nothing to do
     assert main(["run", str(study), "--quiet"]) == 2

@@ -1,0 +1,5 @@
+"""``python -m femvalley``: the femvalley command line."""
+
+from femvalley.cli import main_exit
+
+main_exit()

@@ -1,0 +1,152 @@
+"""Real interrupts of real processes: Ctrl-C and kill -9, then ``--resume``, bit for bit.
+
+A study run as a separate ``femvalley`` process gets SIGINT while it builds its reduced basis
+(announced on stderr): it must stop with exit status 130, one or two lines naming the
+``--resume`` command and no traceback; that command must then finish the study with exactly
+the numbers of an uninterrupted run. An ensemble on two Dask worker processes has its parent
+killed with SIGKILL after its first stored task (no chance to clean up: its lock and temporary
+files stay behind); ``--resume`` with one worker must take the lock over and end with exactly
+the numbers of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from femvalley.config import StudyConfig
+from femvalley.ensemble import EnsembleConfig, read_ensemble
+from femvalley.sweep import read_results
+
+from .conftest import COARSE_STUDY_PARAMS
+
+STUDY = {
+    "device": {"params": COARSE_STUDY_PARAMS},
+    "detuning": {"points": 9},
+    "solver": {"n_states": 4},
+    "output": {"figures": False, "vtu_states": 0},
+}
+
+
+def _femvalley(*args: str) -> list[str]:
+    return [sys.executable, "-m", "femvalley", *args]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    env["MPLBACKEND"] = "Agg"
+    return env
+
+
+def _run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        _femvalley(*args), env=_env(), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _wait_for(predicate, proc, timeout: float = 300.0) -> None:
+    t0 = time.monotonic()
+    while not predicate():
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended (status {proc.returncode}) before it could be interrupted")
+        if time.monotonic() - t0 > timeout:
+            proc.kill()
+            pytest.fail("the run did not reach the point of interruption in time")
+        time.sleep(0.05)
+
+
+def test_ctrl_c_then_resume_ends_bit_identical(tmp_path):
+    study = tmp_path / "s.toml"
+    study.write_text(StudyConfig.from_dict(STUDY).to_toml())
+    ref = _run("run", str(study), "--out", str(tmp_path / "ref"), "--quiet")
+    assert ref.returncode == 0, ref.stderr
+
+    out = tmp_path / "cut"
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(
+            _femvalley("run", str(study), "--out", str(out)),
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            text=True,
+        )
+        _wait_for(lambda: "femvalley: certified reduced basis" in log.read_text(), proc)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 130
+    text = log.read_text()
+    assert "Traceback" not in text
+    resume = [line for line in text.splitlines() if "--resume" in line]
+    assert resume and f"--out {out}" in resume[-1]
+    # the command the message gives, as the user would paste it
+    cmd = resume[-1][resume[-1].index("femvalley run") :].split()
+    again = _run(*cmd[1:])
+    assert again.returncode == 0, again.stderr
+    a, b = read_results(out / "results.h5"), read_results(tmp_path / "ref" / "results.h5")
+    for name in ("energies_meV", "error_bound_meV", "dot_weight", "valley_parity"):
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert np.all(a["done"] == 1)
+
+
+def test_kill_9_of_an_ensemble_parent_then_resume_on_one_worker_ends_bit_identical(tmp_path):
+    pytest.importorskip("distributed")
+    ens = tmp_path / "e.toml"
+    ens.write_text(
+        EnsembleConfig.from_dict(
+            {**STUDY, "ensemble": {"seeds": 6, "seed_start": 2, "chunk_realisations": 1}}
+        ).to_toml()
+    )
+    ref = _run("run", str(ens), "--out", str(tmp_path / "ref"), "--quiet")
+    assert ref.returncode == 0, ref.stderr
+
+    out = tmp_path / "cut"
+    proc = subprocess.Popen(
+        _femvalley("run", str(ens), "--out", str(out), "--quiet", "--workers", "2"),
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its Dask processes in one group, cleaned up below
+    )
+
+    def one_done() -> bool:
+        try:
+            return int(read_ensemble(out / "ensemble.h5")["done"].sum()) >= 1
+        except (OSError, ValueError, KeyError):
+            return False
+
+    try:
+        _wait_for(one_done, proc)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the orphaned scheduler and workers
+        except ProcessLookupError:
+            pass
+    stored = read_ensemble(out / "ensemble.h5")
+    assert 1 <= stored["done"].sum() < 6  # killed mid-way, the store intact and readable
+
+    again = _run("run", str(ens), "--out", str(out), "--resume", "--quiet", "--workers", "1")
+    assert again.returncode == 0, again.stderr
+    assert "took over the lock" in again.stderr and "Traceback" not in again.stderr
+    a, b = read_ensemble(out / "ensemble.h5"), read_ensemble(tmp_path / "ref" / "ensemble.h5")
+    assert np.all(a["done"] == 1)
+    for name in (
+        "energies_meV",
+        "error_bound_meV",
+        "dot_weight",
+        "valley_splitting_L_ueV",
+        "valley_splitting_R_ueV",
+        "tunnel_coupling_ueV",
+        "tunnel_coupling_bound_ueV",
+    ):
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)

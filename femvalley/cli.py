@@ -5,12 +5,16 @@
     femvalley demo [--out DIR] [--resume] [--workers N] [--model 3d|bo2d|slice2d]
     femvalley run STUDY.toml [--out DIR] [--resume] [--workers N] [--model ...]
     femvalley run ENSEMBLE.toml [--workers N | --scheduler tcp://HOST:8786] [--resume]
+    femvalley converge STUDY.toml [--levels N] [--ratio R] [--out DIR] [--resume]
     femvalley mesh DEVICE [--out FILE] [--set NAME=VALUE ...]
     femvalley export DIR [--states N]
+    femvalley valley-splitting PROFILE.toml
 
 ``femvalley <command> --help`` describes each. Errors in the input (a bad study file, an
-unknown device, an existing output directory) are reported in one line naming the field, and
-the exit status is 2; nothing already written is overwritten.
+unknown device, an output directory holding a run without ``--resume``) are reported in one
+or two lines naming the field or file, and the exit status is 2; a failed computation exits
+with 1, an interrupt with 130 (and the ``--resume`` command); ``--debug`` shows tracebacks.
+Nothing already written is overwritten.
 """
 
 from __future__ import annotations

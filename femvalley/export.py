@@ -1,7 +1,7 @@
 """ParaView output of a study: VTU files of chosen states and an XDMF series over the sweep.
 
 VTK has no complex type, so every two-valley state becomes real point data (on the vertices of
-the k.p mesh, nm; densities in nm^-3, M-normalised states):
+the k.p mesh, nm; densities in nm^-3 (nm^-2 for the 2-D models), M-normalised states):
 
 - ``psi_plus_abs2``, ``psi_minus_abs2``: |psi_+z|^2 and |psi_-z|^2;
 - ``density``: their sum;

@@ -27,7 +27,9 @@ detuning, ``reduced/detuning_meV_per_mV`` (m, m), ``reduced/coupling_meV`` (m, m
 ``element``.
 
 Energies from :meth:`StudyStates.at` are the Ritz values of the same reduced problem the
-study solved; at a sweep point they equal the stored energies, and their certified bound is
+study solved; at a sweep point the basis certified they equal the stored energies (a point
+solved in full stored the full solve's energies, which differ within the bounds), and the
+certified bound is
 the one stored with that point in ``results.h5`` (``error_bound_meV``), which
 :meth:`StudyStates.at` returns there; between sweep points ``bound_meV`` is NaN (re-run the
 study, or use :func:`femvalley.study.study_spectrum` on a built system, for a certificate).

@@ -218,10 +218,11 @@ def discretisation_errors(
     """Discretisation error of every number from the same number one level coarser.
 
     For a number resolved on both levels, the error of the fine value is estimated as
-    ``|v_fine - v_coarse|`` (:func:`femvalley.convergence.richardson` on two levels with an
-    assumed order 2: conservative for a ratio ``<= sqrt(2)`` when the levels are in the
-    asymptotic range, which the hierarchy of ``femvalley converge`` checks). Phases are
-    compared modulo 2 pi. Numbers not resolved on either level get no entry.
+    ``|v_fine - v_coarse| / (ratio^2 - 1)`` (:func:`femvalley.convergence.richardson` on two
+    levels with an assumed order 2; the change itself for the default ratio ``sqrt(2)``:
+    conservative when the levels are in the asymptotic range, which the hierarchy of
+    ``femvalley converge`` checks). Numbers not resolved on either level, and numbers without
+    a solver bound (the valley phases), get no entry.
     """
     from femvalley.convergence import richardson
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import re
 import shlex
 import sys
 import time
@@ -306,6 +307,11 @@ def _run(config: Any, args: argparse.Namespace, out: Path) -> int:
 
     if args.model is not None:
         config = dataclasses.replace(config, model=args.model)
+    if args.resume and (out / "ensemble.h5").exists() and not (out / "results.h5").exists():
+        raise ValueError(
+            f"--resume: {out} holds an ensemble (ensemble.h5), not a study; resume it with its "
+            "ensemble file, or choose another --out for this study"
+        )
     if not args.quiet:
         from femvalley.resources import estimate_study
 
@@ -389,6 +395,11 @@ def _run_ensemble(args: argparse.Namespace, out: Path) -> int:
     from femvalley.ensemble import EnsembleConfig, run_ensemble
 
     cfg = EnsembleConfig.from_toml(args.study)
+    if args.resume and (out / "results.h5").exists() and not (out / "ensemble.h5").exists():
+        raise ValueError(
+            f"--resume: {out} holds a study (results.h5), not an ensemble; resume it with its "
+            "study file, or choose another --out for this ensemble"
+        )
     if args.model is not None:
         cfg = dataclasses.replace(cfg, study=dataclasses.replace(cfg.study, model=args.model))
     execution = cfg.execution
@@ -464,10 +475,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         code, text = _describe_failure(err)
+        text = _cut_long_values(text)
         print(f"femvalley {command}: error: {text}", file=sys.stderr)
         if code == 1:
             print("  (run again with --debug for the traceback)", file=sys.stderr)
         return code
+
+
+def _cut_long_values(text: str, limit: int = 300) -> str:
+    """Shorten every run of more than ``limit`` characters without a space (a huge value)."""
+
+    def cut(m: re.Match[str]) -> str:
+        return f"{m[0][: limit // 2]}...({len(m[0])} characters)"
+
+    text = re.sub(rf"\S{{{limit + 1},}}", cut, text)
+    return text if len(text) <= 960 else text[:900] + f" ... ({len(text)} characters)"
 
 
 def _describe_failure(err: BaseException) -> tuple[int, str]:

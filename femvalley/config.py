@@ -98,9 +98,13 @@ __all__ = [
 
 def _number(name: str, value: Any, *, positive: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} = {value!r} must be a number")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} = {value!r} must be finite")
+        raise ValueError(f"{name} = {_short(value)} must be a number")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer beyond any float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} = {_short(value)} must be finite")
     if positive and value <= 0:
         raise ValueError(f"{name} = {value!r} must be > 0")
     return float(value)
@@ -719,11 +723,14 @@ class StudyConfig:
         kwargs = {name: read_section(data, name, section) for name, section in _SECTIONS.items()}
         biases = data.get("biases_V", {})
         if not isinstance(biases, Mapping):
-            raise ValueError(f"[biases_V] must be a table of gate = volts, not {biases!r}")
+            raise ValueError(f"[biases_V] must be a table of gate = volts, not {_short(biases)}")
         model = data.get("model", "3d")
         if not isinstance(model, str):
-            raise ValueError(f"model = {model!r} must be one of {list(MODELS)}")
-        return cls(model=model, biases_V=dict(biases), **kwargs)
+            raise ValueError(f"model = {_short(model)} must be one of {list(MODELS)}")
+        try:
+            return cls(model=model, biases_V=dict(biases), **kwargs)
+        except (TypeError, AttributeError, OverflowError) as err:
+            raise ValueError(f"the study has a value of the wrong type or size ({err})") from err
 
     @classmethod
     def from_toml(cls, path: str | Path) -> StudyConfig:
@@ -783,16 +790,39 @@ def read_section(data: Mapping[str, Any], name: str, section: Any) -> Any:
     bad = sorted(set(raw) - names)
     if bad:
         raise ValueError(f"[{name}]: unknown key(s) {bad}; allowed: {sorted(names)}")
-    return section(**raw)
+    try:
+        return section(**raw)
+    except (TypeError, AttributeError, OverflowError) as err:
+        # a value of the wrong kind reached code that assumed the right one: name its key
+        culprit = next((k for k in raw if _fails_alone(section, k, raw[k])), None)
+        where = f"{name}.{culprit} = {_short(raw[culprit])}" if culprit else f"[{name}]"
+        raise ValueError(f"{where}: a value of the wrong type or size ({err})") from err
+
+
+def _fails_alone(section: Any, key: str, value: Any) -> bool:
+    try:
+        section(**{key: value})
+    except (TypeError, AttributeError, OverflowError):
+        return True
+    except ValueError:
+        return False
+    return False
 
 
 def read_toml(path: str | Path, *, what: str) -> dict[str, Any]:
     """Read a TOML file; a missing file or bad TOML is a ``ValueError`` naming ``what``."""
     p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{what} {str(p)!r} is a directory, not a file")
     if not p.is_file():
         raise ValueError(f"{what} {str(p)!r} does not exist")
     try:
-        return tomllib.loads(p.read_text())
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{p}: not UTF-8 text (byte {err.object[err.start]:#04x} at position {err.start}); "
+            "save the file as UTF-8"
+        ) from err
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{p}: not valid TOML: {err}") from err
 

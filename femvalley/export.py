@@ -102,6 +102,16 @@ def export_study(
     if not store.exists():
         raise ValueError(f"{store} does not exist: run the study first (femvalley run)")
     res = read_results(store)
+    missing = [k for k in ("mesh", "detuning_mV", "done", "energies_meV") if k not in res]
+    if not missing:
+        needed = ("points_nm", "cells", "band_edge_meV", "detuning_meV_per_mV", "delta_meV")
+        mesh_data = res["mesh"] if isinstance(res["mesh"], dict) else {}
+        missing = [f"mesh/{k}" for k in needed if k not in mesh_data]
+    if missing:
+        raise ValueError(
+            f"{store} is incomplete (no {missing[0]!r}); it may be damaged or from another "
+            "program: move it away or start a new --out"
+        )
     mesh = res["mesh"]
     points, cells = mesh["points_nm"], mesh["cells"]
     nvert = int(np.asarray(points).shape[1])

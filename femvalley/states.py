@@ -192,6 +192,11 @@ class StudyStates:
                 )
         except OSError as err:
             raise ValueError(f"{f_path}: cannot be read as HDF5 ({err})") from err
+        except KeyError as err:
+            raise ValueError(
+                f"{f_path} is incomplete ({err}); it may be damaged: run the study again in a "
+                "new --out"
+            ) from err
         eps = np.zeros(0)
         bounds = np.zeros(0)
         store = directory / "results.h5"

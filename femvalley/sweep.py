@@ -730,7 +730,15 @@ def save_point_states(out_dir: str | Path, index: int, components: ArrayLike) ->
 def load_point_states(out_dir: str | Path, index: int) -> NDArray[np.complex64] | None:
     """Return the stored states of point ``index``, or ``None``."""
     path = Path(out_dir) / STATES_DIR / f"point_{index:05d}.npy"
-    return np.load(path) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        return np.asarray(np.load(path), dtype=np.complex64)
+    except (ValueError, OSError, EOFError, TypeError) as err:
+        raise ValueError(
+            f"{path} is not a readable state file ({err}); it may be damaged: move it away "
+            "(the export then skips that point)"
+        ) from err
 
 
 def _write_csv(path: Path, results: dict[str, Any]) -> None:

@@ -86,7 +86,9 @@ Bounds = tuple[tuple[float, float], tuple[float, float]]
 
 
 def _check_positive(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value)):
+    if isinstance(value, (bool, np.bool_)) or not (
+        isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value)
+    ):
         raise ValueError(f"{name} = {value!r} must be a finite number > 0")
     if value <= 0:
         raise ValueError(f"{name} = {value!r} must be > 0")

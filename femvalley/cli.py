@@ -464,12 +464,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"femvalley {command}: interrupted", file=sys.stderr)
         out = getattr(args, "_out", None)
-        if out is not None and Path(out).exists():
+        if out is not None and any((Path(out) / m).exists() for m in RUN_MARKERS):
             again = " ".join(shlex.quote(a) for a in _resume_command(args, out))
             print(
                 f"  what is finished is stored in {out}/; continue with: {again}",
                 file=sys.stderr,
             )
+        elif out is not None:
+            again = " ".join(shlex.quote(a) for a in _resume_command(args, out, resume=False))
+            print(f"  nothing was stored yet; start again with: {again}", file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001 - the CLI reports every failure in one line
         if args.debug:
@@ -520,16 +523,20 @@ def _describe_failure(err: BaseException) -> tuple[int, str]:
     return 1, f"{type(err).__name__}: {err}"
 
 
-def _resume_command(args: argparse.Namespace, out: Path) -> list[str]:
+def _resume_command(args: argparse.Namespace, out: Path, *, resume: bool = True) -> list[str]:
     cmd = ["femvalley", args.command]
     if args.command in ("run", "converge"):
         cmd.append(args.study)
-    cmd += ["--out", str(out), "--resume"]
+    cmd += ["--out", str(out)] + (["--resume"] if resume else [])
     for flag in ("model", "workers", "levels", "ratio", "scheduler"):
         value = getattr(args, flag, None)
         if value is not None and not (flag == "workers" and value == 1):
             cmd += [f"--{flag}", str(value)]
     return cmd
+
+
+#: what an output directory holds once a run has stored something that --resume continues
+RUN_MARKERS = ("results.h5", "snapshots.h5", "ensemble.h5", "bases", "level_0")
 
 
 def _study_file(path_text: str) -> Path:
@@ -549,13 +556,12 @@ def _output_dir(args: argparse.Namespace, default: Path, *, suffix: str = "") ->
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a directory (it is created if needed)")
     if args.resume:
-        markers = ("results.h5", "snapshots.h5", "ensemble.h5", "bases", "level_0")
         if not out.is_dir():
             raise ValueError(
                 f"--resume: {out} does not exist; nothing to resume (check the name, or run "
                 "without --resume to start)"
             )
-        if not any((out / m).exists() for m in markers):
+        if not any((out / m).exists() for m in RUN_MARKERS):
             raise ValueError(
                 f"--resume: {out} holds no femvalley run to resume (no results.h5, "
                 "snapshots.h5 or ensemble.h5); check the name, or run without --resume"

@@ -271,7 +271,7 @@ def _converge_locked(
             workers=workers,
             system=system,
         )
-        previous["system"] = res["system"]
+        previous["system"] = res.get("system")  # none when the level was already finished
         numbers.append(res["summary"].get("numbers", {}))
         return level_observables(res)
 

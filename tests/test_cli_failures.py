@@ -193,8 +193,12 @@ def test_a_failed_computation_says_how_to_see_the_traceback(tmp_path, capsys, mo
 
 
 def test_ctrl_c_prints_the_command_that_resumes(tmp_path, capsys, monkeypatch):
+    stored = {"yes": True}
+
     def interrupted(config, args, out):
-        out.mkdir(parents=True)
+        out.mkdir(parents=True, exist_ok=True)
+        if stored["yes"]:
+            (out / "results.h5").write_bytes(b"")  # something to resume
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "_run", interrupted)
@@ -203,6 +207,12 @@ def test_ctrl_c_prints_the_command_that_resumes(tmp_path, capsys, monkeypatch):
     err = _fails(capsys, ["run", str(study), "--out", str(out), "--workers", "2"], code=130)
     assert "interrupted" in err
     assert f"femvalley run {study} --out {out} --resume --workers 2" in err
+    # interrupted before anything was stored: start again, not --resume (which would refuse)
+    stored["yes"] = False
+    fresh = tmp_path / "fresh"
+    err = _fails(capsys, ["run", str(study), "--out", str(fresh), "--workers", "2"], code=130)
+    assert f"nothing was stored yet; start again with: femvalley run {study} --out {fresh} " in err
+    assert "--resume" not in err
 
 
 # -- ranges checked before anything is computed ----------------------------------------------

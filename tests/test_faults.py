@@ -152,3 +152,64 @@ def test_kill_9_of_an_ensemble_parent_then_resume_on_one_worker_ends_bit_identic
         "tunnel_coupling_bound_ueV",
     ):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_a_full_disk_is_one_clear_line_and_leaves_no_temporary_file(tmp_path, capsys):
+    """A study writing into a 512 kB tmpfs: exit 2, 'no space left', nothing half-written."""
+    from femvalley.cli import main
+    from femvalley.io.hdf5 import read_store
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    disk = tmp_path / "small"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        study = tmp_path / "s.toml"
+        study.write_text(StudyConfig.from_dict(STUDY).to_toml())
+        status = main(["run", str(study), "--out", str(disk / "out"), "--quiet"])
+        err = capsys.readouterr().err
+        assert status == 2, err
+        assert "no space left on the device; free some space, then --resume" in err
+        assert "Traceback" not in err and len(err.strip().splitlines()) <= 2
+        files = [p for p in (disk / "out").rglob("*") if p.is_file()]
+        assert not [p for p in files if ".tmp" in p.name], files  # no half-written file left
+        for p in files:
+            if p.suffix == ".h5":  # what was stored before the disk filled is intact
+                with read_store(p, "store"):
+                    pass
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_only_temporary_files_are_removed_after_a_failed_run(tmp_path):
+    from femvalley.io import DirectoryLock
+    from femvalley.io.atomic import remove_temporaries
+
+    keep = ["results.h5", "study.toml", "states/point_00001.npy", "paraview/sweep.xdmf"]
+    temporary = [
+        "results.h5.tmp",
+        "paraview/state0_first.vtu.tmp.vtu",
+        "states/.point_00002.tmp.npy",
+        ".tmp-mesh.msh",
+        "paraview/.sweep.h5.123.tmp",
+    ]
+    for name in keep + temporary:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    assert sorted(
+        p.relative_to(tmp_path).as_posix() for p in remove_temporaries(tmp_path)
+    ) == sorted(temporary)
+    # a run that fails inside the lock leaves none behind; one that succeeds is not touched
+    (tmp_path / "results.h5.tmp").write_text("x")
+    with DirectoryLock(tmp_path):
+        pass
+    assert (tmp_path / "results.h5.tmp").exists()
+    with pytest.raises(OSError), DirectoryLock(tmp_path):
+        raise OSError(28, "No space left on device")
+    assert not (tmp_path / "results.h5.tmp").exists()
+    assert all((tmp_path / name).exists() for name in keep)

@@ -10,6 +10,7 @@ with the holder named, instead of both writing the same temporary files.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sys
 import time
@@ -112,6 +113,8 @@ class DirectoryLock:
         fd, self._fd = self._fd, None
         if fd is None:
             return
+        if exc_type is not None:  # a failed or interrupted run: no half-written file stays
+            remove_temporaries(self.directory)
         try:
             os.ftruncate(fd, 0)  # empty: no run holds it
         except OSError:  # a full disk must not hide the run's own error
@@ -119,3 +122,25 @@ class DirectoryLock:
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+
+#: names of the temporary files femvalley writes before renaming them into place
+_TEMPORARY = re.compile(r"(\.tmp$|\.tmp\.|^\.tmp-)")
+
+
+def remove_temporaries(directory: str | Path) -> list[Path]:
+    """Remove femvalley's temporary files below ``directory``; return what was removed.
+
+    Only for a directory this process has locked (:class:`DirectoryLock` calls it when the run
+    inside the lock fails or is interrupted): every temporary file there is then its own, left
+    by a write that did not complete (a full disk, Ctrl-C). Finished files are untouched.
+    """
+    removed = []
+    for path in Path(directory).rglob("*"):
+        if _TEMPORARY.search(path.name) and path.is_file():
+            try:
+                path.unlink()
+                removed.append(path)
+            except OSError:  # pragma: no cover - best effort, the run's own error matters
+                pass
+    return removed

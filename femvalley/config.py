@@ -212,11 +212,34 @@ class DeviceConfig:
                 f"device.params: unknown field(s) {unknown} for device {self.name!r}; "
                 f"allowed: {sorted(names)}"
             )
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        for key, value in self.params.items():
+            _check_like(f"device.params.{key}", value, defaults.get(key, dataclasses.MISSING))
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in self.params.items()}
         try:
             return cls(**values)
         except (TypeError, ValueError) as err:
             raise ValueError(f"device.params: {err}") from err
+
+
+def _check_like(name: str, value: Any, default: Any) -> None:
+    """Refuse a value of another kind than the field's default (a number, a flag, a pair)."""
+    if default is dataclasses.MISSING or default is None:
+        return
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} = {_short(value)} must be true or false")
+    elif isinstance(default, (int, float)):
+        _number(name, value)
+        if isinstance(default, int) and not isinstance(value, int):
+            raise ValueError(f"{name} = {_short(value)} must be an integer")
+    elif isinstance(default, tuple) and all(isinstance(d, (int, float)) for d in default):
+        if not isinstance(value, (list, tuple)) or len(value) != len(default):
+            raise ValueError(f"{name} = {_short(value)} must be a list of {len(default)} numbers")
+        for i, item in enumerate(value):
+            _number(f"{name}[{i}]", item)
+    elif isinstance(default, str) and not isinstance(value, str):
+        raise ValueError(f"{name} = {_short(value)} must be a string")
 
 
 @dataclass(frozen=True, kw_only=True)

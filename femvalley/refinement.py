@@ -195,32 +195,7 @@ def converge_study(
     -------
     StudyConvergence
     """
-    with DirectoryLock(out_dir):  # one run per output directory
-        return _converge_locked(
-            config,
-            out_dir=out_dir,
-            levels=levels,
-            ratio=ratio,
-            resume=resume,
-            progress=progress,
-            workers=workers,
-            figures=figures,
-        )
-
-
-def _converge_locked(
-    config: StudyConfig,
-    *,
-    out_dir: str | Path,
-    levels: int | None,
-    ratio: float | None,
-    resume: bool,
-    progress: bool,
-    workers: int,
-    figures: bool,
-) -> StudyConvergence:
-    import sys
-
+    # the options and the size of every level are checked before anything is written
     conv = config.convergence
     changes: dict[str, Any] = {}
     if levels is not None:
@@ -235,15 +210,37 @@ def _converge_locked(
         except (TypeError, ValueError) as err:
             raise ValueError(str(err)) from err
         config = dataclasses.replace(config, convergence=conv)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    mesh_levels = config.mesh_levels()
     from femvalley.resources import check_fits, estimate_study, size_fields
     from femvalley.study import level_config
 
-    for sizes in mesh_levels:  # the finest level must fit before the coarsest starts
+    for sizes in config.mesh_levels():  # the finest level must fit before the coarsest starts
         level = level_config(config, sizes)
         check_fits(estimate_study(level), sizes=size_fields(level) + " or fewer levels")
+    with DirectoryLock(out_dir):  # one run per output directory
+        return _converge_locked(
+            config,
+            out_dir=out_dir,
+            resume=resume,
+            progress=progress,
+            workers=workers,
+            figures=figures,
+        )
+
+
+def _converge_locked(
+    config: StudyConfig,
+    *,
+    out_dir: str | Path,
+    resume: bool,
+    progress: bool,
+    workers: int,
+    figures: bool,
+) -> StudyConvergence:
+    import sys
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    mesh_levels = config.mesh_levels()
     level_dirs = [out / f"level_{i}" for i in range(len(mesh_levels))]
     numbers: list[dict[str, dict[str, Any]]] = []
     index = {"i": 0}

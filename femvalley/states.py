@@ -228,6 +228,10 @@ class StudyStates:
             How many states (default: the study's ``n_states``; at most twice the number
             of orbitals).
         """
+        if isinstance(detuning_mV, (bool, np.bool_)) or not isinstance(
+            detuning_mV, (int, float, np.integer, np.floating)
+        ):
+            raise ValueError(f"detuning_mV = {detuning_mV!r} must be a number (mV)")
         eps = float(detuning_mV)
         if not np.isfinite(eps):
             raise ValueError(f"detuning_mV = {detuning_mV!r} must be finite")

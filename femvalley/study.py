@@ -44,7 +44,7 @@ from femvalley.analysis import (
 )
 from femvalley.config import OutputConfig, ReductionConfig, StudyConfig
 from femvalley.eigen import serial_blas
-from femvalley.io import DirectoryLock
+from femvalley.io import DirectoryLock, read_store
 from femvalley.progress import QUIET, Phases
 from femvalley.reduced import ValleyReducedBasis
 from femvalley.resources import check_fits, estimate_study, size_fields
@@ -100,6 +100,11 @@ def run_study(
     is locked while the study runs (:class:`femvalley.io.DirectoryLock`): a second run into
     it raises :class:`femvalley.io.OutputBusyError`.
     """
+    if resume:  # damaged checkpoints are named now, not after minutes of device setup
+        for name in (STORE_NAME, "snapshots.h5"):
+            if (Path(out_dir) / name).is_file():
+                with read_store(Path(out_dir) / name, "checkpoint of the study"):
+                    pass
     with DirectoryLock(out_dir):  # one run per output directory
         if resume:
             finished = stored_study(out_dir, config)

@@ -235,7 +235,12 @@ def _grid_axes(
     spec: ValleyMapSpec, x_range_nm: tuple[float, float], y_range_nm: tuple[float, float]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     for name, rng in (("x_range_nm", x_range_nm), ("y_range_nm", y_range_nm)):
-        lo, hi = (float(v) for v in rng)
+        try:
+            lo, hi = (float(v) for v in rng)
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"{name} = {rng!r} must be a pair of numbers (min, max) in nm"
+            ) from err
         if not (math.isfinite(lo) and math.isfinite(hi)):
             raise ValueError(f"{name} = {rng!r} must be finite")
         if hi < lo:
@@ -506,6 +511,10 @@ def uniform_valley_map(
     grid : ValleyGrid
         The constant field on the 2 x 2 grid of the bounding box's corners.
     """
+    if isinstance(delta_ueV, (bool, np.bool_)) or not isinstance(
+        delta_ueV, (int, float, complex, np.number)
+    ):
+        raise ValueError(f"delta_ueV = {delta_ueV!r} must be a (complex) number in ueV")
     d = complex(delta_ueV)
     if not (math.isfinite(d.real) and math.isfinite(d.imag)):
         raise ValueError(f"delta_ueV = {delta_ueV!r} must be finite")

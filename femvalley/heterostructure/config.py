@@ -155,7 +155,20 @@ class HeterostructureConfig:
             raise ValueError(f"{where}unknown table(s) {unknown}; allowed: {sorted(allowed)}")
         if "profile" not in data:
             raise ValueError(f"{where}needs at least one [[profile]] table")
-        kwargs: dict[str, Any] = {"profile": data["profile"]}
+        profile = data["profile"]
+        if not isinstance(profile, (list, tuple)) or not profile:
+            raise ValueError(
+                f"{where}profile must be a non-empty list of [[profile]] tables, "
+                f"not {_brief(profile)}"
+            )
+        for i, item in enumerate(profile):
+            if not isinstance(item, Mapping):
+                raise ValueError(f"{where}profile[{i}] = {_brief(item)} must be a table")
+            if "kind" in item and not isinstance(item["kind"], str):
+                raise ValueError(
+                    f"{where}profile[{i}].kind = {_brief(item['kind'])} must be a string"
+                )
+        kwargs: dict[str, Any] = {"profile": profile}
         for table, keys in _TABLES.items():
             raw = data.get(table, {})
             if not isinstance(raw, Mapping):
@@ -167,7 +180,17 @@ class HeterostructureConfig:
         try:
             return cls(**kwargs)
         except (TypeError, ValueError) as err:
-            raise ValueError(f"{where}{err}") from err
+            # name the key whose value alone fails (a string for a number, a number for a list)
+            culprit = next(
+                (
+                    k
+                    for k, v in kwargs.items()
+                    if k != "profile" and k not in str(err) and _fails_alone(cls, profile, k, v)
+                ),
+                None,
+            )
+            named = f"{culprit} = {_brief(kwargs[culprit])}: " if culprit else ""
+            raise ValueError(f"{where}{named}{err}") from err
 
     @classmethod
     def from_toml(cls, path: str | Path) -> HeterostructureConfig:
@@ -184,3 +207,17 @@ class HeterostructureConfig:
                 k: (list(getattr(self, k)) if k == "box_nm" else getattr(self, k)) for k in keys
             }
         return out
+
+
+def _brief(value: Any, limit: int = 60) -> str:
+    """``repr`` of a value, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _fails_alone(cls: Any, profile: Any, key: str, value: Any) -> bool:
+    try:
+        cls(profile=profile, **{key: value})
+    except (TypeError, ValueError):
+        return True
+    return False

@@ -22,7 +22,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["graded_axis", "graded_steps", "tensor_tetra", "uniform_axis", "uniform_steps"]
+__all__ = [
+    "graded_axis",
+    "graded_steps",
+    "tensor_tetra",
+    "uniform_axis",
+    "uniform_steps",
+    "vertex_counts",
+]
 
 
 def uniform_axis(start_nm: float, stop_nm: float, max_step_nm: float) -> NDArray[np.float64]:
@@ -50,6 +57,23 @@ def graded_steps(
     if grown >= length * (1 - 1e-9):
         return max(1, math.ceil(math.log(1 + length * (ratio - 1) / h) / math.log(ratio) - 1e-9))
     return k_cap + math.ceil((length - grown) / cap - 1e-9)
+
+
+def vertex_counts(
+    nx: int, ny: int, nz: int, *, device_quantum: float, device_rest: float
+) -> dict[str, int]:
+    """The ``vertex_estimate()`` of a device: a structured k.p grid and a rough gmsh mesh.
+
+    ``nx, ny, nz``: points of the k.p grid's axes; ``device_quantum`` and ``device_rest``:
+    estimated vertices of the device mesh in and outside its quantum region.
+    """
+    return {
+        "structured_kp": nx * ny * nz,
+        "plane": nx * ny,
+        "columns_z": nz,
+        "device_quantum": math.ceil(device_quantum),
+        "device": math.ceil(device_quantum + device_rest),
+    }
 
 
 def graded_axis(

@@ -179,13 +179,7 @@ class FiveGateParams:
         quantum = 0.96 * side * side * self.quantum_depth_nm / self.quantum_mesh_size_nm**3
         height = self.si_depth_nm + self.oxide_height_nm
         rest = 0.96 * side * side * height / self.mesh_size_nm**3
-        return {
-            "structured_kp": nx * ny * nz,
-            "plane": nx * ny,
-            "columns_z": nz,
-            "device_quantum": math.ceil(quantum),
-            "device": math.ceil(quantum + rest),
-        }
+        return _grid.vertex_counts(nx, ny, nz, device_quantum=quantum, device_rest=rest)
 
     def interface_sections(self) -> list[tuple[float, float, float]]:
         """(x_min, x_max, z) of the Si/SiO2 interface sections."""

@@ -277,13 +277,7 @@ class TunnelFallsParams:
         )
         quantum = 0.96 * 2 * dx * dy * dz / self.quantum_mesh_size_nm**3
         rest = 16562 * (10.0 / self.device_mesh_size_nm) ** 2 * (25.0 / self.mesh_size_nm)
-        return {
-            "structured_kp": nx * ny * nz,
-            "plane": nx * ny,
-            "columns_z": nz,
-            "device_quantum": math.ceil(quantum),
-            "device": math.ceil(quantum + rest),
-        }
+        return _grid.vertex_counts(nx, ny, nz, device_quantum=quantum, device_rest=rest)
 
     def dot_boxes(self) -> dict[str, _gmsh.Box]:
         """``dot_L`` and ``dot_R`` boxes as (x0, y0, z0, dx, dy, dz)."""

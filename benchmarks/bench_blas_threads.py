@@ -54,9 +54,9 @@ def main() -> None:
     from threadpoolctl import threadpool_info
 
     from femvalley.cli import demo_config
-    from femvalley.eigen import serial_blas
+    from femvalley.linalg import serial_blas
     from femvalley.reduced import build_valley_basis
-    from femvalley.sweep import build_system
+    from femvalley.system import build_system
 
     cfg = dataclasses.replace(demo_config(), model="bo2d")
     t0 = time.perf_counter()

@@ -47,7 +47,8 @@ def main() -> None:
 
     from femvalley.cli import demo_config
     from femvalley.study import barrier_scan
-    from femvalley.sweep import build_system, run_sweep
+    from femvalley.sweep import run_sweep
+    from femvalley.system import build_system
 
     base = demo_config()
     rows = {}

@@ -41,7 +41,7 @@ def sweep_benchmark(out: dict) -> None:
     from femvalley.eigen import solve
     from femvalley.kp import CouplingAssembler
     from femvalley.reduced import build_reduced_basis, build_valley_basis
-    from femvalley.sweep import build_system
+    from femvalley.system import build_system
     from femvalley.valley_map import valley_map_on_nodes
 
     cfg = demo_config()

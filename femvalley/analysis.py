@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 __all__ = [
     "AnticrossingFit",
     "MinimumGap",
+    "ProjectedObservables",
     "StateObservables",
     "fit_anticrossing",
     "minimum_gap",
@@ -187,6 +188,80 @@ class StateObservables:
         for axis in ("x", "y"):
             mean = self._expect(axis, comps) / norm
             second = self._expect(axis + "2", comps) / norm
+            out[f"{axis}_mean_nm"] = mean
+            out[f"{axis}_std_nm"] = np.sqrt(np.maximum(second - mean**2, 0.0))
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class ProjectedObservables:
+    """The observables of :class:`StateObservables` from reduced coefficients, at O(m^2) a state.
+
+    Every matrix of ``observables`` is projected once onto the orbitals ``Phi`` of a
+    single-valley reduced basis (``Phi^T A Phi``, m x m); the observables of a Ritz vector
+    ``x = (Phi y+, Phi y-)`` are then ``y^H (Phi^T A Phi) y`` over both valleys, the same
+    numbers as :meth:`StateObservables.__call__` on the expanded vectors (to rounding) at a
+    cost independent of the mesh.
+
+    Build with :meth:`project`; call with a :class:`~femvalley.reduced.ReducedSolution` whose
+    ``coefficients`` are set.
+    """
+
+    basis: Any
+    dots: tuple[str, ...]
+    term_names: tuple[str, ...]
+    matrices: Mapping[str, NDArray[Any]]
+
+    @classmethod
+    def project(cls, observables: StateObservables, basis: Any) -> ProjectedObservables:
+        """Project ``observables``' matrices onto ``basis`` (a ``ValleyReducedBasis``)."""
+        names = ["norm", *observables.dots, "x", "x2", "y", "y2"]
+        names += ["term:" + t for t in observables.term_names]
+        mats = {n: np.real(basis.project_scalar(observables.matrix(n))) for n in names}
+        for n in ("valley_phase", "delta"):
+            try:
+                mats[n] = basis.project_scalar(observables.matrix(n))
+            except KeyError:  # no valley map given to the observables
+                pass
+        return cls(
+            basis=basis,
+            dots=tuple(observables.dots),
+            term_names=tuple(observables.term_names),
+            matrices=mats,
+        )
+
+    def __call__(self, solution: Any) -> dict[str, NDArray[Any]]:
+        """Observables of every state of ``solution`` (the keys of StateObservables)."""
+        y = solution.coefficients
+        if y is None:
+            raise ValueError("the solution carries no reduced coefficients")
+        b, mats = self.basis, self.matrices
+
+        def expect(name: str) -> NDArray[np.float64]:
+            return np.asarray(np.real(b.diagonal_expectation(mats[name], y)))
+
+        norm = expect("norm")
+        out: dict[str, NDArray[Any]] = {
+            "valley_polarization": np.asarray(
+                solution.result.valley_polarization, dtype=np.float64
+            ),
+            "dot_weight": np.stack([expect(d) / norm for d in self.dots], axis=1),
+        }
+        k = norm.size
+        if "valley_phase" in mats:
+            out["valley_parity"] = b.off_diagonal_expectation(mats["valley_phase"], y) / norm
+        else:
+            out["valley_parity"] = np.full(k, np.nan)
+        if "delta" in mats:
+            dx = b.diagonal_expectation(mats["delta"], y)
+            out["valley_coupling_meV"] = np.asarray(dx / norm, dtype=np.complex128)
+        else:
+            out["valley_coupling_meV"] = np.full(k, np.nan, dtype=np.complex128)
+        for name in self.term_names:
+            out["slope_" + name] = expect("term:" + name) / norm
+        for axis in ("x", "y"):
+            mean = expect(axis) / norm
+            second = expect(axis + "2") / norm
             out[f"{axis}_mean_nm"] = mean
             out[f"{axis}_std_nm"] = np.sqrt(np.maximum(second - mean**2, 0.0))
         return out

@@ -463,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"femvalley {command}: interrupted", file=sys.stderr)
-        out = getattr(args, "_out", None)
+        out = getattr(args, "resolved_out", None)
         if out is not None and any((Path(out) / m).exists() for m in RUN_MARKERS):
             again = " ".join(shlex.quote(a) for a in _resume_command(args, out))
             print(
@@ -566,7 +566,7 @@ def _output_dir(args: argparse.Namespace, default: Path, *, suffix: str = "") ->
                 f"--resume: {out} holds no femvalley run to resume (no results.h5, "
                 "snapshots.h5 or ensemble.h5); check the name, or run without --resume"
             )
-    args._out = out
+    args.resolved_out = out  # for the interrupt message
     return out
 
 
@@ -637,6 +637,7 @@ def _mesh(args: argparse.Namespace) -> int:
     import numpy as np
 
     from femvalley.config import DeviceConfig
+    from femvalley.io.atomic import atomic_path
 
     overrides = {}
     for item in args.set:
@@ -656,7 +657,6 @@ def _mesh(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
     out = Path(args.out or f"{args.device}{'_kp' if args.kp else ''}.vtu")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(".tmp-" + out.name)
     # every group as a 0/1 cell field (ParaView: Threshold), as not every format has sets
     m.cell_data = {
         name: [np.isin(np.arange(len(b.data)), ix).astype(np.uint8) for b, ix in zip(m.cells, sets)]
@@ -664,8 +664,8 @@ def _mesh(args: argparse.Namespace) -> int:
     }
     groups = sorted(m.cell_sets)
     m.cell_sets = {}
-    meshio.write(tmp, m)
-    tmp.replace(out)
+    with atomic_path(out, suffix=out.suffix) as tmp:
+        meshio.write(tmp, m)
     cells = {k: len(v) for k, v in m.cells_dict.items()}
     print(f"{args.device}: {len(m.points)} nodes, {cells} in {elapsed:.1f} s -> {out}")
     print("groups: " + ", ".join(groups))

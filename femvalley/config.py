@@ -65,21 +65,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from femvalley.io.toml import dump_toml, read_toml
 from femvalley.valley_map import ValleyMapSpec
 
 if TYPE_CHECKING:
     from femvalley.heterostructure.config import HeterostructureConfig
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = [
     "ConvergenceConfig",
@@ -798,7 +793,7 @@ class StudyConfig:
 
     def to_toml(self) -> str:
         """Return the resolved configuration as TOML text (reloads to an equal study)."""
-        return _dump_toml(self.to_dict())
+        return dump_toml(self.to_dict())
 
 
 def read_section(data: Mapping[str, Any], name: str, section: Any) -> Any:
@@ -830,58 +825,3 @@ def _fails_alone(section: Any, key: str, value: Any) -> bool:
     except ValueError:
         return False
     return False
-
-
-def read_toml(path: str | Path, *, what: str) -> dict[str, Any]:
-    """Read a TOML file; a missing file or bad TOML is a ``ValueError`` naming ``what``."""
-    p = Path(path)
-    if p.is_dir():
-        raise ValueError(f"{what} {str(p)!r} is a directory, not a file")
-    if not p.is_file():
-        raise ValueError(f"{what} {str(p)!r} does not exist")
-    try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise ValueError(
-            f"{p}: not UTF-8 text (byte {err.object[err.start]:#04x} at position {err.start}); "
-            "save the file as UTF-8"
-        ) from err
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{p}: not valid TOML: {err}") from err
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, Mapping):  # an inline table (inside an array)
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
-    raise ValueError(f"cannot write {v!r} to TOML")
-
-
-def _toml_key(key: str) -> str:
-    """Return a bare key where TOML allows one, else a quoted key (a dotted path)."""
-    if key and all(c.isascii() and (c.isalnum() or c in "_-") for c in key):
-        return key
-    return _toml_value(key)
-
-
-def _dump_toml(data: Mapping[str, Any], prefix: str = "") -> str:
-    lines = []
-    tables = []
-    for k, v in data.items():
-        if isinstance(v, Mapping):
-            tables.append((k, v))
-        else:
-            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
-    text = "\n".join(lines)
-    for k, v in tables:
-        name = f"{prefix}{_toml_key(k)}"
-        body = _dump_toml(v, prefix=f"{name}.")
-        text += f"\n\n[{name}]\n{body}" if text or prefix else f"[{name}]\n{body}"
-    return text.strip("\n") + "\n"

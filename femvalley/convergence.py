@@ -72,7 +72,6 @@ import dataclasses
 import io
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -81,6 +80,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from femvalley.io.atomic import write_text
 
 __all__ = [
     "STATUSES",
@@ -764,9 +765,7 @@ class ConvergenceTable:
             ("status", [e.status for e in ex]),
         ):
             w.writerow([label, *blank, *cells])
-        tmp = out.with_name("." + out.name + ".tmp")
-        tmp.write_text(buf.getvalue())
-        os.replace(tmp, out)
+        write_text(out, buf.getvalue())
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -820,9 +819,7 @@ class ConvergenceTable:
     def to_json(self, path: str | Path) -> Path:
         """Write :meth:`to_dict` as JSON (strict JSON: no NaN literals); temp name, then rename."""
         out = Path(path)
-        tmp = out.with_name("." + out.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
-        os.replace(tmp, out)
+        write_text(out, json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
         return out
 
     @classmethod

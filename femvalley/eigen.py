@@ -28,11 +28,10 @@ robust setting (SuperLU, larger Krylov space, more iterations, a random start) a
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
-import importlib.util
 import time
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -42,6 +41,14 @@ import scipy.sparse.linalg as spla
 from numpy.typing import NDArray
 
 from femvalley.kp import KPOperators
+from femvalley.linalg import (
+    cholmod_available,
+    component_weights,
+    factorize,
+    is_not_positive_definite,
+    limit_bundled_blas,
+    m_orthonormalize,
+)
 
 __all__ = [
     "Backend",
@@ -51,7 +58,7 @@ __all__ = [
     "solve",
     "solve_matrices",
     "SweepSolver",
-    "serial_blas",
+    "factor_backend",
 ]
 
 Backend = Literal["auto", "cholmod", "superlu", "lobpcg", "eigsh", "dense"]
@@ -65,9 +72,23 @@ class EigenSolverError(RuntimeError):
 def available_backends() -> list[str]:
     """Backends usable on this machine (CHOLMOD only if scikit-sparse is installed)."""
     out = ["superlu", "lobpcg", "eigsh", "dense"]
-    if importlib.util.find_spec("sksparse") is not None:
+    if cholmod_available():
         out.insert(0, "cholmod")
     return out
+
+
+def factor_backend(backend: str) -> Literal["cholmod", "superlu"]:
+    """Return the sparse factorisation that goes with an eigensolver backend.
+
+    CHOLMOD for ``"cholmod"`` (and ``"auto"`` where it is installed), SuperLU otherwise; an
+    unknown or unavailable backend raises ``ValueError``.
+    """
+    return "cholmod" if _resolve_backend(backend) == "cholmod" else "superlu"
+
+
+def _factorizer(name: str) -> Callable[[Any], Callable[[NDArray[Any]], NDArray[Any]]]:
+    """Return ``a -> solve``: CHOLMOD for ``"cholmod"``, SuperLU for anything else."""
+    return functools.partial(factorize, backend="cholmod" if name == "cholmod" else "superlu")
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,82 +134,9 @@ class EigenResult:
         return self.weights[:, 0] - self.weights[:, 1]
 
 
-def serial_blas() -> AbstractContextManager[Any]:
-    """Run every BLAS pool on one thread inside the ``with`` block.
-
-    For loops of small dense problems (reduced-basis points, anticrossing root finding): a
-    demo BO-2D reduced point (``2m = 120``) took 14.3 ms with the default two-thread pools and
-    1.4 ms on one thread, on an idle 2-core machine (24.9 ms against 1.4 ms with one core
-    busy; ``benchmarks/bench_blas_threads.py``).
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        return nullcontext()
-    # threadpoolctl limits the libraries loaded when the block starts: CHOLMOD brings the
-    # system's BLAS with it, so load it now, or the first solve of a process would run on
-    # that BLAS's full pool (and round differently from every later one)
-    if "cholmod" in available_backends():
-        import sksparse.cholmod  # noqa: F401
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def _limit_bundled_blas() -> AbstractContextManager[Any]:
-    """Limit the BLAS copies bundled in numpy/scipy wheels to one thread.
-
-    ARPACK runs on scipy's bundled OpenBLAS while CHOLMOD runs on the system BLAS; two spinning
-    thread pools on two cores slowed shift-invert solves 3-4x here (benchmarks/RESULTS.md).
-    """
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        return nullcontext()
-    controller = ThreadpoolController()
-    bundled = [
-        lib.filepath
-        for lib in controller.lib_controllers
-        if lib.user_api == "blas" and ("numpy.libs" in lib.filepath or "scipy.libs" in lib.filepath)
-    ]
-    if not bundled:
-        return nullcontext()
-    return controller.select(filepath=bundled).limit(limits=1)
-
-
 # --------------------------------------------------------------------------------------------
 # shift-invert operators
 # --------------------------------------------------------------------------------------------
-
-
-def _factor_superlu(a: Any) -> Callable[[NDArray[Any]], NDArray[Any]]:
-    lu = spla.splu(
-        sp.csc_matrix(a),
-        permc_spec="MMD_AT_PLUS_A",
-        diag_pivot_thresh=0.0,
-        options={"SymmetricMode": True},
-    )
-    return lu.solve
-
-
-def _factor_cholmod(a: Any) -> Callable[[NDArray[Any]], NDArray[Any]]:
-    factor = _cholmod_factor(a)
-
-    def solve(b: NDArray[Any]) -> NDArray[Any]:
-        # copy: the factor's output buffers must not be kept alive by ARPACK (measured here)
-        return np.array(factor(b), copy=True)
-
-    return solve
-
-
-def _cholmod_factor(a: Any) -> Any:
-    """CHOLMOD factor with nested-dissection ordering (1.7-1.9x faster than AMD in 3-D here)."""
-    from sksparse.cholmod import CholmodError, cholesky
-
-    try:
-        return cholesky(sp.csc_matrix(a), ordering_method="nesdis")
-    except CholmodError as exc:  # CHOLMOD built without METIS: its default ordering
-        if _is_not_positive_definite(exc):
-            raise
-        return cholesky(sp.csc_matrix(a))
 
 
 def _relative_residuals(
@@ -200,13 +148,6 @@ def _relative_residuals(
     denom = np.linalg.norm(hx, axis=0) + np.abs(energies) * np.linalg.norm(mx, axis=0)
     denom = np.where(denom > 0, denom, 1.0)
     return np.asarray(np.linalg.norm(r, axis=0) / denom)
-
-
-def _m_orthonormalize(m: Any, x: NDArray[Any]) -> NDArray[Any]:
-    g = x.conj().T @ (m @ x)
-    g = 0.5 * (g + g.conj().T)
-    lc = np.linalg.cholesky(g)
-    return np.asarray(np.linalg.solve(lc.conj(), x.T).T)
 
 
 def _run_shift_invert(
@@ -514,7 +455,7 @@ def solve_matrices(
                     m,
                     k,
                     sigma,
-                    _factor_superlu,
+                    _factorizer("superlu"),
                     v0=None,
                     tol=0.0,
                     ncv=min(ndof - 1, max(4 * k + 1, 40)),
@@ -535,8 +476,8 @@ def solve_matrices(
             f"{res[worst]:.3g} > residual_tol = {residual_tol:g} after a retry; try another "
             "backend or a finer/better-graded mesh"
         )
-    x = _m_orthonormalize(m, x)
-    weights = _component_weights(m, x, n_components)
+    x = m_orthonormalize(m, x)
+    weights = component_weights(m, x, n_components)
     timings["total"] = time.perf_counter() - t_start
     return EigenResult(
         energies_meV=w,
@@ -586,8 +527,8 @@ def _iterate(
             h, m, k, sigma, None, v0=v0, tol=tol, ncv=None, maxiter=maxiter, timings=timings
         )
         return w, x, sigma
-    factor = _factor_cholmod if name == "cholmod" else _factor_superlu
-    with _limit_bundled_blas():
+    factor = _factorizer(name)
+    with limit_bundled_blas():
         if tight is not None:
             try:
                 w, x = _run_shift_invert(
@@ -604,7 +545,7 @@ def _iterate(
                 )
                 return w, x, tight
             except Exception as exc:  # CHOLMOD: not positive definite -> shift not below
-                if not _is_not_positive_definite(exc):
+                if not is_not_positive_definite(exc):
                     raise
                 timings["tight_shift_rejected"] = 1.0
         try:
@@ -612,7 +553,7 @@ def _iterate(
                 h, m, k, sigma, factor, v0=v0, tol=tol, ncv=None, maxiter=maxiter, timings=timings
             )
         except Exception as exc:
-            if not _is_not_positive_definite(exc):
+            if not is_not_positive_definite(exc):
                 raise
             raise EigenSolverError(
                 f"the shift {sigma:.6g} meV is not below the spectrum: H - shift * M is not "
@@ -621,13 +562,6 @@ def _iterate(
             ) from exc
     gc.collect()
     return w, x, sigma
-
-
-def _is_not_positive_definite(exc: Exception) -> bool:
-    return (
-        type(exc).__name__ == "CholmodNotPositiveDefiniteError"
-        or "positive definite" in str(exc).lower()
-    )
 
 
 def _gershgorin_lower_bound(h: Any, m: Any) -> float:
@@ -653,17 +587,6 @@ def _gershgorin_lower_bound(h: Any, m: Any) -> float:
         # Gershgorin gives no positive bound on m; use the smallest eigenvalue of m directly
         mmin = float(spla.eigsh(m, k=1, which="SA", return_eigenvectors=False)[0])
     return hmin / mmin
-
-
-def _component_weights(m: Any, x: NDArray[Any], n: int) -> NDArray[np.float64]:
-    ndof = x.shape[0]
-    ni = ndof // n
-    mx = m @ x
-    w = np.empty((x.shape[1], n))
-    for p in range(n):
-        sl = slice(p * ni, (p + 1) * ni)
-        w[:, p] = np.real(np.einsum("ik,ik->k", x[sl].conj(), mx[sl]))
-    return w
 
 
 def _refined_lower_bound(
@@ -692,9 +615,9 @@ def _refined_lower_bound(
     ms = operators.mass_scalar
     scalar_bound = bound - operators.constant_min_eig_meV
     sigma = scalar_bound - 1e-3 * max(1.0, abs(scalar_bound))
-    factor = _factor_cholmod if backend == "cholmod" else _factor_superlu
+    factor = _factorizer(backend)
     timings: dict[str, float] = {}
-    with _limit_bundled_blas():
+    with limit_bundled_blas():
         w, x = _run_shift_invert(
             sp.csr_matrix(hs),
             ms,
@@ -887,8 +810,8 @@ class SweepSolver:
         self._precond = None
         if self.backend in ("cholmod", "superlu"):
             self._sigma = float(full.energies_meV[0]) - self.shift_below_meV
-            factor = _factor_cholmod if self.backend == "cholmod" else _factor_superlu
-            with _limit_bundled_blas():
+            factor = _factorizer(self.backend)
+            with limit_bundled_blas():
                 solve_fn = factor((h - self._sigma * self.operators.mass).tocsc())
             n = h.shape[0]
             self._precond = spla.LinearOperator(
@@ -917,7 +840,7 @@ class SweepSolver:
         m = self.operators.mass
         a = (h - self._sigma * m).tocsr()
         try:
-            with _limit_bundled_blas():
+            with limit_bundled_blas():
                 w, x = spla.lobpcg(
                     a,
                     self._block,
@@ -954,13 +877,13 @@ class SweepSolver:
         h: Any,
     ) -> EigenResult:
         k = self.k
-        x = _m_orthonormalize(self.operators.mass, vectors[:, :k])
+        x = m_orthonormalize(self.operators.mass, vectors[:, :k])
         n = self.operators.n_components
         return EigenResult(
             energies_meV=np.asarray(energies[:k], dtype=float),
             vectors=x,
             components=self.operators.expand(x),
-            weights=_component_weights(self.operators.mass, x, n),
+            weights=component_weights(self.operators.mass, x, n),
             residuals=_relative_residuals(h, self.operators.mass, energies[:k], x),
             backend=f"{self.backend}+sweep",
             shift_meV=shift,

@@ -509,22 +509,12 @@ def _solve_many(
     import scipy.sparse.linalg as spla
 
     if method == "direct":
-        t0 = time.perf_counter()
-        try:
-            from sksparse.cholmod import cholesky
+        from femvalley.linalg import factorize
 
-            factor = cholesky(sp.csc_matrix(a))
-            timings["factorize"] = time.perf_counter() - t0
-            return np.asarray(factor(rhs))
-        except ImportError:
-            lu = spla.splu(
-                sp.csc_matrix(a),
-                permc_spec="MMD_AT_PLUS_A",
-                diag_pivot_thresh=0.0,
-                options={"SymmetricMode": True},
-            )
-            timings["factorize"] = time.perf_counter() - t0
-            return np.asarray(lu.solve(rhs))
+        t0 = time.perf_counter()
+        solve = factorize(a, ordering="default")  # CHOLMOD where installed, else SuperLU
+        timings["factorize"] = time.perf_counter() - t0
+        return np.asarray(solve(rhs))
     import pyamg
 
     t0 = time.perf_counter()

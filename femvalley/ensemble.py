@@ -73,22 +73,19 @@ import numpy as np
 from numpy.typing import NDArray
 
 from femvalley.analysis import FullSpectrum, Levels, ReducedSpectrum, analyse_sweep
-from femvalley.config import MAX_SEED, StudyConfig, _dump_toml, read_section, read_toml
-from femvalley.eigen import serial_blas
+from femvalley.config import MAX_SEED, StudyConfig, read_section
+from femvalley.execution import Executor, make_executor
 from femvalley.io import DirectoryLock
+from femvalley.io.atomic import atomic_path, write_text
 from femvalley.io.hdf5 import read_store
-from femvalley.progress import Phases
+from femvalley.io.results import text_digest
+from femvalley.io.snapshots import read_snapshots, write_snapshots
+from femvalley.io.toml import dump_toml, read_toml
+from femvalley.linalg import serial_blas
+from femvalley.progress import Phases, progress_bar
 from femvalley.reduced import ValleyReducedBasis, build_valley_basis
 from femvalley.resources import check_fits, estimate_study, size_fields
-from femvalley.sweep import (
-    StudySystem,
-    _digest,
-    _read_snapshots,
-    _write_snapshots,
-    _write_text,
-    build_system,
-    valley_map,
-)
+from femvalley.system import StudySystem, build_system, valley_map
 
 __all__ = [
     "ENSEMBLE_STORE",
@@ -332,14 +329,14 @@ class EnsembleConfig:
 
     def to_toml(self) -> str:
         """Return the resolved configuration as TOML (reloads to an equal ensemble)."""
-        return _dump_toml(self.to_dict())
+        return dump_toml(self.to_dict())
 
     def identity(self) -> str:
         """Digest of what determines the numbers (the execution settings excluded)."""
         data = self.to_dict()
         del data["execution"]
         del data["ensemble"]["chunk_realisations"]
-        return _digest(_dump_toml(data))
+        return text_digest(dump_toml(data))
 
 
 def is_ensemble_file(path: str | Path) -> bool:
@@ -367,6 +364,13 @@ def _solve_realisations(
     """Solve whole sweeps for ``(index, study)`` pairs that share ``kit``'s group."""
     with serial_blas():  # the thread limits under which the group's basis was built
         return [(i, _solve_one(kit, cfg)) for i, cfg in work]
+
+
+def _solve_task(
+    kit: _GroupKit, work: Sequence[tuple[int, StudyConfig]]
+) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    """One task of an executor: its realisations, delivered (and stored) together."""
+    yield _solve_realisations(kit, work)
 
 
 def _solve_one(kit: _GroupKit, cfg: StudyConfig) -> dict[str, Any]:
@@ -458,90 +462,12 @@ def _derived(kit: _GroupKit, basis: ValleyReducedBasis) -> dict[str, float]:
     return out
 
 
-# -- execution ---------------------------------------------------------------------------------
-class _InProcess:
-    """Run tasks here, one after the other (``workers = 1``)."""
-
-    def map_unordered(
-        self, fn: Callable[..., Any], kit: Any, tasks: Sequence[Any]
-    ) -> Iterator[Any]:
-        import pickle
-
-        # the kit exactly as a worker receives it (factorisations are redone inside the
-        # tasks, under the same thread limits): the numbers do not depend on where they run
-        kit = pickle.loads(pickle.dumps(kit, protocol=pickle.HIGHEST_PROTOCOL))
-        for task in tasks:
-            yield fn(kit, task)
-
-    def close(self) -> None:
-        pass
-
-
-class _Dask:
-    """Tasks on a Dask distributed cluster: a scheduler address, or a LocalCluster here."""
-
-    def __init__(self, *, scheduler: str | None, workers: int) -> None:
-        try:
-            from distributed import Client, LocalCluster
-        except ImportError as err:  # pragma: no cover - a dependency
-            raise ValueError(
-                "parallel ensembles need dask.distributed: pip install 'dask[distributed]'"
-            ) from err
-        self._cluster = None
-        if scheduler is None:
-            self._cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-            )
-            self.client = Client(self._cluster)
-        else:
-            try:
-                self.client = Client(scheduler, timeout="30s")
-            except OSError as err:
-                raise ValueError(
-                    f"execution.scheduler = {scheduler!r}: cannot reach a Dask scheduler there "
-                    f"({err})"
-                ) from err
-
-    def map_unordered(
-        self, fn: Callable[..., Any], kit: Any, tasks: Sequence[Any]
-    ) -> Iterator[Any]:
-        from distributed import as_completed
-
-        shared = self.client.scatter(kit, broadcast=True, hash=False)
-        futures = [self.client.submit(fn, shared, task, pure=False) for task in tasks]
-        try:
-            # as_completed waits on the default client's event loop unless told otherwise;
-            # with another Client in the process (a notebook's, a test's) the futures'
-            # events would then be bound to the wrong loop ("bound to a different event
-            # loop" from fut.result() after a worker is lost): wait on our client's loop
-            for fut in as_completed(futures, loop=self.client.loop):
-                yield fut.result()
-        finally:
-            for fut in futures:
-                fut.cancel()
-
-    def close(self) -> None:
-        self.client.close()
-        if self._cluster is not None:
-            self._cluster.close()
-
-
-def _executor(execution: ExecutionConfig) -> _InProcess | _Dask:
-    if execution.scheduler is None and execution.workers == 1:
-        return _InProcess()
-    return _Dask(scheduler=execution.scheduler, workers=execution.workers)
-
-
 # -- the ensemble ------------------------------------------------------------------------------
 def _group_key(cfg: StudyConfig) -> str:
     """Realisations with equal keys share a system and a reduced basis (all but the map)."""
     data = cfg.to_dict()
     del data["valley_map"]
-    return _digest(_dump_toml(data))
+    return text_digest(dump_toml(data))
 
 
 def run_ensemble(
@@ -598,7 +524,7 @@ def _run_ensemble_locked(
     results = (
         _load(store, config, configs) if resume and store.exists() else _empty(config, configs)
     )
-    _write_text(out / "ensemble.toml", config.to_toml())
+    write_text(out / "ensemble.toml", config.to_toml())
     _write_ensemble(store, config, results)
     t_start = time.perf_counter()
 
@@ -608,7 +534,7 @@ def _run_ensemble_locked(
         groups.setdefault(_group_key(configs[i]), []).append(i)
     phases = Phases(progress)
     bar: Any = None  # made after the first group's basis: no empty bar while bases are built
-    executor: _InProcess | _Dask | None = None if todo else _InProcess()
+    executor: Executor | None = None
     systems: list[StudySystem] = []
     timings: dict[str, float] = {}
     try:
@@ -632,15 +558,28 @@ def _run_ensemble_locked(
                     )
             timings[f"group_{key[:8]}_setup"] = time.perf_counter() - t0
             if executor is None:
-                executor = _executor(config.execution)
+                # in-process tasks get the kit exactly as a worker receives it (pickled):
+                # the numbers do not depend on where they run
+                executor = make_executor(
+                    workers=config.execution.workers,
+                    scheduler=config.execution.scheduler,
+                    processes="dask",
+                    as_workers_see_it=True,
+                )
             if bar is None:
-                bar = _progress(len(results["done"]), len(results["done"]) - len(todo), progress)
+                bar = progress_bar(
+                    len(results["done"]),
+                    initial=len(results["done"]) - len(todo),
+                    on=progress,
+                    unit="realisation",
+                    desc="ensemble",
+                )
             size = config.ensemble.chunk_realisations
             tasks = [
                 [(i, configs[i]) for i in members[a : a + size]]
                 for a in range(0, len(members), size)
             ]
-            for done in executor.map_unordered(_solve_realisations, kit, tasks):
+            for done in executor.map_unordered(_solve_task, kit, tasks):
                 for i, rec in done:
                     for name, value in rec.items():
                         results[name][i] = value
@@ -661,7 +600,7 @@ def _run_ensemble_locked(
         "workers": config.execution.workers,
         "scheduler": config.execution.scheduler,
     }
-    _write_text(out / SUMMARY_NAME, json.dumps(summary, indent=2, default=_json_default) + "\n")
+    write_text(out / SUMMARY_NAME, json.dumps(summary, indent=2, default=_json_default) + "\n")
     if config.study.output.figures:
         from femvalley.plot import plot_ensemble_distributions
 
@@ -674,11 +613,12 @@ def _group_kit(system: StudySystem, detuning_mV: NDArray[np.float64], path: Path
     """Build the group's certified valley basis (snapshots checkpointed at ``path``)."""
     cfg = system.config
     path.parent.mkdir(parents=True, exist_ok=True)
-    snaps: list[Any] = _read_snapshots(path, _basis_config(cfg)) if path.exists() else []
+    identity = text_digest(_basis_config(cfg).to_toml())
+    snaps: list[Any] = read_snapshots(path, identity) if path.exists() else []
 
     def checkpoint(snap: Any) -> None:
         snaps.append(snap)
-        _write_snapshots(path, _basis_config(cfg), snaps)
+        write_snapshots(path, identity, snaps)
 
     basis, _ = build_valley_basis(
         system.operators,
@@ -725,7 +665,7 @@ def _empty(config: EnsembleConfig, configs: Sequence[StudyConfig]) -> dict[str, 
         "seed": np.array([s for _, s in reals], dtype=np.int64),
         "combination": np.array([c for c, _ in reals], dtype=np.int64),
         "parameters": {name: np.array([combos[c][name] for c, _ in reals]) for name in combos[0]},
-        "point_config_sha256": np.array([_digest(c.to_toml()) for c in configs], dtype=object),
+        "point_config_sha256": np.array([text_digest(c.to_toml()) for c in configs], dtype=object),
         "done": np.zeros(r, dtype=np.uint8),
         "energies_meV": np.full((r, p, k), np.nan),
         "dot_weight": np.full((r, p, k, 2), np.nan),
@@ -745,9 +685,8 @@ def _write_ensemble(path: Path, config: EnsembleConfig, results: dict[str, Any])
 
     from femvalley import __version__
 
-    tmp = path.with_name(path.name + ".tmp")
     strings = h5py.string_dtype()
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["layout_version"] = LAYOUT_VERSION
         f.attrs["ensemble_toml"] = config.to_toml()
         f.attrs["config_sha256"] = config.identity()
@@ -767,7 +706,6 @@ def _write_ensemble(path: Path, config: EnsembleConfig, results: dict[str, Any])
                 f.create_dataset(name, data=value.astype(str).tolist(), dtype=strings)
             elif isinstance(value, np.ndarray):
                 f.create_dataset(name, data=value)
-    tmp.replace(path)
 
 
 def read_ensemble(path: str | Path) -> dict[str, Any]:
@@ -876,13 +814,3 @@ def _json_default(x: Any) -> Any:
     if isinstance(x, np.ndarray):
         return x.tolist()
     raise TypeError(f"cannot write {type(x).__name__} to JSON")
-
-
-def _progress(total: int, initial: int, on: bool) -> Any:
-    from femvalley.sweep import _progress as sweep_progress
-
-    bar = sweep_progress(total, initial=initial, on=on)
-    if on and hasattr(bar, "set_description"):
-        bar.set_description("ensemble")
-        bar.unit = "realisation"
-    return bar

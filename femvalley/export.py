@@ -11,7 +11,7 @@ the k.p mesh, nm; densities in nm^-3 (nm^-2 for the 2-D models), M-normalised st
 - ``band_edge_meV``: U at that detuning; ``valley_splitting_ueV``: the map E_V = 2 |Delta|.
 
 :func:`export_study` writes, from a study directory (``results.h5`` and the per-point state
-files of :func:`femvalley.sweep.save_point_states`):
+files of :func:`femvalley.io.results.save_point_states`):
 
 - ``paraview/state{j}_first.vtu`` and ``paraview/state{j}_last.vtu`` for the lowest states at
   both ends of the sweep;
@@ -28,7 +28,7 @@ Every file is written under a temporary name and then renamed
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +95,53 @@ def export_study(
     list of Path
         The written files (in ``out_dir/paraview``).
     """
-    from femvalley.sweep import STORE_NAME, load_point_states, read_results
-
     out = Path(out_dir)
+    res = _read_study(out)
+    mesh = res["mesh"]
+    points, cells = mesh["points_nm"], mesh["cells"]
+    u0 = np.asarray(mesh["band_edge_meV"])
+    d = np.asarray(mesh["detuning_meV_per_mV"])
+    ev = 2e3 * np.abs(np.asarray(mesh["delta_meV"]))
+    states = res.get("states", {})
+    want = _states_wanted(res, n_states)
+    pv = out / "paraview"
+    written: list[Path] = []
+    eps = np.asarray(res["detuning_mV"])
+    ends = {"first": 0, "last": eps.size - 1}
+    for end, comps in states.items():
+        i = int(ends[end])
+        for j in range(min(want, comps.shape[0])):
+            fields = state_point_data(comps[j])
+            fields["band_edge_meV"] = u0 + eps[i] * d
+            fields["valley_splitting_ueV"] = ev
+            written.append(write_vtu(pv / f"state{j}_{end}.vtu", points, cells, fields))
+    if want == 0:
+        return written
+    times, series = [], []
+    for i, comps in _series_states(out, res, want, on_note):
+        data: dict[str, Any] = {"band_edge_meV": u0 + eps[i] * d, "valley_splitting_ueV": ev}
+        for j in range(min(want, comps.shape[0])):
+            data.update(state_point_data(comps[j], prefix=f"state{j}_"))
+        series.append(data)
+        times.append(float(eps[i]))
+    if series:
+        order = np.argsort(times)
+        written.append(
+            write_xdmf_series(
+                pv / "sweep.xdmf",
+                points,
+                cells,
+                np.asarray(times)[order],
+                [series[k] for k in order],
+            )
+        )
+    return written
+
+
+def _read_study(out: Path) -> dict[str, Any]:
+    """Read the results store of a study directory, checked for what the export needs."""
+    from femvalley.io.results import STORE_NAME, read_results
+
     store = out / STORE_NAME
     if not store.exists():
         raise ValueError(f"{store} does not exist: run the study first (femvalley run)")
@@ -112,38 +156,34 @@ def export_study(
             f"{store} is incomplete (no {missing[0]!r}); it may be damaged or from another "
             "program: move it away or start a new --out"
         )
-    mesh = res["mesh"]
-    points, cells = mesh["points_nm"], mesh["cells"]
-    nvert = int(np.asarray(points).shape[1])
-    u0 = np.asarray(mesh["band_edge_meV"])
-    d = np.asarray(mesh["detuning_meV_per_mV"])
-    ev = 2e3 * np.abs(np.asarray(mesh["delta_meV"]))
+    return res
+
+
+def _states_wanted(res: dict[str, Any], n_states: int | None) -> int:
+    """How many states to export: ``n_states``, else the study's ``vtu_states`` (checked)."""
     states = res.get("states", {})
     stored = min((v.shape[0] for v in states.values()), default=0)
     want = n_states if n_states is not None else int(res["attrs"].get("vtu_states", stored))
     if isinstance(want, bool) or not isinstance(want, (int, np.integer)) or want < 0:
         raise ValueError(f"n_states = {n_states!r} must be an integer >= 0")
-    want = int(want)
     n_study = int(np.asarray(res["energies_meV"]).shape[1])
     if want > n_study:
         raise ValueError(
             f"n_states = {want}: the study computed {n_study} states; ask for at most {n_study}"
         )
-    pv = out / "paraview"
-    written: list[Path] = []
+    return int(want)
+
+
+def _series_states(
+    out: Path, res: dict[str, Any], want: int, on_note: Callable[[str], None] | None
+) -> Iterator[tuple[int, NDArray[Any]]]:
+    """``(point, states)`` of every done point: stored per point, else from ``basis.h5``."""
+    from femvalley.io.results import load_point_states
+
+    nvert = int(np.asarray(res["mesh"]["points_nm"]).shape[1])
     eps = np.asarray(res["detuning_mV"])
-    ends = {"first": 0, "last": eps.size - 1}
-    for end, comps in states.items():
-        i = int(ends[end])
-        for j in range(min(want, comps.shape[0])):
-            fields = state_point_data(comps[j])
-            fields["band_edge_meV"] = u0 + eps[i] * d
-            fields["valley_splitting_ueV"] = ev
-            written.append(write_vtu(pv / f"state{j}_{end}.vtu", points, cells, fields))
     basis: Any = None
-    short: list[float] = []
-    series: list[dict[str, Any]] = []
-    times: list[float] = []
+    short = 0
     for i in (int(v) for v in np.flatnonzero(np.asarray(res["done"]) == 1)):
         comps = load_point_states(out, i)
         if comps is None or comps.shape[0] < want:
@@ -156,29 +196,10 @@ def export_study(
             elif comps is None:
                 continue
             else:
-                short.append(float(eps[i]))
-        data: dict[str, Any] = {
-            "band_edge_meV": u0 + eps[i] * d,
-            "valley_splitting_ueV": ev,
-        }
-        for j in range(min(want, comps.shape[0])):
-            data.update(state_point_data(comps[j], prefix=f"state{j}_"))
-        series.append(data)
-        times.append(float(eps[i]))
+                short += 1
+        yield i, comps
     if short and on_note is not None:
         on_note(
-            f"the series holds fewer than {want} states at {len(short)} point(s): the study "
+            f"the series holds fewer than {want} states at {short} point(s): the study "
             "stored fewer per point (output.vtu_states) and has no reduced basis (basis.h5)"
         )
-    if series and want > 0:
-        order = np.argsort(times)
-        written.append(
-            write_xdmf_series(
-                pv / "sweep.xdmf",
-                points,
-                cells,
-                np.asarray(times)[order],
-                [series[k] for k in order],
-            )
-        )
-    return written

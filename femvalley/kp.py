@@ -443,7 +443,8 @@ class KPOperators:
         pieces = [self.kinetic, self.potential, self.constant, *self.terms.values()]
         return np.result_type(*[p.dtype for p in pieces])
 
-    def _check_scales(self, scales: Mapping[str, float]) -> None:
+    def check_scales(self, scales: Mapping[str, float]) -> None:
+        """Refuse scales of unknown terms and scales that are not finite real numbers."""
         for key, value in scales.items():
             if key not in self.terms:
                 raise ValueError(
@@ -470,7 +471,7 @@ class KPOperators:
         --------
         >>> H = ops.hamiltonian(plunger=0.01)  # doctest: +SKIP
         """
-        self._check_scales(scales)
+        self.check_scales(scales)
         h = self.h0
         for key, value in scales.items():
             if value != 0:
@@ -479,7 +480,7 @@ class KPOperators:
 
     def potential_lower_bound_meV(self, **scales: float) -> float:
         """Lower bound of ``U + sum_i s_i U_i`` over the domain, in meV."""
-        self._check_scales(scales)
+        self.check_scales(scales)
         bound = self.potential_min_meV
         for key, value in scales.items():
             lo, hi = self.terms_range_meV[key]

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from femvalley.io.atomic import atomic_path
 from femvalley.valley_map import ValleyGrid
 
 __all__ = [
@@ -43,12 +44,11 @@ def _save(fig: Any, path: str | Path, *, dpi: int) -> Path:
     if out.suffix.lower() != ".png":
         raise ValueError(f"path = {str(path)!r}: figures are written as PNG; use a .png name")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.png")
     try:
-        fig.savefig(tmp, dpi=dpi)
+        with atomic_path(out, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=dpi)
     finally:
         plt.close(fig)
-    tmp.replace(out)
     return out
 
 

@@ -12,9 +12,9 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import Any, TextIO
 
-__all__ = ["QUIET", "Phases"]
+__all__ = ["QUIET", "Phases", "progress_bar"]
 
 
 class Phases:
@@ -52,3 +52,25 @@ class Phases:
 
 #: prints nothing
 QUIET = Phases(False)
+
+
+class _NoBar:
+    """A progress bar that shows nothing."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(total: int, *, initial: int = 0, on: bool = True, unit: str, desc: str) -> Any:
+    """Return a tqdm progress bar on stderr (``update``, ``close``), or one that shows nothing."""
+    if on:
+        try:
+            from tqdm.auto import tqdm
+
+            return tqdm(total=total, initial=initial, unit=unit, desc=desc)
+        except ImportError:  # pragma: no cover - tqdm is a dependency
+            pass
+    return _NoBar()

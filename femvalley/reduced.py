@@ -47,16 +47,9 @@ import scipy.linalg as la
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from femvalley.eigen import (
-    EigenResult,
-    _component_weights,
-    _factor_cholmod,
-    _factor_superlu,
-    _limit_bundled_blas,
-    _resolve_backend,
-    solve,
-)
+from femvalley.eigen import EigenResult, factor_backend, solve
 from femvalley.kp import CouplingAssembler, KPOperators
+from femvalley.linalg import component_weights, factorize, limit_bundled_blas
 
 __all__ = [
     "MassSolver",
@@ -85,10 +78,8 @@ class MassSolver:
         self.n_components = operators.n_components
         self.ni = int(operators.interior.size)
         ms = sp.csc_matrix(operators.mass_scalar, dtype=np.float64)
-        name = _resolve_backend(backend)
-        factor = _factor_cholmod if name == "cholmod" else _factor_superlu
-        with _limit_bundled_blas():
-            self._solve = factor(ms)
+        with limit_bundled_blas():
+            self._solve = factorize(ms, backend=factor_backend(backend))
 
     def __call__(self, x: NDArray[Any]) -> NDArray[np.complex128]:
         """Return ``M^-1 x`` for ``x`` of shape (n_components * ni, c)."""
@@ -96,7 +87,7 @@ class MassSolver:
         n, ni = self.n_components, self.ni
         c = x.shape[1]
         xs = x.reshape(n, ni, c).transpose(1, 0, 2).reshape(ni, n * c)
-        with _limit_bundled_blas():
+        with limit_bundled_blas():
             re = self._solve(np.ascontiguousarray(xs.real))
             im = self._solve(np.ascontiguousarray(xs.imag))
         z = np.asarray(re) + 1j * np.asarray(im)
@@ -286,7 +277,7 @@ class ReducedBasis:
           (theta_k - c) + rho^2 / gap``; and ``theta_i >= lambda_i`` (min-max).
         """
         t0 = time.perf_counter()
-        self.operators._check_scales(scales)
+        self.operators.check_scales(scales)
         k = self.k
         hr = self.h0.copy()
         for name, s in scales.items():
@@ -324,7 +315,7 @@ class ReducedBasis:
             energies_meV=np.asarray(theta, dtype=float),
             vectors=x,
             components=ops.expand(x) if vectors else None,
-            weights=_component_weights(ops.mass, x, ops.n_components),
+            weights=component_weights(ops.mass, x, ops.n_components),
             residuals=np.asarray(rel, dtype=float),
             backend="reduced",
             shift_meV=float("nan"),
@@ -785,7 +776,7 @@ class ValleyReducedBasis:
         :meth:`expectation`.
         """
         t0 = time.perf_counter()
-        self.operators._check_scales(scales)
+        self.operators.check_scales(scales)
         p, c, k = self.parts, self.couple, self.k
         m = p.phi.shape[1]
         hs = p.h.copy()
@@ -854,6 +845,13 @@ class ValleyReducedBasis:
             state_bounds_meV=states,
             term_expectations_meV=slopes,
         )
+
+    def components(self, coefficients: NDArray[Any]) -> NDArray[np.complex128]:
+        """Return the states of reduced ``coefficients`` (2m, k) on all DOFs: (k, 2, N)."""
+        m = self.parts.phi.shape[1]
+        y = np.asarray(coefficients)
+        x = np.vstack([self.parts.phi @ y[:m], self.parts.phi @ y[m:]])
+        return self.operators.expand(x)
 
     def project_scalar(self, matrix: Any) -> NDArray[Any]:
         """``Phi^T A Phi`` of a scalar operator ``A`` on all DOFs of the basis (N x N).
@@ -927,10 +925,8 @@ class _ScalarSystem:
         self.backend = backend
         self._potential_min_meV = float(operators.potential_min_meV)
         self._terms_range_meV = dict(operators.terms_range_meV)
-        name = _resolve_backend(backend)
-        factor = _factor_cholmod if name == "cholmod" else _factor_superlu
-        with _limit_bundled_blas():
-            self._solve = factor(sp.csc_matrix(self.m1))
+        with limit_bundled_blas():
+            self._solve = factorize(sp.csc_matrix(self.m1), backend=factor_backend(backend))
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -939,11 +935,11 @@ class _ScalarSystem:
 
     def mass_solve(self, x: NDArray[Any]) -> NDArray[Any]:
         """``M^-1 x`` (real and imaginary parts solved separately)."""
-        with _limit_bundled_blas():
+        with limit_bundled_blas():
             if self._solve is None:  # unpickled in a worker: factorise M again (cheap)
-                name = _resolve_backend(self.backend)
-                factor = _factor_cholmod if name == "cholmod" else _factor_superlu
-                self._solve = factor(sp.csc_matrix(self.m1))
+                self._solve = factorize(
+                    sp.csc_matrix(self.m1), backend=factor_backend(self.backend)
+                )
             if np.iscomplexobj(x):
                 re = np.asarray(self._solve(np.ascontiguousarray(x.real)))
                 im = np.asarray(self._solve(np.ascontiguousarray(x.imag)))

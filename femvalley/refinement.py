@@ -41,6 +41,7 @@ from femvalley.analysis import format_value
 from femvalley.config import StudyConfig
 from femvalley.convergence import ConvergenceTable, RichardsonOptions, converge
 from femvalley.io import DirectoryLock
+from femvalley.io.atomic import write_text
 
 __all__ = [
     "CONVERGENCE_SUMMARY_NAME",
@@ -248,7 +249,7 @@ def _converge_locked(
 
     def run_level(sizes: dict[str, float]) -> dict[str, float]:
         from femvalley.study import level_config, run_study
-        from femvalley.sweep import build_system
+        from femvalley.system import build_system
 
         i = index["i"]
         index["i"] += 1
@@ -294,9 +295,7 @@ def _converge_locked(
         "numbers": result.numbers,
         "per_level_numbers": numbers,
     }
-    tmp = out / (CONVERGENCE_SUMMARY_NAME + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    tmp.replace(out / CONVERGENCE_SUMMARY_NAME)
+    write_text(out / CONVERGENCE_SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
     if figures:
         from femvalley.plot import plot_convergence
 

@@ -45,6 +45,7 @@ import numpy as np
 import scipy.linalg as la
 from numpy.typing import NDArray
 
+from femvalley.io.atomic import atomic_path
 from femvalley.io.hdf5 import read_csr, write_csr
 
 __all__ = ["BASIS_NAME", "FORMAT", "StatesAt", "StudyStates", "write_basis"]
@@ -62,7 +63,7 @@ def write_basis(path: str | Path, system: Any, reduced: Any) -> Path:
     ----------
     path : str or Path
         The file (written under a temporary name and renamed).
-    system : femvalley.sweep.StudySystem
+    system : femvalley.system.StudySystem
         The study's system (operators, observables, basis).
     reduced : femvalley.reduced.ValleyReducedBasis
         Its single-valley reduced basis.
@@ -74,8 +75,7 @@ def write_basis(path: str | Path, system: Any, reduced: Any) -> Path:
     obs = system.observables
     ops = system.operators
     mass = obs.matrix("norm").tocsr()
-    tmp = out.with_name(out.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["format"] = FORMAT
         f.attrs["n_states"] = int(reduced.k)
         f.attrs["element"] = str(system.config.solver.element)
@@ -91,7 +91,6 @@ def write_basis(path: str | Path, system: Any, reduced: Any) -> Path:
         for name in _OBSERVABLES:
             r.create_dataset(name, data=np.real(reduced.project_scalar(obs.matrix(name))))
         r.create_dataset("valley_phase", data=reduced.project_scalar(obs.matrix("valley_phase")))
-    tmp.replace(out)
     return out
 
 

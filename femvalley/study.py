@@ -43,19 +43,15 @@ from femvalley.analysis import (
     format_value,
 )
 from femvalley.config import OutputConfig, ReductionConfig, StudyConfig
-from femvalley.eigen import serial_blas
 from femvalley.io import DirectoryLock, read_store
+from femvalley.io.atomic import write_text
+from femvalley.io.results import STORE_NAME, read_results
+from femvalley.linalg import serial_blas
 from femvalley.progress import QUIET, Phases
 from femvalley.reduced import ValleyReducedBasis
 from femvalley.resources import check_fits, estimate_study, size_fields
-from femvalley.sweep import (
-    STORE_NAME,
-    StudySystem,
-    device_potentials,
-    kp_input,
-    read_results,
-    run_sweep,
-)
+from femvalley.sweep import run_sweep
+from femvalley.system import StudySystem, device_potentials, kp_input
 
 __all__ = [
     "COARSER_DIR",
@@ -144,7 +140,7 @@ def stored_study(out_dir: str | Path, config: StudyConfig) -> dict[str, Any] | N
     coarser level (when the study estimates one) is finished too. :func:`run_study` with
     ``resume=True`` then returns these stored numbers and writes nothing (only the lock file
     ``.femvalley.lock`` is taken and released). The returned dict is the results store as
-    :func:`femvalley.sweep.read_results` reads it, with ``"summary"`` and
+    :func:`femvalley.io.results.read_results` reads it, with ``"summary"`` and
     ``"already_finished": True`` added.
     """
     out = Path(out_dir)
@@ -378,9 +374,7 @@ def finish_study(
 
         with phases.phase("ParaView files"):
             summary["paraview"] = [str(p.relative_to(out)) for p in export_study(out)]
-    tmp = out / (SUMMARY_NAME + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
-    tmp.replace(out / SUMMARY_NAME)
+    write_text(out / SUMMARY_NAME, json.dumps(summary, indent=2, default=_json_default) + "\n")
     return summary
 
 

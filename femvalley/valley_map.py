@@ -49,6 +49,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from femvalley.io.atomic import atomic_path
 from femvalley.units import MEV_PER_UEV, UEV_PER_MEV
 
 __all__ = [
@@ -710,21 +711,19 @@ def save_valley_grid(path: str | Path, grid: ValleyGrid) -> Path:
         },
         f"valley-map grid for {str(p)!r}",
     )
-    tmp = p.with_name(p.name + ".tmp")
     if suffix == ".npz":
-        with open(tmp, "wb") as f:
+        with atomic_path(p) as tmp, open(tmp, "wb") as f:
             np.savez(f, x_nm=x, y_nm=y, delta_ueV=d)
     else:
         import h5py
 
-        with h5py.File(tmp, "w") as f:
+        with atomic_path(p) as tmp, h5py.File(tmp, "w") as f:
             f.create_dataset("x_nm", data=x)
             f.create_dataset("y_nm", data=y)
             f.create_dataset("delta_ueV", data=d)
             f["x_nm"].attrs["unit"] = "nm"
             f["y_nm"].attrs["unit"] = "nm"
             f["delta_ueV"].attrs["unit"] = "ueV"
-    tmp.replace(p)
     return p
 
 

@@ -34,8 +34,8 @@ from femvalley.heterostructure.config import HeterostructureConfig
 from femvalley.io import CorruptStoreError
 from femvalley.io.atomic import LOCK_NAME
 from femvalley.io.hdf5 import write_csr
+from femvalley.io.results import read_results
 from femvalley.states import FORMAT, StudyStates
-from femvalley.sweep import read_results
 from femvalley.valley_map import (
     ValleyMapSpec,
     read_valley_grid_arrays,
@@ -78,11 +78,13 @@ def no_computation(monkeypatch):
     import femvalley.ensemble
     import femvalley.heterostructure.report
     import femvalley.sweep
+    import femvalley.system
 
     def refuse(*args, **kwargs):
         raise ComputationStarted("the device setup started: the input was not refused")
 
     monkeypatch.setattr(femvalley.sweep, "build_system", refuse)
+    monkeypatch.setattr(femvalley.system, "build_system", refuse)
     monkeypatch.setattr(femvalley.ensemble, "build_system", refuse)
     monkeypatch.setattr(femvalley.heterostructure.report, "valley_splitting_report", refuse)
 

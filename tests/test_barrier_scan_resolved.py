@@ -20,7 +20,7 @@ from femvalley.config import StudyConfig
 from femvalley.eigen import solve
 from femvalley.kp import assemble, single_band_model
 from femvalley.study import barrier_scan
-from femvalley.sweep import build_system, kp_input
+from femvalley.system import build_system, kp_input
 
 from .conftest import COARSE_STUDY_PARAMS
 

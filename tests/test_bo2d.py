@@ -8,7 +8,7 @@ import pytest
 
 from femvalley.config import StudyConfig
 from femvalley.study import barrier_scan, run_study
-from femvalley.sweep import build_system
+from femvalley.system import build_system
 
 from .conftest import COARSE_STUDY_PARAMS
 
@@ -181,7 +181,7 @@ def test_reuse_refuses_another_device(systems):
 
 
 def test_a_p2_study_takes_the_valley_map_at_every_dof(systems, tmp_path):
-    from femvalley.sweep import valley_map
+    from femvalley.system import valley_map
 
     cfg = _config(
         "bo2d",

@@ -106,10 +106,11 @@ def test_a_damaged_snapshot_checkpoint_is_named(tmp_path):
     out = tmp_path / "o"
     out.mkdir()
     (out / "snapshots.h5").write_bytes(b"\x00" * 100)
-    from femvalley.sweep import _read_snapshots
+    from femvalley.io.results import text_digest
+    from femvalley.io.snapshots import read_snapshots
 
     with pytest.raises(CorruptStoreError, match="snapshots.h5 is not a readable snapshot"):
-        _read_snapshots(out / "snapshots.h5", cfg)
+        read_snapshots(out / "snapshots.h5", text_digest(cfg.to_toml()))
 
 
 def test_run_sweep_refuses_a_damaged_results_store_before_any_computation(tmp_path):

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from femvalley.ensemble import EnsembleConfig, read_ensemble, run_ensemble
 from femvalley.study import run_study
-from femvalley.sweep import build_system
+from femvalley.system import build_system
 
 from .conftest import COARSE_STUDY_PARAMS
 

@@ -3,10 +3,11 @@
 A study run as a separate ``femvalley`` process gets SIGINT once its reduced basis has
 checkpointed a first snapshot: it must stop with exit status 130, one or two lines naming the
 ``--resume`` command and no traceback; that command must then finish the study with exactly
-the numbers of an uninterrupted run. An ensemble on two Dask worker processes has its parent
-killed with SIGKILL after its first stored task (no chance to clean up: its lock and temporary
-files stay behind); ``--resume`` with one worker must take the lock over and end with exactly
-the numbers of an uninterrupted run.
+the numbers of an uninterrupted run. A study killed with SIGKILL in its point loop leaves a
+readable results store (written in place) and resumes to the same numbers. An ensemble on two
+Dask worker processes has its parent killed with SIGKILL after its first stored task (no chance
+to clean up: its lock and temporary files stay behind); ``--resume`` with one worker must take
+the lock over and end with exactly the numbers of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pytest
 
 from femvalley.config import StudyConfig
 from femvalley.ensemble import EnsembleConfig, read_ensemble
-from femvalley.sweep import read_results
+from femvalley.io.results import read_results
 
 from .conftest import COARSE_STUDY_PARAMS
 
@@ -66,7 +67,10 @@ def _wait_for(predicate, proc, timeout: float = 300.0) -> None:
 
 def test_ctrl_c_then_resume_ends_bit_identical(tmp_path):
     study = tmp_path / "s.toml"
-    study.write_text(StudyConfig.from_dict(STUDY).to_toml())
+    # 101 points: after the first snapshot, the second one and the greedy check of the basis
+    # over every point take about 1.5 s on this mesh (9 points: about 0.3 s, too short a
+    # window to be sure the signal arrives before the study ends)
+    study.write_text(StudyConfig.from_dict({**STUDY, "detuning": {"points": 101}}).to_toml())
     ref = _run("run", str(study), "--out", str(tmp_path / "ref"), "--quiet")
     assert ref.returncode == 0, ref.stderr
 
@@ -81,7 +85,7 @@ def test_ctrl_c_then_resume_ends_bit_identical(tmp_path):
             text=True,
         )
         # interrupted once the reduced basis has checkpointed its first snapshot: the run
-        # has stored something, and the rest of the basis takes seconds on this mesh
+        # has stored something, and the rest of the basis takes a second or more
         _wait_for(lambda: (out / "snapshots.h5").exists(), proc)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=120) == 130
@@ -97,6 +101,60 @@ def test_ctrl_c_then_resume_ends_bit_identical(tmp_path):
     for name in ("energies_meV", "error_bound_meV", "dot_weight", "valley_parity"):
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
     assert np.all(a["done"] == 1)
+
+
+def test_kill_9_in_the_point_loop_leaves_a_readable_store_and_resume_ends_bit_identical(tmp_path):
+    """The results store is written in place, point by point: a SIGKILL between (or during)
+    point writes must leave a readable store whose done points are complete."""
+    import h5py
+
+    points = 600  # about 2 ms each on this mesh: a second of loop in which to be killed
+    cfg = {**STUDY, "detuning": {"points": points}}
+    study = tmp_path / "s.toml"
+    study.write_text(StudyConfig.from_dict(cfg).to_toml())
+    ref = _run("run", str(study), "--out", str(tmp_path / "ref"), "--quiet")
+    assert ref.returncode == 0, ref.stderr
+
+    out = tmp_path / "cut"
+    proc = subprocess.Popen(
+        _femvalley("run", str(study), "--out", str(out), "--quiet"),
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def some_done() -> bool:
+        try:  # the writer holds the file open: read its flags without HDF5's file lock
+            with h5py.File(out / "results.h5", "r", locking=False) as f:
+                return int(f["done"][()].sum()) >= 20
+        except (OSError, KeyError):
+            return False
+
+    _wait_for(some_done, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    stored = read_results(out / "results.h5")  # readable after the kill
+    done = stored["done"].astype(bool)
+    assert 20 <= done.sum() < points, done.sum()
+    ref_store = read_results(tmp_path / "ref" / "results.h5")
+    np.testing.assert_array_equal(stored["energies_meV"][done], ref_store["energies_meV"][done])
+
+    again = _run("run", str(study), "--out", str(out), "--resume", "--quiet")
+    assert again.returncode == 0, again.stderr
+    a = read_results(out / "results.h5")
+    assert np.all(a["done"] == 1)
+    for name in (
+        "energies_meV",
+        "error_bound_meV",
+        "dot_weight",
+        "valley_parity",
+        "valley_coupling_meV",
+        "x_mean_nm",
+        "detuning_slope_meV_per_mV",
+    ):
+        np.testing.assert_array_equal(a[name], ref_store[name], err_msg=name)
+    for end in ("first", "last"):
+        np.testing.assert_array_equal(a["states"][end], ref_store["states"][end], err_msg=end)
 
 
 def test_kill_9_of_an_ensemble_parent_then_resume_on_one_worker_ends_bit_identical(tmp_path):

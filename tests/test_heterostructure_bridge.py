@@ -8,7 +8,7 @@ import pytest
 from femvalley.config import StudyConfig
 from femvalley.heterostructure.bridge import alloy_valley_grid, column_phase
 from femvalley.heterostructure.config import HeterostructureConfig
-from femvalley.sweep import build_system
+from femvalley.system import build_system
 
 from .conftest import COARSE_STUDY_PARAMS
 

@@ -19,9 +19,9 @@ import pytest
 
 from femvalley.cli import main
 from femvalley.config import ConvergenceConfig, DeviceConfig, StudyConfig
+from femvalley.io.results import read_results
 from femvalley.refinement import OBSERVABLES, converge_study, level_observables
 from femvalley.study import COARSER_DIR, run_study
-from femvalley.sweep import read_results
 
 from .conftest import COARSE_STUDY_PARAMS as COARSE
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from femvalley.config import StudyConfig
+from femvalley.io.results import read_results
 from femvalley.states import BASIS_NAME, StudyStates
 from femvalley.study import run_study
-from femvalley.sweep import read_results
 
 from .conftest import COARSE_STUDY_PARAMS as COARSE
 

@@ -22,8 +22,9 @@ from scipy.optimize import minimize_scalar
 
 from femvalley.config import StudyConfig
 from femvalley.eigen import SweepSolver
+from femvalley.io.results import read_results
 from femvalley.study import run_study
-from femvalley.sweep import read_results, run_sweep
+from femvalley.sweep import run_sweep
 
 from .conftest import COARSE_STUDY_PARAMS as COARSE
 

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from femvalley.config import StudyConfig
-from femvalley.sweep import build_system, read_results, run_sweep
+from femvalley.io.results import read_results
+from femvalley.sweep import run_sweep
+from femvalley.system import build_system
 
 from .conftest import COARSE_STUDY_PARAMS as COARSE
 
@@ -37,7 +39,7 @@ def full_run(config, system, tmp_path_factory):
 def test_store_is_readable_with_plain_h5py(full_run, config):
     out, res = full_run
     with h5py.File(out / "results.h5", "r") as f:
-        assert f.attrs["layout_version"] == 3
+        assert f.attrs["layout_version"] == 4
         assert f["detuning_slope_meV_per_mV"].shape == f["energies_meV"].shape
         assert f["valley_coupling_meV"].dtype.kind == "c"
         assert (

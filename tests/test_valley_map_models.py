@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 from femvalley.config import StudyConfig
 from femvalley.eigen import solve
 from femvalley.kp import assemble, make_basis, single_band_model, two_valley_model
-from femvalley.sweep import valley_map
+from femvalley.system import valley_map
 from femvalley.valley_map import (
     DENSE_COVARIANCE_LIMIT_BYTES,
     ValleyGrid,

@@ -195,7 +195,7 @@ class HeterostructureConfig:
     @classmethod
     def from_toml(cls, path: str | Path) -> HeterostructureConfig:
         """Load and validate a PROFILE.toml."""
-        from femvalley.config import read_toml
+        from femvalley.io.toml import read_toml
 
         return cls.from_dict(read_toml(path, what="profile file"), where=f"{path}: ")
 

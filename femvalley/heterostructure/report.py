@@ -36,6 +36,7 @@ from femvalley.heterostructure.valley import (
     local_valley_coupling_meV,
 )
 from femvalley.heterostructure.vertical import solve_vertical
+from femvalley.io.atomic import atomic_path, write_text
 
 __all__ = ["deterministic_splittings_ueV", "valley_splitting_report"]
 
@@ -87,9 +88,7 @@ def _commensurate_window(centre: float, half_min: float) -> tuple[float, float]:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
+    write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def valley_splitting_report(
@@ -100,7 +99,7 @@ def valley_splitting_report(
     Returns the summary (also ``valley_splitting.json``) with ``deterministic_ueV``,
     ``disorder`` (statistics in ueV) and ``timings_s``.
     """
-    from femvalley.config import _dump_toml
+    from femvalley.io.toml import dump_toml
 
     t0 = time.perf_counter()
     det = deterministic_splittings_ueV(config)
@@ -138,13 +137,9 @@ def valley_splitting_report(
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        tmp = out / "profile.toml.tmp"
-        tmp.write_text(_dump_toml(config.to_dict()))
-        tmp.replace(out / "profile.toml")
-        tmp = out / "valley_splitting_ueV.npy.tmp"
-        with open(tmp, "wb") as fh:
+        write_text(out / "profile.toml", dump_toml(config.to_dict()))
+        with atomic_path(out / "valley_splitting_ueV.npy") as tmp, open(tmp, "wb") as fh:
             np.save(fh, ev_ueV)
-        tmp.replace(out / "valley_splitting_ueV.npy")
         if figures:
             from femvalley.plot import plot_valley_splitting_histogram
 

@@ -1,4 +1,8 @@
-"""Safe writes into output directories: one run per directory at a time.
+"""Safe writes into output directories: whole files or nothing, one run per directory.
+
+:func:`atomic_path` is the one place a file is written under a temporary name and renamed
+into place (``os.replace`` is atomic on POSIX): a reader, or a run killed half-way, sees the
+old file or the new one, never a half-written one. :func:`write_text` is its common case.
 
 :class:`DirectoryLock` holds an exclusive ``flock`` on ``DIR/.femvalley.lock`` while a run
 writes ``DIR``; the file names the holder (pid, host, start time). The kernel releases the
@@ -9,15 +13,25 @@ with the holder named, instead of both writing the same temporary files.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["DirectoryLock", "OutputBusyError", "LOCK_NAME"]
+__all__ = [
+    "LOCK_NAME",
+    "DirectoryLock",
+    "OutputBusyError",
+    "atomic_path",
+    "remove_temporaries",
+    "temporary_name",
+    "write_text",
+]
 
 #: name of the lock file inside a locked directory
 LOCK_NAME = ".femvalley.lock"
@@ -126,6 +140,46 @@ class DirectoryLock:
 
 #: names of the temporary files femvalley writes before renaming them into place
 _TEMPORARY = re.compile(r"(\.tmp$|\.tmp\.|^\.tmp-)")
+
+
+def temporary_name(path: str | Path, *, suffix: str = "") -> Path:
+    """Return the temporary name :func:`atomic_path` writes ``path`` under (same directory).
+
+    ``.NAME.PID.tmp`` followed by ``suffix`` (for writers that choose the format from the file
+    extension, e.g. ``".png"``, ``".npy"``); hidden, unique per process, and matched by
+    :func:`remove_temporaries`.
+    """
+    p = Path(path)
+    return p.with_name(f".{p.name}.{os.getpid()}.tmp{suffix}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, *, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path to write; rename it over ``path`` when the block succeeds.
+
+    If the block raises (a full disk, Ctrl-C), the temporary file is removed and ``path`` is
+    left as it was. The directory of ``path`` must exist.
+
+    Examples
+    --------
+    >>> with atomic_path(out / "summary.json") as tmp:  # doctest: +SKIP
+    ...     tmp.write_text(text)
+    """
+    final = Path(path)
+    tmp = temporary_name(final, suffix=suffix)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def remove_temporaries(directory: str | Path) -> list[Path]:

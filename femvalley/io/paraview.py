@@ -11,7 +11,6 @@ meshio's ``TimeSeriesReader`` reads it back.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,8 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from femvalley.io.atomic import atomic_path
 
 __all__ = ["points3", "write_vtu", "write_xdmf_series"]
 
@@ -70,9 +71,8 @@ def write_vtu(
         point_data={k: np.asarray(v) for k, v in point_data.items()},
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.vtu")
-    meshio.write(tmp, m, file_format="vtu")
-    tmp.replace(out)
+    with atomic_path(out, suffix=".vtu") as tmp:
+        meshio.write(tmp, m, file_format="vtu")
     return out
 
 
@@ -122,48 +122,42 @@ def write_xdmf_series(
     c = np.ascontiguousarray(_cells(cells, pts3).T)
     h5 = out.with_suffix(".h5")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_h5 = h5.with_name(f".{h5.name}.{os.getpid()}.tmp")
-    tmp_xdmf = out.with_name(f".{out.name}.{os.getpid()}.tmp")
 
     root = ET.Element("Xdmf", Version="3.0")
     domain = ET.SubElement(root, "Domain")
     series = ET.SubElement(
         domain, "Grid", Name="series", GridType="Collection", CollectionType="Temporal"
     )
-    try:
-        with h5py.File(tmp_h5, "w") as f:
-            f.create_dataset("mesh/points", data=pts)
-            f.create_dataset("mesh/cells", data=c)
-            for i, (ti, data) in enumerate(zip(t, point_data)):
-                grid = ET.SubElement(series, "Grid", Name=f"step{i}", GridType="Uniform")
-                ET.SubElement(grid, "Time", Value=repr(float(ti)))
-                topo = ET.SubElement(
-                    grid,
-                    "Topology",
-                    TopologyType=_XDMF_CELL[c.shape[1]],
-                    NumberOfElements=str(c.shape[0]),
-                )
-                _data_item(topo, h5.name, "/mesh/cells", c)
-                geo = ET.SubElement(grid, "Geometry", GeometryType="XYZ")
-                _data_item(geo, h5.name, "/mesh/points", pts)
-                for name, values in data.items():
-                    v = np.asarray(values, dtype=np.float32)
-                    if v.shape != (pts.shape[0],):
-                        raise ValueError(
-                            f"point data {name!r} at step {i} has shape {v.shape}; need "
-                            f"({pts.shape[0]},), one value per point"
-                        )
-                    dataset = f"/step{i}/{name}"
-                    f.create_dataset(dataset, data=v)
-                    attr = ET.SubElement(
-                        grid, "Attribute", Name=name, AttributeType="Scalar", Center="Node"
+    # the heavy data first, then the XDMF that points to it: each appears whole
+    with atomic_path(h5) as tmp_h5, h5py.File(tmp_h5, "w") as f:
+        f.create_dataset("mesh/points", data=pts)
+        f.create_dataset("mesh/cells", data=c)
+        for i, (ti, data) in enumerate(zip(t, point_data)):
+            grid = ET.SubElement(series, "Grid", Name=f"step{i}", GridType="Uniform")
+            ET.SubElement(grid, "Time", Value=repr(float(ti)))
+            topo = ET.SubElement(
+                grid,
+                "Topology",
+                TopologyType=_XDMF_CELL[c.shape[1]],
+                NumberOfElements=str(c.shape[0]),
+            )
+            _data_item(topo, h5.name, "/mesh/cells", c)
+            geo = ET.SubElement(grid, "Geometry", GeometryType="XYZ")
+            _data_item(geo, h5.name, "/mesh/points", pts)
+            for name, values in data.items():
+                v = np.asarray(values, dtype=np.float32)
+                if v.shape != (pts.shape[0],):
+                    raise ValueError(
+                        f"point data {name!r} at step {i} has shape {v.shape}; need "
+                        f"({pts.shape[0]},), one value per point"
                     )
-                    _data_item(attr, h5.name, dataset, v)
-        ET.indent(root)
+                dataset = f"/step{i}/{name}"
+                f.create_dataset(dataset, data=v)
+                attr = ET.SubElement(
+                    grid, "Attribute", Name=name, AttributeType="Scalar", Center="Node"
+                )
+                _data_item(attr, h5.name, dataset, v)
+    ET.indent(root)
+    with atomic_path(out) as tmp_xdmf:
         ET.ElementTree(root).write(tmp_xdmf, encoding="utf-8", xml_declaration=True)
-        tmp_h5.replace(h5)
-        tmp_xdmf.replace(out)
-    finally:
-        for tmp in (tmp_h5, tmp_xdmf):
-            tmp.unlink(missing_ok=True)
     return out

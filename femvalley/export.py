@@ -119,7 +119,7 @@ def export_study(
         return written
     times, series = [], []
     for i, comps in _series_states(out, res, want, on_note):
-        data: dict[str, Any] = {"band_edge_meV": u0 + eps[i] * d, "valley_splitting_ueV": ev}
+        data: dict[str, Any] = {"band_edge_meV": u0 + eps[i] * d}
         for j in range(min(want, comps.shape[0])):
             data.update(state_point_data(comps[j], prefix=f"state{j}_"))
         series.append(data)
@@ -133,6 +133,7 @@ def export_study(
                 cells,
                 np.asarray(times)[order],
                 [series[k] for k in order],
+                static_data={"valley_splitting_ueV": ev},
             )
         )
     return written

@@ -49,7 +49,7 @@ from numpy.typing import NDArray
 
 from femvalley.eigen import EigenResult, factor_backend, solve
 from femvalley.kp import CouplingAssembler, KPOperators
-from femvalley.linalg import component_weights, factorize, limit_bundled_blas
+from femvalley.linalg import component_weights, factorize, limit_bundled_blas, serial_blas
 
 __all__ = [
     "MassSolver",
@@ -537,7 +537,8 @@ def _greedy(
             add(i)
     while True:
         rb = make()
-        errors = np.array([rb.solve(p, vectors=False).error_bound_meV for p in points])
+        with serial_blas():  # small dense problems: one BLAS thread (no spinning pools)
+            errors = np.array([rb.solve(p, vectors=False).error_bound_meV for p in points])
         bad = [i for i, e in enumerate(errors) if not e <= tolerance_meV]
         if not bad or len(snaps) >= max_snapshots:
             return rb, bad

@@ -321,7 +321,10 @@ def finish_study(
     analysis = None
     if summary["points_done"] >= 2 and cfg.solver.n_states >= 2 and bool(np.all(results["done"])):
         spectrum = study_spectrum(system, reduced)
-        levels = sweep_levels(results, spectrum)
+        # the reduced solves of the sweep points again, with per-state bounds: small dense
+        # problems, one BLAS thread (two spinning pools on two cores slow each 2-5x)
+        with serial_blas() if reduced is not None else nullcontext():
+            levels = sweep_levels(results, spectrum)
         try:
             # root finding on reduced solves: small dense problems, one BLAS thread
             with (
@@ -539,8 +542,8 @@ def _figures(
             "energies_meV": branches,
             "label": label,
         }
-    written = [
-        plot_spectrum(
+    with serial_blas() if zoom is not None else nullcontext():  # the zoom's reduced solves
+        spectrum_png = plot_spectrum(
             out / "spectrum.png",
             detuning_mV=results["detuning_mV"],
             energies_meV=results["energies_meV"],
@@ -548,12 +551,8 @@ def _figures(
             n_states=4,
             title=f"{cfg.device.name}, model {cfg.model}: lowest states against detuning",
             zoom=zoom,
-        ),
-        plot_valley_splitting_map(
-            system.valley_grid,
-            out / "valley_map.png",
-        ),
-    ]
+        )
+    written = [spectrum_png, plot_valley_splitting_map(system.valley_grid, out / "valley_map.png")]
     states = results.get("states", {})
     eps = np.asarray(results["detuning_mV"])
     ends = {"first": eps[0], "last": eps[-1]}

@@ -8,6 +8,7 @@ written positively oriented (VTK integrates signed volumes).
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
 import pytest
 import skfem
@@ -75,8 +76,13 @@ def _read_series(path):
 def test_xdmf_series_has_one_grid_per_step_that_vtk_reads_and_integrates(tmp_path, dim):
     p, t = _box_mesh(dim)
     data = [{"f": _field(p, ti), "g": np.full(p.shape[1], ti)} for ti in TIMES]
-    path = write_xdmf_series(tmp_path / "series.xdmf", p, t, TIMES, data)
+    still = (p[0] + 2 * p[1]).astype(np.float32)  # the same at every step: stored once
+    path = write_xdmf_series(
+        tmp_path / "series.xdmf", p, t, TIMES, data, static_data={"still": still}
+    )
     assert sorted(x.name for x in tmp_path.iterdir()) == ["series.h5", "series.xdmf"]
+    with h5py.File(tmp_path / "series.h5", "r") as h5:
+        assert [n for n in h5 if n.startswith("step") and "still" in h5[n]] == []
 
     times, steps = _read_series(path)
     np.testing.assert_array_equal(times, TIMES)
@@ -92,6 +98,7 @@ def test_xdmf_series_has_one_grid_per_step_that_vtk_reads_and_integrates(tmp_pat
         f = vtk_to_numpy(grid.GetPointData().GetArray("f"))
         np.testing.assert_allclose(f, _field(p, ti), rtol=1e-6)  # single precision
         np.testing.assert_array_equal(vtk_to_numpy(grid.GetPointData().GetArray("g")), ti)
+        np.testing.assert_array_equal(vtk_to_numpy(grid.GetPointData().GetArray("still")), still)
         integral, size = _integrate(grid, "f")
         assert size == pytest.approx(6.0 if dim == 3 else 2.0, rel=1e-12)
         assert integral == pytest.approx(_exact_integral(dim, ti), rel=1e-6, abs=1e-6)
@@ -102,7 +109,7 @@ def test_xdmf_series_reads_back_with_meshio(tmp_path):
 
     p, t = _box_mesh(3)
     data = [{"f": _field(p, ti)} for ti in TIMES]
-    write_xdmf_series(tmp_path / "s.xdmf", p, t, TIMES, data)
+    write_xdmf_series(tmp_path / "s.xdmf", p, t, TIMES, data, static_data={"still": p[2]})
     with meshio.xdmf.TimeSeriesReader(tmp_path / "s.xdmf") as reader:
         points, cells = reader.read_points_cells()
         np.testing.assert_array_equal(points, p.T)
@@ -112,6 +119,7 @@ def test_xdmf_series_reads_back_with_meshio(tmp_path):
             time, point_data, _ = reader.read_data(k)
             assert time == ti
             np.testing.assert_allclose(point_data["f"], _field(p, ti), rtol=1e-6)
+            np.testing.assert_allclose(point_data["still"], p[2], rtol=1e-6)
 
 
 @pytest.mark.parametrize("dim", [3, 2])
@@ -139,6 +147,8 @@ def test_series_input_errors_name_the_problem(tmp_path):
         write_xdmf_series(tmp_path / "s.xdmf", p, t, [0.0], [{"f": p[0]}, {"f": p[0]}])
     with pytest.raises(ValueError, match="'f' at step 0 has shape"):
         write_xdmf_series(tmp_path / "s.xdmf", p, t, [0.0], [{"f": p[0, :5]}])
+    with pytest.raises(ValueError, match="static data 'g' has shape"):
+        write_xdmf_series(tmp_path / "s.xdmf", p, t, [0.0], [{"f": p[0]}], static_data={"g": [1]})
     with pytest.raises(ValueError, match="cells have shape"):
         write_vtu(tmp_path / "x.vtu", p, t[:2], {})
     assert list(tmp_path.iterdir()) == []  # nothing half-written is left

@@ -89,12 +89,21 @@ def _data_item(parent: ET.Element, h5name: str, dataset: str, array: NDArray[Any
     item.text = f"{h5name}:{dataset}"
 
 
+def _point_values(values: ArrayLike, n: int, what: str) -> NDArray[np.float32]:
+    v = np.asarray(values, dtype=np.float32)
+    if v.shape != (n,):
+        raise ValueError(f"{what} has shape {v.shape}; need ({n},), one value per point")
+    return v
+
+
 def write_xdmf_series(
     path: str | Path,
     points_nm: ArrayLike,
     cells: ArrayLike,
     times: ArrayLike,
     point_data: Sequence[Mapping[str, ArrayLike]],
+    *,
+    static_data: Mapping[str, ArrayLike] | None = None,
 ) -> Path:
     """Write an XDMF time series (``path`` and its HDF5 file next to it) atomically.
 
@@ -108,6 +117,9 @@ def write_xdmf_series(
         The time value of every step (femvalley: the detuning in mV).
     point_data : sequence of T mappings
         Name -> (N,) values at every step, written in single precision (float32).
+    static_data : mapping, optional
+        Name -> (N,) values that are the same at every step: written once (``/mesh/NAME``)
+        and shown at every step.
     """
     import h5py
 
@@ -132,6 +144,10 @@ def write_xdmf_series(
     with atomic_path(h5) as tmp_h5, h5py.File(tmp_h5, "w") as f:
         f.create_dataset("mesh/points", data=pts)
         f.create_dataset("mesh/cells", data=c)
+        static: dict[str, NDArray[np.float32]] = {}
+        for name, values in (static_data or {}).items():
+            static[name] = _point_values(values, pts.shape[0], f"static data {name!r}")
+            f.create_dataset(f"mesh/{name}", data=static[name])
         for i, (ti, data) in enumerate(zip(t, point_data)):
             grid = ET.SubElement(series, "Grid", Name=f"step{i}", GridType="Uniform")
             ET.SubElement(grid, "Time", Value=repr(float(ti)))
@@ -144,13 +160,13 @@ def write_xdmf_series(
             _data_item(topo, h5.name, "/mesh/cells", c)
             geo = ET.SubElement(grid, "Geometry", GeometryType="XYZ")
             _data_item(geo, h5.name, "/mesh/points", pts)
+            for name, sv in static.items():
+                attr = ET.SubElement(
+                    grid, "Attribute", Name=name, AttributeType="Scalar", Center="Node"
+                )
+                _data_item(attr, h5.name, f"/mesh/{name}", sv)
             for name, values in data.items():
-                v = np.asarray(values, dtype=np.float32)
-                if v.shape != (pts.shape[0],):
-                    raise ValueError(
-                        f"point data {name!r} at step {i} has shape {v.shape}; need "
-                        f"({pts.shape[0]},), one value per point"
-                    )
+                v = _point_values(values, pts.shape[0], f"point data {name!r} at step {i}")
                 dataset = f"/step{i}/{name}"
                 f.create_dataset(dataset, data=v)
                 attr = ET.SubElement(

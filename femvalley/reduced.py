@@ -849,9 +849,14 @@ class ValleyReducedBasis:
 
     def components(self, coefficients: NDArray[Any]) -> NDArray[np.complex128]:
         """Return the states of reduced ``coefficients`` (2m, k) on all DOFs: (k, 2, N)."""
-        m = self.parts.phi.shape[1]
+        phi = self.parts.phi
+        m = phi.shape[1]
         y = np.asarray(coefficients)
-        x = np.vstack([self.parts.phi @ y[:m], self.parts.phi @ y[m:]])
+        k = y.shape[1]
+        # one real product over phi for both valleys and both parts (phi @ y would copy the
+        # real phi to complex, and reading phi is the cost of this product)
+        z = phi @ np.hstack([y[:m].real, y[:m].imag, y[m:].real, y[m:].imag])
+        x = np.vstack([z[:, :k] + 1j * z[:, k : 2 * k], z[:, 2 * k : 3 * k] + 1j * z[:, 3 * k :]])
         return self.operators.expand(x)
 
     def project_scalar(self, matrix: Any) -> NDArray[Any]:

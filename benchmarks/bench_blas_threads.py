@@ -2,8 +2,8 @@
 
 A certified reduced-basis point is a ``2m x 2m`` Hermitian eigenproblem (m = 30-60 orbitals on
 the demo) plus a few small dense products. This script times the 201 points of the demo's
-BO-2D sweep (``femvalley.cli.demo_config`` with ``model = "bo2d"``), the same basis in the same
-run, with the default BLAS thread pools and inside :func:`femvalley.eigen.serial_blas` (what
+BO-2D sweep (``StudyConfig.demo()`` with ``model = "bo2d"``), the same basis in the same run,
+with the default BLAS thread pools and inside :func:`femvalley.linalg.serial_blas` (what
 ``run_sweep`` and the anticrossing analysis use), on an idle machine and with one core kept
 busy by a spinning process (another job, a ParaView session). Also ``scipy.linalg.eigh`` of
 random Hermitian matrices of the reduced sizes.
@@ -53,18 +53,18 @@ def _time_eigh(n: int, repeat: int = 40) -> float:
 def main() -> None:
     from threadpoolctl import threadpool_info
 
-    from femvalley.cli import demo_config
+    from femvalley.config import StudyConfig
     from femvalley.linalg import serial_blas
-    from femvalley.reduced import build_valley_basis
+    from femvalley.rb import build_single_valley_basis
     from femvalley.system import build_system
 
-    cfg = dataclasses.replace(demo_config(), model="bo2d")
+    cfg = dataclasses.replace(StudyConfig.demo(), model="bo2d")
     t0 = time.perf_counter()
     system = build_system(cfg)
     setup = time.perf_counter() - t0
     eps = np.linspace(cfg.detuning.start_mV, cfg.detuning.stop_mV, 201)
     points = [{"detuning": float(e)} for e in eps]
-    vb, bad = build_valley_basis(
+    vb, bad = build_single_valley_basis(
         system.operators,
         points,
         delta_meV=system.delta_meV,

@@ -45,12 +45,12 @@ def timed_solves(system) -> tuple[float, np.ndarray]:
 def main() -> None:
     from _memory import PeakRSS
 
-    from femvalley.cli import demo_config
+    from femvalley.config import StudyConfig
     from femvalley.study import barrier_scan
     from femvalley.sweep import run_sweep
     from femvalley.system import build_system
 
-    base = demo_config()
+    base = StudyConfig.demo()
     rows = {}
     systems = {}
     for model in ("3d", "bo2d"):

@@ -1,6 +1,6 @@
 """Mesh convergence of the demo study: the numbers a user takes away, with their errors.
 
-For each model (``bo2d``, ``3d``) the demo study (``femvalley.cli.demo_config``: B5 = 1.45 V)
+For each model (``bo2d``, ``3d``) the demo study (``StudyConfig.demo()``: B5 = 1.45 V)
 is run on a hierarchy of meshes by :func:`femvalley.refinement.converge_study`: every level
 refines the k.p steps in-plane and across the well and the device mesh of the quantum region
 by ``ratio``; the demo's own mesh is level 1 of 3 (one coarser, one finer), or the first
@@ -33,8 +33,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 def main() -> None:
     from _memory import PeakRSS
 
-    from femvalley.cli import demo_config
-    from femvalley.config import DetuningConfig
+    from femvalley.config import DetuningConfig, StudyConfig
     from femvalley.refinement import converge_study
 
     ap = argparse.ArgumentParser()
@@ -51,7 +50,7 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     print(f"# machine: {platform.machine()}, {platform.python_version()}, 2 cores")
-    base = demo_config()
+    base = StudyConfig.demo()
     base = dataclasses.replace(
         base,
         detuning=DetuningConfig(start_mV=-10.0, stop_mV=10.0, points=args.points),

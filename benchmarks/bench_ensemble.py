@@ -1,6 +1,6 @@
 """Variability at scale: a 201-point certified sweep, and 1000 seeds x 21 detunings.
 
-1. The demo study (``femvalley.cli.demo_config``), 201 detuning points over +-10 mV, 8 states:
+1. The demo study (``StudyConfig.demo()``), 201 detuning points over +-10 mV, 8 states:
    the single-valley certified reduced basis (greedy snapshots + 201 Rayleigh-Ritz points)
    against full two-valley shift-invert solves (``femvalley.eigen.solve``, CHOLMOD). The full
    solves run at every 10th point (21 of the 201: at about 14 s each, all 201 would take 47
@@ -37,14 +37,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 def sweep_benchmark(out: dict) -> None:
     from _memory import PeakRSS
 
-    from femvalley.cli import demo_config
+    from femvalley.config import StudyConfig
     from femvalley.eigen import solve
     from femvalley.kp import CouplingAssembler
-    from femvalley.reduced import build_reduced_basis, build_valley_basis
+    from femvalley.rb import build_single_valley_basis, build_two_valley_basis
     from femvalley.system import build_system
     from femvalley.valley_map import valley_map_on_nodes
 
-    cfg = demo_config()
+    cfg = StudyConfig.demo()
     cfg = dataclasses.replace(cfg, detuning=dataclasses.replace(cfg.detuning, points=201))
     t0 = time.perf_counter()
     system = build_system(cfg)
@@ -57,7 +57,7 @@ def sweep_benchmark(out: dict) -> None:
 
     with PeakRSS() as mem:
         t0 = time.perf_counter()
-        vb, bad = build_valley_basis(ops, points, delta_meV=system.delta_meV, k=k)
+        vb, bad = build_single_valley_basis(ops, points, delta_meV=system.delta_meV, k=k)
         build = time.perf_counter() - t0
         t0 = time.perf_counter()
         sols = [vb.solve(p, vectors=False) for p in points]
@@ -92,7 +92,7 @@ def sweep_benchmark(out: dict) -> None:
     out["speedup"] = 201 * t_full / (build + online)
     # the two-valley snapshot basis of earlier sessions, same run
     t0 = time.perf_counter()
-    rb2, _ = build_reduced_basis(ops, points, k=k)
+    rb2, _ = build_two_valley_basis(ops, points, k=k)
     t2 = time.perf_counter() - t0
     t0 = time.perf_counter()
     for p in points:
@@ -138,7 +138,7 @@ def _worker_peak_mb(client) -> list[float]:
 def ensemble_benchmark(out: dict, seeds: int, scaling_seeds: int) -> None:
     from distributed import Client, LocalCluster
 
-    from femvalley.cli import DEMO_TOML
+    from femvalley.config import demo_toml
     from femvalley.ensemble import EnsembleConfig, run_ensemble
 
     try:
@@ -146,7 +146,7 @@ def ensemble_benchmark(out: dict, seeds: int, scaling_seeds: int) -> None:
     except ImportError:  # pragma: no cover
         import tomli as tomllib
 
-    data = tomllib.loads(DEMO_TOML)
+    data = tomllib.loads(demo_toml())
     data["output"] = {"figures": True, "vtu_states": 0}
 
     def config(n: int, scheduler: str | None) -> EnsembleConfig:

@@ -1,6 +1,6 @@
 """The demo study end to end, and its time per point against the naive approach.
 
-1. ``femvalley demo``'s study (``femvalley.cli.demo_config``) through ``run_study``: total wall
+1. ``femvalley demo``'s study (``StudyConfig.demo()``) through ``run_study``: total wall
    time, setup (mesh, gate solves, k.p assembly), time per point, the post-processing (fit
    with its refinement, figures, ParaView files) and the peak memory. The default method is
    the certified reduced basis: its time per point is *amortised*, (basis build, i.e. the
@@ -59,11 +59,11 @@ def main() -> None:
 
     from _memory import PeakRSS
 
-    from femvalley.cli import demo_config
+    from femvalley.config import StudyConfig
     from femvalley.study import run_study
     from femvalley.sweep import run_sweep
 
-    config = demo_config()
+    config = StudyConfig.demo()
     with tempfile.TemporaryDirectory() as tmp, PeakRSS() as mem:
         t0 = time.perf_counter()
         res = run_study(config, out_dir=Path(tmp) / "demo", progress=False)

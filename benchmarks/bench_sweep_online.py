@@ -51,9 +51,9 @@ COMPARED = (
 
 
 def demo_201(coarser: bool):  # noqa: ANN201 - a StudyConfig
-    from femvalley.cli import demo_config
+    from femvalley.config import StudyConfig
 
-    cfg = demo_config()
+    cfg = StudyConfig.demo()
     cfg = dataclasses.replace(cfg, detuning=dataclasses.replace(cfg.detuning, points=201))
     if not coarser:
         cfg = dataclasses.replace(

@@ -55,12 +55,7 @@ def main() -> None:
     parser.add_argument("--study", help="study TOML (default: the built-in demo study)")
     parser.add_argument("--out", default="out/detuning", help="output directory")
     args = parser.parse_args()
-    if args.study:
-        config = StudyConfig.from_toml(args.study)
-    else:
-        from femvalley.cli import demo_config
-
-        config = demo_config()
+    config = StudyConfig.from_toml(args.study) if args.study else StudyConfig.demo()
     s = run(config, Path(args.out))
     for name, entry in s.get("numbers", {}).items():
         print(f"{name:28s} {entry['text']}")

@@ -1,13 +1,84 @@
 """femvalley: finite-element simulator for single electrons in silicon quantum dots.
 
 Position-dependent two-valley (and general n-band) k.p models on scikit-fem meshes,
-correlated random valley-coupling maps, and fast sparse eigensolvers.
+correlated random valley-coupling maps, and fast sparse eigensolvers with certified bounds.
+
+The public API, in the order a study uses it::
+
+    import femvalley as fv
+
+    config = fv.StudyConfig.from_toml("study.toml")       # or fv.StudyConfig.from_dict(...)
+    system = fv.build_system(config)                      # mesh, gates, k.p operators: once
+    result = system.solve(detuning_mV=2.5)                # lowest states at one detuning
+    out = fv.run_study(config, out_dir="run")             # sweep, analysis, figures, files
+    stored = fv.read_results("run/results.h5")
+
+Everything else is in the modules (``femvalley.kp``, ``femvalley.eigen``, ...). ``import
+femvalley`` loads neither matplotlib, h5py, dask nor gmsh: they are imported when a figure, a
+file, a cluster or a mesh is made.
 
 "ref. 1", "ref. 2" and "ref. 3" in docstrings are the papers listed in docs/references.md.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from femvalley.analysis import StateObservables, analyse_sweep, fit_anticrossing
+from femvalley.config import StudyConfig
+from femvalley.eigen import EigenResult, available_backends, solve
+from femvalley.electrostatics import GatePotentials, solve_gates
+from femvalley.ensemble import EnsembleConfig, run_ensemble
+from femvalley.execution import make_executor
+from femvalley.export import export_study
+from femvalley.io.results import ResultsStore, read_results
+from femvalley.kp import KPModel, KPOperators, assemble, make_basis, two_valley_model
+from femvalley.rb import (
+    SingleValleyBasis,
+    TwoValleyBasis,
+    build_single_valley_basis,
+    build_two_valley_basis,
+)
+from femvalley.refinement import converge_study
+from femvalley.states import StudyStates
+from femvalley.study import barrier_scan, run_study
+from femvalley.sweep import run_sweep
+from femvalley.system import StudySystem, build_system
+from femvalley.valley_map import ValleyGrid, ValleyMapSpec, valley_map_on_nodes
+from femvalley.version import __version__
 
-__all__ = ["__version__"]
+__all__ = [
+    "EigenResult",
+    "EnsembleConfig",
+    "GatePotentials",
+    "KPModel",
+    "KPOperators",
+    "TwoValleyBasis",
+    "ResultsStore",
+    "StateObservables",
+    "StudyConfig",
+    "StudyStates",
+    "StudySystem",
+    "ValleyGrid",
+    "ValleyMapSpec",
+    "SingleValleyBasis",
+    "__version__",
+    "analyse_sweep",
+    "assemble",
+    "available_backends",
+    "barrier_scan",
+    "build_two_valley_basis",
+    "build_system",
+    "build_single_valley_basis",
+    "converge_study",
+    "export_study",
+    "fit_anticrossing",
+    "make_basis",
+    "make_executor",
+    "read_results",
+    "run_ensemble",
+    "run_study",
+    "run_sweep",
+    "solve",
+    "solve_gates",
+    "two_valley_model",
+    "valley_map_on_nodes",
+]

@@ -31,12 +31,23 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "analyse_sweep",
+    "Anticrossing",
     "AnticrossingFit",
+    "dot_doublet",
+    "DotDoublet",
+    "fit_anticrossing",
+    "format_value",
+    "FullSpectrum",
+    "Levels",
+    "lever_arm",
+    "minimum_gap",
     "MinimumGap",
     "ProjectedObservables",
+    "ReducedSpectrum",
+    "resolve_anticrossings",
     "StateObservables",
-    "fit_anticrossing",
-    "minimum_gap",
+    "SweepAnalysis",
     "two_dot_model_meV",
 ]
 
@@ -203,7 +214,7 @@ class ProjectedObservables:
     numbers as :meth:`StateObservables.__call__` on the expanded vectors (to rounding) at a
     cost independent of the mesh.
 
-    Build with :meth:`project`; call with a :class:`~femvalley.reduced.ReducedSolution` whose
+    Build with :meth:`project`; call with a :class:`~femvalley.rb.ReducedSolution` whose
     ``coefficients`` are set.
     """
 
@@ -214,7 +225,7 @@ class ProjectedObservables:
 
     @classmethod
     def project(cls, observables: StateObservables, basis: Any) -> ProjectedObservables:
-        """Project ``observables``' matrices onto ``basis`` (a ``ValleyReducedBasis``)."""
+        """Project ``observables``' matrices onto ``basis`` (a ``SingleValleyBasis``)."""
         names = ["norm", *observables.dots, "x", "x2", "y", "y2"]
         names += ["term:" + t for t in observables.term_names]
         mats = {n: np.real(basis.project_scalar(observables.matrix(n))) for n in names}
@@ -713,7 +724,7 @@ class ReducedSpectrum:
 
     Parameters
     ----------
-    basis : ValleyReducedBasis
+    basis : SingleValleyBasis
     observables : StateObservables
         On the study's basis, with the dot regions (its matrices are projected once).
     term : str
@@ -802,7 +813,7 @@ class FullSpectrum:
         term: str = "detuning",
         backend: str = "auto",
     ) -> None:
-        from femvalley.reduced import MassSolver
+        from femvalley.rb import MassSolver
 
         if term not in observables.term_names:
             raise ValueError(
@@ -821,7 +832,7 @@ class FullSpectrum:
     def __call__(self, detuning_mV: float) -> Levels:
         """Levels at one detuning (mV), by a full solve."""
         from femvalley.eigen import EigenResult, solve
-        from femvalley.reduced import ritz_bound, state_bounds
+        from femvalley.rb import ritz_bound, state_bounds
 
         self.evaluations += 1
         ops = self.operators

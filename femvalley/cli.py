@@ -30,68 +30,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEMO_TOML", "build_parser", "demo_config", "main", "main_exit"]
-
-#: The built-in study of ``femvalley demo``: the reference study (docs/references.md) on the
-#: Tunnel Falls-like double dot (valley map 200 ueV / 19.2 nm / 1000 nm / seed 8, 21 points
-#: over +-10 mV, 8 states), on meshes sized to run in one to two minutes on two cores, at an
-#: operating point with an open interdot anticrossing: the barrier B5 at 1.45 V instead of the
-#: reference 1.2 V, where t_c is about 0.3 ueV and the lines seem to cross
-#: (examples/reference_biases.toml keeps those). The study also runs the mesh one level
-#: coarser, so that every number comes with a discretisation error.
-DEMO_TOML = """\
-[device]
-name = "tunnel_falls"
-kp_mesh = "structured"
-
-[device.params]
-quantum_mesh_size_nm = 4.0       # electrostatics mesh in the quantum region
-kp_mesh_size_nm = 3.0            # k.p tensor grid in x and y
-kp_vertical_mesh_size_nm = 0.5   # k.p grid across the well
-
-[biases_V]                       # reference biases, except the barrier between the dots:
-B5 = 1.45                        # t_c about 30 ueV here (about 0.3 ueV at 1.2 V)
-
-[detuning]                       # P5 = 2.5 V + eps/2, P6 = 2.5 V - eps/2
-start_mV = -10.0
-stop_mV = 10.0
-points = 21
-
-[valley_map]
-mean_valley_splitting_ueV = 200.0
-lx_nm = 19.2
-ly_nm = 1000.0
-nx = 200
-ny = 15
-seed = 8
-
-[solver]
-n_states = 8
-
-[output]
-figures = true
-vtu_states = 2
-
-[convergence]
-estimate = "coarser_level"       # also run the mesh sqrt(2) coarser: discretisation errors
-"""
-
-
-def _tomllib() -> Any:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    return tomllib
-
-
-def demo_config() -> Any:
-    """Return the :class:`~femvalley.config.StudyConfig` of ``femvalley demo``."""
-    tomllib = _tomllib()
-
-    from femvalley.config import StudyConfig
-
-    return StudyConfig.from_dict(tomllib.loads(DEMO_TOML))
+__all__ = [
+    "RUN_MARKERS",
+    "build_parser",
+    "main",
+    "main_exit",
+    "print_numbers",
+]
 
 
 def _add_run_options(p: argparse.ArgumentParser, default_out: str | None) -> None:
@@ -138,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Finite-element two-valley k.p simulations of silicon quantum dots: "
         "detuning spectra of gate-defined double dots with a correlated valley-coupling map.",
     )
-    from femvalley import __version__
+    from femvalley.version import __version__
 
     parser.add_argument("--version", action="version", version=f"femvalley {__version__}")
     parser.add_argument(
@@ -440,11 +385,11 @@ def _run_ensemble(args: argparse.Namespace, out: Path) -> int:
 
 
 def _parse_value(text: str) -> Any:
-    tomllib = _tomllib()
+    from femvalley.io.toml import TOMLDecodeError, loads
 
     try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+        return loads(f"v = {text}")["v"]
+    except TOMLDecodeError:
         return text
 
 
@@ -589,7 +534,9 @@ def _check_workers(args: argparse.Namespace) -> None:
 def _dispatch(args: argparse.Namespace) -> int:
     _check_workers(args)
     if args.command == "demo":
-        return _run(demo_config(), args, _output_dir(args, Path("femvalley-demo")))
+        from femvalley.config import StudyConfig
+
+        return _run(StudyConfig.demo(), args, _output_dir(args, Path("femvalley-demo")))
     if args.command == "run":
         from femvalley.config import StudyConfig
         from femvalley.ensemble import is_ensemble_file

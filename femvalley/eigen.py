@@ -51,14 +51,15 @@ from femvalley.linalg import (
 )
 
 __all__ = [
+    "DENSE_MAX_DOF",
+    "available_backends",
     "Backend",
     "EigenResult",
     "EigenSolverError",
-    "available_backends",
+    "factor_backend",
     "solve",
     "solve_matrices",
     "SweepSolver",
-    "factor_backend",
 ]
 
 Backend = Literal["auto", "cholmod", "superlu", "lobpcg", "eigsh", "dense"]

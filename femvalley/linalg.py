@@ -2,7 +2,7 @@
 
 femvalley factorises three kinds of sparse symmetric positive definite (or Hermitian)
 matrices: shift-inverted Hamiltonians (:mod:`femvalley.eigen`), mass matrices (the
-certificates of :mod:`femvalley.reduced`) and the Poisson operator
+certificates of :mod:`femvalley.rb`) and the Poisson operator
 (:mod:`femvalley.electrostatics`). :func:`factorize` uses CHOLMOD (scikit-sparse, an optional
 extra) where it is installed and SciPy's SuperLU otherwise, with the options measured best
 here (``MMD_AT_PLUS_A``, no pivoting, symmetric mode: 1.2-1.4x faster than SuperLU's default).

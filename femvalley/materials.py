@@ -22,7 +22,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["Material", "MATERIALS", "get_material", "silicon_germanium"]
+__all__ = [
+    "MATERIALS",
+    "SIGE_OFFSET_MEV_PER_X",
+    "get_material",
+    "Material",
+    "silicon_germanium",
+]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,10 +19,14 @@ from femvalley.valley_map import ValleyGrid
 
 __all__ = [
     "plot_band_edge_line",
-    "plot_convergence",
     "plot_band_edge_top_view",
+    "plot_convergence",
     "plot_density_slices",
+    "plot_ensemble_distributions",
     "plot_spectrum",
+    "plot_tunnel_coupling_scan",
+    "plot_valley_splitting_curves",
+    "plot_valley_splitting_histogram",
     "plot_valley_splitting_map",
 ]
 

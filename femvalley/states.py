@@ -65,7 +65,7 @@ def write_basis(path: str | Path, system: Any, reduced: Any) -> Path:
         The file (written under a temporary name and renamed).
     system : femvalley.system.StudySystem
         The study's system (operators, observables, basis).
-    reduced : femvalley.reduced.ValleyReducedBasis
+    reduced : femvalley.rb.SingleValleyBasis
         Its single-valley reduced basis.
     """
     import h5py

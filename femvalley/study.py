@@ -48,7 +48,7 @@ from femvalley.io.atomic import write_text
 from femvalley.io.results import STORE_NAME, read_results
 from femvalley.linalg import serial_blas
 from femvalley.progress import QUIET, Phases
-from femvalley.reduced import ValleyReducedBasis
+from femvalley.rb import SingleValleyBasis
 from femvalley.resources import check_fits, estimate_study, size_fields
 from femvalley.sweep import run_sweep
 from femvalley.system import StudySystem, device_potentials, kp_input
@@ -392,7 +392,7 @@ def study_spectrum(system: StudySystem, reduced: Any = None) -> Spectrum:
     full = FullSpectrum(
         system.operators, system.observables, k=cfg.solver.n_states, backend=cfg.solver.backend
     )
-    if isinstance(reduced, ValleyReducedBasis):
+    if isinstance(reduced, SingleValleyBasis):
         return ReducedSpectrum(reduced, system.observables, fallback=full)
     return full
 
@@ -524,7 +524,7 @@ def _figures(
     cfg = system.config
     zoom = None
     tc = None if analysis is None else analysis.tunnel_coupling
-    if tc is not None and isinstance(reduced, ValleyReducedBasis):
+    if tc is not None and isinstance(reduced, SingleValleyBasis):
         spectrum = ReducedSpectrum(reduced, system.observables)
         w = 6.0 * tc.width_mV if np.isfinite(tc.width_mV) and tc.width_mV > 0 else 0.1
 

@@ -5,7 +5,7 @@
 with no Poisson solve and no assembly per point, writing every finished point to the results
 store (:mod:`femvalley.io.results`) before the next starts. By default
 (``solver.method = "reduced"``) a certified reduced basis is built first from a few full solves
-(:mod:`femvalley.reduced`; checkpointed in ``snapshots.h5``, :mod:`femvalley.io.snapshots`)
+(:mod:`femvalley.rb`; checkpointed in ``snapshots.h5``, :mod:`femvalley.io.snapshots`)
 and every point is a small dense problem with an error bound, its observables computed from
 matrices projected once onto the basis (:class:`femvalley.analysis.ProjectedObservables`);
 ``"direct"`` solves each point, warm-started from the previous one.
@@ -39,18 +39,18 @@ from femvalley.io.results import (
     empty_results,
     read_results,
     save_point_states,
-    text_digest,
     write_spectrum_csv,
 )
 from femvalley.io.snapshots import SNAPSHOTS_NAME, read_snapshots, write_snapshots
+from femvalley.io.toml import text_digest
 from femvalley.kp import KPOperators
 from femvalley.linalg import serial_blas
 from femvalley.progress import Phases, progress_bar
-from femvalley.reduced import (
-    ReducedBasis,
-    ValleyReducedBasis,
-    build_reduced_basis,
-    build_valley_basis,
+from femvalley.rb import (
+    SingleValleyBasis,
+    TwoValleyBasis,
+    build_single_valley_basis,
+    build_two_valley_basis,
 )
 from femvalley.states import BASIS_NAME, write_basis
 from femvalley.system import StudySystem, build_system
@@ -74,7 +74,7 @@ class SweepKit:
     operators : KPOperators
     observables : StateObservables
         Full-mesh observables (full solves).
-    reduced : ReducedBasis or ValleyReducedBasis or None
+    reduced : TwoValleyBasis or SingleValleyBasis or None
         The certified basis (``solver.method = "reduced"``), else ``None``.
     projected : ProjectedObservables or None
         ``observables`` projected onto a single-valley ``reduced`` basis.
@@ -88,7 +88,7 @@ class SweepKit:
 
     operators: KPOperators
     observables: StateObservables
-    reduced: ReducedBasis | ValleyReducedBasis | None
+    reduced: TwoValleyBasis | SingleValleyBasis | None
     projected: ProjectedObservables | None
     n_states: int
     backend: str
@@ -110,13 +110,13 @@ class SweepKit:
 
 
 def sweep_kit(
-    system: StudySystem, reduced: ReducedBasis | ValleyReducedBasis | None = None
+    system: StudySystem, reduced: TwoValleyBasis | SingleValleyBasis | None = None
 ) -> SweepKit:
     """Return the :class:`SweepKit` of a system (and its certified basis, if any)."""
     cfg = system.config
     projected = (
         ProjectedObservables.project(system.observables, reduced)
-        if isinstance(reduced, ValleyReducedBasis)
+        if isinstance(reduced, SingleValleyBasis)
         else None
     )
     return SweepKit(
@@ -173,7 +173,7 @@ def solve_points(
                 if projected is not None:
                     obs = projected(sol)
                     if wanted and sol.coefficients is not None:
-                        assert isinstance(kit.reduced, ValleyReducedBasis)
+                        assert isinstance(kit.reduced, SingleValleyBasis)
                         comps = kit.reduced.components(sol.coefficients[:, :wanted])
                 else:
                     obs, comps = kit.observables(res), res.components
@@ -225,7 +225,7 @@ def _create_store(
     states: dict[str, Any],
     meta: dict[str, Any] | None = None,
 ) -> ResultsStore:
-    from femvalley import __version__
+    from femvalley.version import __version__
 
     cfg = system.config
     text = cfg.to_toml()
@@ -319,14 +319,14 @@ def run_sweep(
     _create_store(store, system, results, states, meta)
 
     todo = [i for i, d in enumerate(results["done"]) if not d]
-    reduced: ReducedBasis | ValleyReducedBasis | None = None
+    reduced: TwoValleyBasis | SingleValleyBasis | None = None
     if config.solver.method == "reduced":
         # also for a finished study (resumed): the basis comes back from its checkpointed
         # snapshots without a new full solve, so the analysis uses the same basis as before
         t0 = time.perf_counter()
         with phases.phase("certified reduced basis (full solves at a few detunings)"):
             reduced = reduced_basis(system, results["detuning_mV"], out_dir=out)
-        if isinstance(reduced, ValleyReducedBasis):
+        if isinstance(reduced, SingleValleyBasis):
             write_basis(out / BASIS_NAME, system, reduced)
         meta.update(
             reduced_basis_size=reduced.size,
@@ -384,12 +384,12 @@ def run_sweep(
 
 def reduced_basis(
     system: StudySystem, detuning_mV: NDArray[np.float64], *, out_dir: str | Path | None = None
-) -> ReducedBasis | ValleyReducedBasis:
-    """Build the certified reduced basis of a study's sweep (:mod:`femvalley.reduced`).
+) -> TwoValleyBasis | SingleValleyBasis:
+    """Build the certified reduced basis of a study's sweep (:mod:`femvalley.rb`).
 
     ``solver.reduced_basis = "single_valley"`` (default): real single-valley orbitals
     (``solver.orbitals`` per snapshot, default 4 x ``n_states``) in both valleys
-    (:func:`~femvalley.reduced.build_valley_basis`);
+    (:func:`~femvalley.rb.build_single_valley_basis`);
     ``"two_valley"``: full two-valley solves. With ``out_dir``, every snapshot is checkpointed
     to ``snapshots.h5`` there, and the snapshots already in that file (same configuration) are
     reused: a resumed study does not repeat them, and ends with the same basis.
@@ -414,7 +414,7 @@ def reduced_basis(
         "on_snapshot": checkpoint,
     }
     if cfg.solver.reduced_basis == "single_valley":
-        vb, _ = build_valley_basis(
+        vb, _ = build_single_valley_basis(
             system.operators,
             points,
             delta_meV=system.delta_meV,
@@ -422,7 +422,7 @@ def reduced_basis(
             **common,
         )
         return vb
-    rb, _ = build_reduced_basis(system.operators, points, **common)
+    rb, _ = build_two_valley_basis(system.operators, points, **common)
     return rb
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from femvalley.analysis import StateObservables
+from femvalley.born_oppenheimer import PlanarReduction, reduce_to_plane
 from femvalley.config import StudyConfig
 from femvalley.eigen import EigenResult, solve
 from femvalley.electrostatics import GatePotentials, solve_gates
@@ -28,7 +29,6 @@ from femvalley.kp import KPOperators, assemble, make_basis, two_valley_model
 from femvalley.materials import get_material
 from femvalley.mesh import from_meshio, submesh
 from femvalley.progress import QUIET, Phases
-from femvalley.reduce2d import PlanarReduction, reduce_to_plane
 from femvalley.valley_map import ValleyGrid, interpolate_to_nodes, valley_map_on_nodes
 
 __all__ = [
@@ -156,7 +156,7 @@ def kp_input(
 
     ``potentials`` live on the 3-D quantum mesh ``volume_mesh``; ``voltages_V`` default to
     the study's voltages at zero detuning. For ``"bo2d"`` and ``"slice2d"`` the 3-D band
-    edge is reduced to the plane (:func:`femvalley.reduce2d.reduce_to_plane`), the detuning
+    edge is reduced to the plane (:func:`femvalley.born_oppenheimer.reduce_to_plane`), the detuning
     term with it.
     """
     dev = config.device.module

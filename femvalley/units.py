@@ -29,6 +29,21 @@ from __future__ import annotations
 
 import math
 
+__all__ = [
+    "BOHR_MAGNETON_MEV_PER_T",
+    "HBAR2_OVER_2M0_MEV_NM2",
+    "K0_FRACTION",
+    "K0_PER_NM",
+    "MEV_PER_UEV",
+    "MEV_PER_VOLT",
+    "SI_LATTICE_CONSTANT_NM",
+    "SI_MONOLAYER_NM",
+    "UEV_PER_MEV",
+    "inverse_mass_prefactor_meV_nm2",
+    "meV_to_ueV",
+    "ueV_to_meV",
+]
+
 #: hbar^2 / (2 m0) in meV nm^2 (CODATA 2018: 0.0380998 eV nm^2).
 HBAR2_OVER_2M0_MEV_NM2: float = 38.09982
 

@@ -268,7 +268,7 @@ def build_quantum(params: FiveGateParams | None = None) -> Any:
     ``kp_vertical_mesh_size_nm`` with grid planes on every section's height. The oxide above
     the local interface is part of the mesh (its 3 eV barrier, not a Dirichlet wall at the
     interface), so every grid cell holds one material and the Born-Oppenheimer columns
-    (:mod:`femvalley.reduce2d`) see the step.
+    (:mod:`femvalley.born_oppenheimer`) see the step.
 
     Groups: ``quantum`` (silicon), ``SiO2`` (materials as in :data:`MATERIALS`), ``dot_L``
     (x < 0) and ``dot_R`` (x > 0).

@@ -9,7 +9,7 @@ import meshio
 import numpy as np
 import pytest
 
-from femvalley.cli import build_parser, demo_config, main
+from femvalley.cli import build_parser, main
 from femvalley.config import StudyConfig
 
 
@@ -44,7 +44,7 @@ def test_every_subcommand_is_documented():
 
 
 def test_demo_is_the_reference_study():
-    c = demo_config()
+    c = StudyConfig.demo()
     assert c.device.name == "tunnel_falls"
     vm = c.valley_map
     assert (vm.mean_valley_splitting_ueV, vm.lx_nm, vm.ly_nm, vm.seed) == (200.0, 19.2, 1000.0, 8)

@@ -106,8 +106,8 @@ def test_a_damaged_snapshot_checkpoint_is_named(tmp_path):
     out = tmp_path / "o"
     out.mkdir()
     (out / "snapshots.h5").write_bytes(b"\x00" * 100)
-    from femvalley.io.results import text_digest
     from femvalley.io.snapshots import read_snapshots
+    from femvalley.io.toml import text_digest
 
     with pytest.raises(CorruptStoreError, match="snapshots.h5 is not a readable snapshot"):
         read_snapshots(out / "snapshots.h5", text_digest(cfg.to_toml()))

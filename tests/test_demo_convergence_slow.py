@@ -13,7 +13,7 @@ import dataclasses
 
 import pytest
 
-from femvalley.cli import demo_config
+from femvalley.config import StudyConfig
 from femvalley.refinement import converge_study
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ HEADLINE = (
 
 
 def test_demo_converges_in_bo2d(tmp_path):
-    base = demo_config()
+    base = StudyConfig.demo()
     cfg = dataclasses.replace(
         base,
         model="bo2d",

@@ -83,7 +83,7 @@ def test_every_realisation_equals_its_own_study(config, reference, tmp_path):
         own = run_sweep(study, out_dir=tmp_path / str(i), progress=False)
         tol = stored["error_bound_meV"][i].max() + np.nanmax(own["error_bound_meV"]) + 1e-9
         np.testing.assert_allclose(stored["energies_meV"][i], own["energies_meV"], atol=tol)
-        from femvalley.io.results import text_digest
+        from femvalley.io.toml import text_digest
 
         assert stored["point_config_sha256"][i] == text_digest(study.to_toml())
         assert ":" in stored["worker"][i] and stored["finished_utc"][i].endswith("Z")

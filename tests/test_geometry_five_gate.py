@@ -127,7 +127,7 @@ def test_plane_mesh_of_the_dot_regions():
 
 
 def test_structured_kp_mesh_follows_the_stepped_interface():
-    from femvalley.reduce2d import TensorGrid
+    from femvalley.born_oppenheimer import TensorGrid
     from geometries.five_gate_dqd import build_quantum
 
     p = FiveGateParams(stepped_interface=True, kp_mesh_size_nm=4.0, kp_box_nm=(100.0, 20.0))

@@ -96,7 +96,7 @@ def test_killed_run_resumes_without_recomputing(full_run, config, system, tmp_pa
 
 def _count_snapshots(monkeypatch, fail_at: int | None = None) -> list:
     """Record the reduced basis' full solves (and fail at call number ``fail_at``)."""
-    import femvalley.reduced as reduced
+    import femvalley.rb as reduced
 
     calls: list = []
 

@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["GeSpike", "Profile", "QuantumWell", "UniformGe", "WiggleWell"]
+__all__ = [
+    "GeSpike",
+    "Profile",
+    "QuantumWell",
+    "SumProfile",
+    "UniformGe",
+    "WiggleWell",
+]
 
 
 def _check(name: str, value: float, *, positive: bool = False, fraction: bool = False) -> None:

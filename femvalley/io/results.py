@@ -60,7 +60,6 @@ the others. The cost of a point is independent of the number of points.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -74,17 +73,17 @@ from femvalley.io.hdf5 import read_store, write_csr
 
 __all__ = [
     "DATASET_INFO",
+    "END_STATES",
     "LAYOUT_VERSION",
     "PER_STATE",
     "RECORD",
     "STATES_DIR",
     "STORE_NAME",
-    "ResultsStore",
     "empty_results",
     "load_point_states",
     "read_results",
+    "ResultsStore",
     "save_point_states",
-    "text_digest",
     "write_spectrum_csv",
 ]
 
@@ -115,11 +114,6 @@ RECORD = (
 )
 #: the end states of the sweep, by point: ``states/first`` (point 0) and ``states/last``
 END_STATES = ("first", "last")
-
-
-def text_digest(text: str) -> str:
-    """SHA-256 of a text (hex): the identity of a resolved configuration."""
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def empty_results(detuning_mV: ArrayLike, n_states: int) -> dict[str, NDArray[Any]]:

@@ -1,6 +1,6 @@
 """The snapshot checkpoint of a certified reduced basis (``snapshots.h5``).
 
-A reduced basis is built from a few full solves (snapshots, :mod:`femvalley.reduced`). Each
+A reduced basis is built from a few full solves (snapshots, :mod:`femvalley.rb`). Each
 is checkpointed as soon as it is computed, so a resumed study or ensemble group rebuilds the
 same basis without solving again.
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from femvalley.io.atomic import atomic_path
 from femvalley.io.hdf5 import read_store
-from femvalley.reduced import OrbitalSnapshot, Snapshot
+from femvalley.rb import OrbitalSnapshot, Snapshot
 
 __all__ = ["SNAPSHOTS_NAME", "read_snapshots", "write_snapshots"]
 

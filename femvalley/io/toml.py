@@ -7,6 +7,7 @@ numbers, booleans, arrays and inline tables inside arrays).
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,7 +18,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["dump_toml", "loads", "read_toml"]
+#: what :func:`loads` raises for text that is not TOML
+TOMLDecodeError = tomllib.TOMLDecodeError
+__all__ = ["TOMLDecodeError", "dump_toml", "loads", "read_toml", "text_digest"]
+
+
+def text_digest(text: str) -> str:
+    """Return the SHA-256 of a text (hex): the identity of a resolved configuration."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def loads(text: str) -> dict[str, Any]:

@@ -7,14 +7,14 @@ import pytest
 import scipy.linalg as la
 from skfem import MeshTet
 
-from femvalley.eigen import solve
-from femvalley.kp import assemble, single_band_model
-from femvalley.reduce2d import (
+from femvalley.born_oppenheimer import (
     TensorGrid,
     column_ground_states,
     column_matrices,
     reduce_to_plane,
 )
+from femvalley.eigen import solve
+from femvalley.kp import assemble, single_band_model
 from femvalley.units import HBAR2_OVER_2M0_MEV_NM2
 
 from .conftest import C_T, ho_potential

@@ -1,12 +1,12 @@
 """Born-Oppenheimer column solves: a 200 x 80 in-plane grid with 60 vertical points.
 
 Every column holds a Si/SiGe well (4.6 nm, band offset 160 meV on both sides), a vertical field
-and a random in-plane variation. The vectorised solver (:func:`femvalley.reduce2d.
+and a random in-plane variation. The vectorised solver (:func:`femvalley.born_oppenheimer.
 column_ground_states`: Sturm bisection + inverse iteration over all columns at once) is timed
 against a Python loop of dense generalized ``scipy.linalg.eigh`` calls on a sample of columns
 (extrapolated to all of them), in the same run; the largest energy difference is printed.
 
-Run: python benchmarks/bench_reduce2d.py      (about 10 s)
+Run: python benchmarks/bench_born_oppenheimer.py      (about 10 s)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 import numpy as np
 import scipy.linalg as la
 
-from femvalley.reduce2d import column_ground_states, column_matrices
+from femvalley.born_oppenheimer import column_ground_states, column_matrices
 from femvalley.units import HBAR2_OVER_2M0_MEV_NM2
 
 

@@ -7,11 +7,11 @@ import pytest
 
 from femvalley.eigen import solve
 from femvalley.kp import CouplingAssembler, assemble, two_valley_model
-from femvalley.reduced import (
-    ReducedBasis,
+from femvalley.rb import (
     Snapshot,
-    build_reduced_basis,
-    build_valley_basis,
+    TwoValleyBasis,
+    build_single_valley_basis,
+    build_two_valley_basis,
     full_snapshot,
 )
 from femvalley.valley_map import ValleyMapSpec, valley_map_on_nodes
@@ -55,7 +55,7 @@ def exact(ops):
 
 @pytest.fixture(scope="module")
 def greedy(ops):
-    return build_reduced_basis(ops, [{"detuning": e} for e in EPS], k=K, guard=3)
+    return build_two_valley_basis(ops, [{"detuning": e} for e in EPS], k=K, guard=3)
 
 
 def test_greedy_basis_certifies_every_point(greedy):
@@ -105,14 +105,14 @@ def test_missing_states_are_not_certified(ops, exact):
     # is lowest and absent from the basis: the Ritz values are far off, and the certificate
     # must say so (the count bound from the snapshot cannot exclude the missing states)
     snap = full_snapshot(ops, {"detuning": -8.0}, k=2, guard=1)
-    rb = ReducedBasis(ops, [snap], k=2)
+    rb = TwoValleyBasis(ops, [snap], k=2)
     sol = rb.solve({"detuning": 8.0})
     true_err = np.max(np.abs(sol.energies_meV - exact[8.0][:2]))
     assert true_err > 1e-2
     assert not sol.certified
     assert not sol.error_bound_meV <= true_err * 0.999  # never claims less than the error
     # with a snapshot limit of one, the greedy builder reports the points it cannot certify
-    rb1, bad = build_reduced_basis(
+    rb1, bad = build_two_valley_basis(
         ops, [{"detuning": e} for e in EPS], k=2, guard=1, initial=[0], max_snapshots=1
     )
     assert EPS.size - 1 in bad
@@ -124,7 +124,7 @@ def test_uniform_valley_coupling_splits_every_orbital_by_two_delta(ops):
     uni = ops.with_constant(np.array([[0, delta], [np.conj(delta), 0]]))
     zero = ops.with_constant(np.zeros((2, 2)))
     points = [{"detuning": float(e)} for e in EPS[::4]]
-    rb, bad = build_reduced_basis(uni, points, k=K, guard=2)
+    rb, bad = build_two_valley_basis(uni, points, k=K, guard=2)
     assert bad == []
     for p in points:
         orbitals = solve(zero, k=2 * K, scales=p, residual_tol=1e-10).energies_meV[0::2]
@@ -136,17 +136,17 @@ def test_uniform_valley_coupling_splits_every_orbital_by_two_delta(ops):
 def test_bad_inputs_name_the_field(ops):
     snap = full_snapshot(ops, {"detuning": 0.0}, k=2, guard=1)
     with pytest.raises(ValueError, match="k \\+ 1"):
-        ReducedBasis(ops, [snap], k=3)
+        TwoValleyBasis(ops, [snap], k=3)
     with pytest.raises(ValueError, match="snapshots is empty"):
-        ReducedBasis(ops, [], k=2)
+        TwoValleyBasis(ops, [], k=2)
     with pytest.raises(ValueError, match="tolerance_meV"):
-        ReducedBasis(ops, [snap], k=2, tolerance_meV=0.0)
+        TwoValleyBasis(ops, [snap], k=2, tolerance_meV=0.0)
     with pytest.raises(ValueError, match="unknown terms"):
-        ReducedBasis(ops, [Snapshot(scales={"plunger": 1.0}, **_arrays(snap))], k=2)
+        TwoValleyBasis(ops, [Snapshot(scales={"plunger": 1.0}, **_arrays(snap))], k=2)
     with pytest.raises(ValueError, match="guard"):
-        build_reduced_basis(ops, [{"detuning": 0.0}], k=2, guard=0)
+        build_two_valley_basis(ops, [{"detuning": 0.0}], k=2, guard=0)
     with pytest.raises(ValueError, match="unknown Hamiltonian term"):
-        ReducedBasis(ops, [snap], k=2).solve({"plunger": 1.0})
+        TwoValleyBasis(ops, [snap], k=2).solve({"plunger": 1.0})
 
 
 def _arrays(s: Snapshot) -> dict:
@@ -158,7 +158,7 @@ def _arrays(s: Snapshot) -> dict:
 def valley_basis(ops):
     d = ops.model.constant  # (nvertices, 2, 2): the seed-3 map
     delta = np.asarray(d)[:, 0, 1]
-    return build_valley_basis(ops, [{"detuning": e} for e in EPS], delta_meV=delta, k=K)
+    return build_single_valley_basis(ops, [{"detuning": e} for e in EPS], delta_meV=delta, k=K)
 
 
 def test_coupling_assembler_equals_the_assembled_block():
@@ -233,7 +233,7 @@ def test_p2_valley_basis_with_delta_at_every_dof_matches_full_solves():
         dim=2, delta_meV=delta, potential_meV=_double_dot, potential_terms={"detuning": tilt}
     )
     ops = assemble(model, basis)
-    vb, bad = build_valley_basis(
+    vb, bad = build_single_valley_basis(
         ops, [{"detuning": e} for e in (-2.0, 0.0, 2.0)], delta_meV=delta, k=4
     )
     assert bad == [] and vb.coupling.nnodes == basis.N
@@ -296,7 +296,7 @@ def test_a_new_seed_only_reprojects_the_coupling(ops, valley_basis):
 def test_valley_basis_uniform_coupling_is_exact_pairs(ops):
     delta = 0.07 * np.exp(0.4j)
     nodes = np.full(ops.basis.mesh.nvertices, delta)
-    vb, bad = build_valley_basis(ops, [{"detuning": 0.0}], delta_meV=nodes, k=K)
+    vb, bad = build_single_valley_basis(ops, [{"detuning": 0.0}], delta_meV=nodes, k=K)
     zero = ops.with_constant(np.zeros((2, 2)))
     orbitals = solve(zero, k=2 * K, scales={"detuning": 0.0}, residual_tol=1e-10).energies_meV
     want = np.sort(np.concatenate([orbitals[0::2] - abs(delta), orbitals[0::2] + abs(delta)]))
@@ -309,7 +309,7 @@ def test_valley_basis_uniform_coupling_is_exact_pairs(ops):
 def test_valley_basis_refuses_missing_states(ops, exact):
     # orbitals of the left end only: at the right end the count bound cannot hold
     delta = np.asarray(ops.model.constant)[:, 0, 1]
-    vb, bad = build_valley_basis(
+    vb, bad = build_single_valley_basis(
         ops,
         [{"detuning": e} for e in EPS],
         delta_meV=delta,
@@ -323,6 +323,6 @@ def test_valley_basis_refuses_missing_states(ops, exact):
     assert not sol.certified
     assert not sol.error_bound_meV <= np.max(np.abs(sol.energies_meV - exact[8.0][:2]))
     with pytest.raises(ValueError, match="orbitals"):
-        build_valley_basis(ops, [{"detuning": 0.0}], delta_meV=delta, k=4, orbitals=2)
+        build_single_valley_basis(ops, [{"detuning": 0.0}], delta_meV=delta, k=4, orbitals=2)
     with pytest.raises(ValueError, match="delta_meV has shape"):
         vb.with_valley_coupling(delta[:-1])

@@ -70,65 +70,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from femvalley.io.toml import dump_toml, read_toml
+from femvalley.config.checks import (
+    MAX_DETUNING_MV,
+    MAX_POINTS,
+    MAX_SEED,
+    MAX_STATES,
+    check_integer,
+    check_like,
+    check_number,
+    read_section,
+    short_value,
+)
+from femvalley.io.toml import dump_toml, loads, read_toml
 from femvalley.valley_map import ValleyMapSpec
 
 if TYPE_CHECKING:
     from femvalley.heterostructure.config import HeterostructureConfig
 
 __all__ = [
-    "ConvergenceConfig",
-    "DetuningConfig",
-    "DeviceConfig",
     "ESTIMATES",
     "MESH_PARAMETERS",
     "MODELS",
+    "VALLEY_MAP_MODELS",
+    "ConvergenceConfig",
+    "DetuningConfig",
+    "DeviceConfig",
     "OutputConfig",
     "ReductionConfig",
     "SolverConfig",
     "StudyConfig",
     "ValleyMapConfig",
+    "demo_toml",
 ]
-
-
-def _number(name: str, value: Any, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} = {_short(value)} must be a number")
-    try:
-        finite = math.isfinite(value)
-    except OverflowError:  # an integer beyond any float
-        finite = False
-    if not finite:
-        raise ValueError(f"{name} = {_short(value)} must be finite")
-    if positive and value <= 0:
-        raise ValueError(f"{name} = {value!r} must be > 0")
-    return float(value)
-
-
-def _integer(name: str, value: Any, *, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} = {_short(value)} must be an integer")
-    if value < minimum:
-        raise ValueError(f"{name} = {value!r} must be >= {minimum}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} = {_short(value)} must be <= {maximum}")
-    return value
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    """``repr`` of a value, cut to ``limit`` characters (a 200 kB value is not echoed)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-#: largest seed NumPy's generators take as one integer (and HDF5 stores as int64)
-MAX_SEED = 2**63 - 1
-#: largest |detuning| (mV): 10 V, far beyond any gate
-MAX_DETUNING_MV = 1e4
-#: most states per point (a dense 2m x 2m reduced problem stays small)
-MAX_STATES = 256
-#: most detuning points of one study
-MAX_POINTS = 100_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -209,32 +182,12 @@ class DeviceConfig:
             )
         defaults = {f.name: f.default for f in dataclasses.fields(cls)}
         for key, value in self.params.items():
-            _check_like(f"device.params.{key}", value, defaults.get(key, dataclasses.MISSING))
+            check_like(f"device.params.{key}", value, defaults.get(key, dataclasses.MISSING))
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in self.params.items()}
         try:
             return cls(**values)
         except (TypeError, ValueError) as err:
             raise ValueError(f"device.params: {err}") from err
-
-
-def _check_like(name: str, value: Any, default: Any) -> None:
-    """Refuse a value of another kind than the field's default (a number, a flag, a pair)."""
-    if default is dataclasses.MISSING or default is None:
-        return
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ValueError(f"{name} = {_short(value)} must be true or false")
-    elif isinstance(default, (int, float)):
-        _number(name, value)
-        if isinstance(default, int) and not isinstance(value, int):
-            raise ValueError(f"{name} = {_short(value)} must be an integer")
-    elif isinstance(default, tuple) and all(isinstance(d, (int, float)) for d in default):
-        if not isinstance(value, (list, tuple)) or len(value) != len(default):
-            raise ValueError(f"{name} = {_short(value)} must be a list of {len(default)} numbers")
-        for i, item in enumerate(value):
-            _number(f"{name}[{i}]", item)
-    elif isinstance(default, str) and not isinstance(value, str):
-        raise ValueError(f"{name} = {_short(value)} must be a string")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -248,12 +201,12 @@ class DetuningConfig:
 
     def __post_init__(self) -> None:
         for name, value in (("start_mV", self.start_mV), ("stop_mV", self.stop_mV)):
-            _number(f"detuning.{name}", value)
+            check_number(f"detuning.{name}", value)
             if abs(value) > MAX_DETUNING_MV:
                 raise ValueError(
                     f"detuning.{name} = {value!r} is beyond +-{MAX_DETUNING_MV:g} mV (10 V)"
                 )
-        _integer("detuning.points", self.points, minimum=1, maximum=MAX_POINTS)
+        check_integer("detuning.points", self.points, minimum=1, maximum=MAX_POINTS)
         if self.points > 1 and self.stop_mV == self.start_mV:
             raise ValueError(
                 f"detuning.stop_mV = {self.stop_mV!r} equals start_mV with {self.points} points"
@@ -262,7 +215,7 @@ class DetuningConfig:
             if not self.weights:
                 raise ValueError("detuning.weights is empty; name at least one gate")
             for g, w in self.weights.items():
-                _number(f"detuning.weights.{g}", w)
+                check_number(f"detuning.weights.{g}", w)
             if all(w == 0 for w in self.weights.values()):
                 raise ValueError("detuning.weights are all zero: the sweep would not move")
 
@@ -346,7 +299,7 @@ class ValleyMapConfig:
             raise ValueError(
                 f"valley_map.model = {self.model!r}; allowed: {list(VALLEY_MAP_MODELS)}"
             )
-        _integer("valley_map.seed", self.seed, minimum=0, maximum=MAX_SEED)
+        check_integer("valley_map.seed", self.seed, minimum=0, maximum=MAX_SEED)
         try:
             self.spec()
         except ValueError as err:
@@ -467,7 +420,7 @@ class SolverConfig:
     element: str = "P1"
     backend: str = "auto"
     #: "reduced": a certified reduced basis built from a few full solves (snapshots) serves
-    #: every point (femvalley.reduced); "direct": every chunk starts with a full solve and
+    #: every point (femvalley.rb); "direct": every chunk starts with a full solve and
     #: reuses its factorisation (femvalley.eigen.SweepSolver)
     method: str = "reduced"
     #: largest certified energy error of a reduced-basis point (ueV); points the basis cannot
@@ -493,17 +446,17 @@ class SolverConfig:
     def __post_init__(self) -> None:
         from femvalley.eigen import available_backends
 
-        _integer("solver.n_states", self.n_states, minimum=1, maximum=MAX_STATES)
-        _integer("solver.chunk_points", self.chunk_points, minimum=1)
-        _integer("solver.max_snapshots", self.max_snapshots, minimum=1)
-        _integer("solver.orbitals", self.orbitals, minimum=0)
+        check_integer("solver.n_states", self.n_states, minimum=1, maximum=MAX_STATES)
+        check_integer("solver.chunk_points", self.chunk_points, minimum=1)
+        check_integer("solver.max_snapshots", self.max_snapshots, minimum=1)
+        check_integer("solver.orbitals", self.orbitals, minimum=0)
         if 0 < self.orbitals < (self.n_states + 2) // 2:
             raise ValueError(
                 f"solver.orbitals = {self.orbitals}: the state-count certificate of "
                 f"n_states = {self.n_states} needs at least {(self.n_states + 2) // 2} (or 0: "
                 "automatic)"
             )
-        _number("solver.tolerance_ueV", self.tolerance_ueV, positive=True)
+        check_number("solver.tolerance_ueV", self.tolerance_ueV, positive=True)
         if self.reduced_basis not in ("single_valley", "two_valley"):
             raise ValueError(
                 f"solver.reduced_basis = {self.reduced_basis!r}; allowed: 'single_valley', "
@@ -528,7 +481,7 @@ class OutputConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.figures, bool):
             raise ValueError(f"output.figures = {self.figures!r} must be true or false")
-        _integer("output.vtu_states", self.vtu_states, minimum=0)
+        check_integer("output.vtu_states", self.vtu_states, minimum=0)
 
 
 MODELS = ("3d", "bo2d", "slice2d")
@@ -559,16 +512,16 @@ class ConvergenceConfig:
     estimate: str = "none"
 
     def __post_init__(self) -> None:
-        _integer("convergence.levels", self.levels, minimum=2)
+        check_integer("convergence.levels", self.levels, minimum=2)
         if self.levels > 8:
             raise ValueError(
                 f"convergence.levels = {self.levels}: at most 8 (every level refines all "
                 "mesh parameters; the finest would have ratio^(3 levels) times the unknowns)"
             )
-        r = _number("convergence.ratio", self.ratio)
+        r = check_number("convergence.ratio", self.ratio)
         if not 1.05 <= r <= 4.0:
             raise ValueError(f"convergence.ratio = {self.ratio!r} must be in [1.05, 4]")
-        _integer("convergence.coarser_levels", self.coarser_levels, minimum=0)
+        check_integer("convergence.coarser_levels", self.coarser_levels, minimum=0)
         if self.coarser_levels >= self.levels:
             raise ValueError(
                 f"convergence.coarser_levels = {self.coarser_levels} must be < levels = "
@@ -618,7 +571,7 @@ class ReductionConfig:
                 f"reduction.slice_at = {self.slice_at!r}; allowed: 'interface', 'max_density'"
             )
         if self.slice_z_nm is not None:
-            _number("reduction.slice_z_nm", self.slice_z_nm)
+            check_number("reduction.slice_z_nm", self.slice_z_nm)
 
 
 #: valley-map models of a study (:class:`ValleyMapConfig`)
@@ -640,7 +593,7 @@ class StudyConfig:
     """A detuning-spectrum study."""
 
     #: "3d": the full 3-D k.p problem; "bo2d": the Born-Oppenheimer reduction to the plane
-    #: (femvalley.reduce2d); "slice2d": a fixed-z slice of the 3-D potential (comparison)
+    #: (femvalley.born_oppenheimer); "slice2d": a fixed-z slice of the 3-D potential (comparison)
     model: str = "3d"
     device: DeviceConfig = field(default_factory=DeviceConfig)
     reduction: ReductionConfig = field(default_factory=ReductionConfig)
@@ -666,7 +619,7 @@ class StudyConfig:
                 raise ValueError(
                     f"biases_V.{g}: no gate {g!r} on {self.device.name}; gates: {gates}"
                 )
-            _number(f"biases_V.{g}", v)
+            check_number(f"biases_V.{g}", v)
         for g in self.detuning_weights():
             if g not in gates:
                 raise ValueError(
@@ -741,10 +694,12 @@ class StudyConfig:
         kwargs = {name: read_section(data, name, section) for name, section in _SECTIONS.items()}
         biases = data.get("biases_V", {})
         if not isinstance(biases, Mapping):
-            raise ValueError(f"[biases_V] must be a table of gate = volts, not {_short(biases)}")
+            raise ValueError(
+                f"[biases_V] must be a table of gate = volts, not {short_value(biases)}"
+            )
         model = data.get("model", "3d")
         if not isinstance(model, str):
-            raise ValueError(f"model = {_short(model)} must be one of {list(MODELS)}")
+            raise ValueError(f"model = {short_value(model)} must be one of {list(MODELS)}")
         try:
             return cls(model=model, biases_V=dict(biases), **kwargs)
         except (TypeError, AttributeError, OverflowError) as err:
@@ -760,6 +715,11 @@ class StudyConfig:
                 "run 'femvalley demo' for the built-in study"
             )
         return cls.from_dict(data)
+
+    @classmethod
+    def demo(cls) -> StudyConfig:
+        """Return the built-in study of ``femvalley demo`` (:func:`demo_toml`)."""
+        return cls.from_dict(loads(demo_toml()))
 
     def to_dict(self) -> dict[str, Any]:
         """Fully resolved nested mapping (biases and weights filled in)."""
@@ -796,32 +756,13 @@ class StudyConfig:
         return dump_toml(self.to_dict())
 
 
-def read_section(data: Mapping[str, Any], name: str, section: Any) -> Any:
-    """Build the dataclass ``section`` from the table ``data[name]`` (empty if missing).
+def demo_toml() -> str:
+    """Return the TOML text of the demo study (``femvalley/config/demo.toml``, with comments).
 
-    A table that is not a mapping, or an unknown key, is a ``ValueError`` naming the table.
+    The reference study of docs/references.md on the Tunnel Falls-like double dot, on meshes
+    sized to run in one to two minutes on two cores, at a barrier bias (B5 = 1.45 V) where the
+    interdot anticrossing is open, with the mesh one level coarser for discretisation errors.
     """
-    raw = data.get(name, {})
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"[{name}] must be a table, not {raw!r}")
-    names = {f.name for f in dataclasses.fields(section)}
-    bad = sorted(set(raw) - names)
-    if bad:
-        raise ValueError(f"[{name}]: unknown key(s) {bad}; allowed: {sorted(names)}")
-    try:
-        return section(**raw)
-    except (TypeError, AttributeError, OverflowError) as err:
-        # a value of the wrong kind reached code that assumed the right one: name its key
-        culprit = next((k for k in raw if _fails_alone(section, k, raw[k])), None)
-        where = f"{name}.{culprit} = {_short(raw[culprit])}" if culprit else f"[{name}]"
-        raise ValueError(f"{where}: a value of the wrong type or size ({err})") from err
+    from importlib.resources import files
 
-
-def _fails_alone(section: Any, key: str, value: Any) -> bool:
-    try:
-        section(**{key: value})
-    except (TypeError, AttributeError, OverflowError):
-        return True
-    except ValueError:
-        return False
-    return False
+    return files("femvalley.config").joinpath("demo.toml").read_text(encoding="utf-8")

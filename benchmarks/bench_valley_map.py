@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _memory import PeakRSS  # noqa: E402
+from _memory import PeakRSS  # noqa: E402 - after sys.path holds benchmarks/
 
-from femvalley.valley_map import ValleyMapSpec, sample_grid  # noqa: E402
+from femvalley.valley_map import ValleyMapSpec, sample_grid  # noqa: E402 - after sys.path holds benchmarks/
 
 TF = dict(mean_valley_splitting_ueV=200.0, lx_nm=19.2, ly_nm=1000.0)
 

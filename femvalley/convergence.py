@@ -314,6 +314,21 @@ def _triple(
     return "converging", p, v_star, f"observed order {p:.3g}"
 
 
+def _levels(h: ArrayLike, values: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Check the mesh sizes and values of :func:`richardson`; return them as float arrays."""
+    hh = np.asarray(h, dtype=np.float64).reshape(-1)
+    vv = np.asarray(values, dtype=np.float64).reshape(-1)
+    if hh.size != vv.size:
+        raise ValueError(f"h has {hh.size} levels but values has {vv.size}; need one per level")
+    if hh.size < 2:
+        raise ValueError(f"h has {hh.size} level(s); need at least 2")
+    if not np.all(np.isfinite(hh) & (hh > 0)):
+        raise ValueError(f"h = {hh.tolist()}: every mesh size must be finite and > 0")
+    if np.unique(hh).size != hh.size:
+        raise ValueError(f"h = {hh.tolist()} repeats a mesh size; levels must be distinct")
+    return hh, vv
+
+
 def richardson(
     h: ArrayLike,
     values: ArrayLike,
@@ -374,16 +389,7 @@ def richardson(
         )
     else:
         opts = options
-    hh = np.asarray(h, dtype=np.float64).reshape(-1)
-    vv = np.asarray(values, dtype=np.float64).reshape(-1)
-    if hh.size != vv.size:
-        raise ValueError(f"h has {hh.size} levels but values has {vv.size}; need one per level")
-    if hh.size < 2:
-        raise ValueError(f"h has {hh.size} level(s); need at least 2")
-    if not np.all(np.isfinite(hh) & (hh > 0)):
-        raise ValueError(f"h = {hh.tolist()}: every mesh size must be finite and > 0")
-    if np.unique(hh).size != hh.size:
-        raise ValueError(f"h = {hh.tolist()} repeats a mesh size; levels must be distinct")
+    hh, vv = _levels(h, values)
     order = np.argsort(-hh, kind="stable")  # coarse to fine
     hh, vv = hh[order], vv[order]
     ok = np.isfinite(vv)

@@ -378,55 +378,17 @@ def solve_matrices(
         With ``components=None`` (use :func:`solve` to get per-component arrays).
     """
     t_start = time.perf_counter()
-    h = sp.csr_matrix(h)
-    m = sp.csr_matrix(m)
+    h, m, name = _checked_problem(h, m, k, n_components, backend, residual_tol)
     ndof = h.shape[0]
-    if h.shape != (ndof, ndof) or m.shape != h.shape:
-        raise ValueError(f"h has shape {h.shape} and m has shape {m.shape}; need equal squares")
-    if ndof % n_components:
-        raise ValueError(f"ndof = {ndof} is not divisible by n_components = {n_components}")
-    name = _resolve_backend(backend)
-    _validate_k(k, ndof, name)
-    for label, a in (("H", h), ("M", m)):
-        if not np.all(np.isfinite(a.data)):
-            raise ValueError(f"{label} contains NaN or infinite entries")
-    if not (residual_tol > 0):
-        raise ValueError(f"residual_tol = {residual_tol!r} must be > 0")
-
     timings: dict[str, float] = {}
-    v0: NDArray[Any] | None = None
-    prev_energies: NDArray[np.float64] | None = None
-    if warm_start is not None:
-        xs = warm_start.vectors if isinstance(warm_start, EigenResult) else np.asarray(warm_start)
-        if xs.ndim == 1:
-            xs = xs[:, None]
-        if xs.shape[0] != ndof:
-            raise ValueError(f"warm_start vectors have {xs.shape[0]} rows; expected {ndof}")
-        v0 = np.asarray(xs.sum(axis=1), dtype=np.result_type(h.dtype, m.dtype))
-        if isinstance(warm_start, EigenResult):
-            prev_energies = warm_start.energies_meV
-
+    v0, prev_energies = _warm_start_vector(warm_start, ndof, np.result_type(h.dtype, m.dtype))
     if name == "dense":
         w, x = _dense(h, m, k)
         sigma = float("nan")
     else:
-        if lower_bound_meV is None and shift_meV is None:
-            lower_bound_meV = _gershgorin_lower_bound(h, m)
-        if shift_meV is not None:
-            sigma = float(shift_meV)
-        else:
-            assert lower_bound_meV is not None
-            margin = 1e-3 * max(1.0, abs(lower_bound_meV))
-            sigma = lower_bound_meV - margin
-        tight: float | None = None
-        if shift_meV is None and shift_hint_meV is not None and shift_hint_meV > sigma:
-            tight = float(shift_hint_meV)
-        elif shift_meV is None and prev_energies is not None and name == "cholmod":
-            # just below the previous ground state; CHOLMOD proves it below the spectrum
-            spread = float(prev_energies[-1] - prev_energies[0])
-            tight = float(prev_energies[0] - max(0.5 * spread, 0.05))
-            if tight <= sigma:
-                tight = None
+        sigma, tight = _shifts(
+            h, m, name, shift_meV, lower_bound_meV, shift_hint_meV, prev_energies
+        )
         failure: str | None = None
         try:
             w, x, sigma = _iterate(
@@ -448,27 +410,7 @@ def solve_matrices(
         except (spla.ArpackNoConvergence, spla.ArpackError, np.linalg.LinAlgError) as exc:
             failure = f"{type(exc).__name__}: {exc}"
         if failure is not None:
-            # one robust retry: SuperLU, larger Krylov space, random start, many iterations
-            timings["retry"] = 1.0
-            try:
-                w, x = _run_shift_invert(
-                    h,
-                    m,
-                    k,
-                    sigma,
-                    _factorizer("superlu"),
-                    v0=None,
-                    tol=0.0,
-                    ncv=min(ndof - 1, max(4 * k + 1, 40)),
-                    maxiter=max(10 * ndof, 10000),
-                    timings=timings,
-                )
-            except (spla.ArpackNoConvergence, spla.ArpackError, RuntimeError) as exc:
-                raise EigenSolverError(
-                    f"backend {name!r} failed ({failure}) and the SuperLU retry failed too "
-                    f"({type(exc).__name__}: {exc}); check that M is positive definite and that "
-                    "the shift is below the spectrum"
-                ) from exc
+            w, x = _retry(h, m, k, sigma, name, failure, timings)
     res = _relative_residuals(h, m, w, x)
     if not np.all(res < residual_tol):
         worst = int(np.argmax(res))
@@ -490,6 +432,100 @@ def solve_matrices(
         shift_meV=sigma,
         timings_s=timings,
     )
+
+
+def _checked_problem(
+    h: Any, m: Any, k: int, n_components: int, backend: str, residual_tol: float
+) -> tuple[Any, Any, str]:
+    """Check the matrices and options of :func:`solve_matrices`; return csr h, m and the backend."""
+    h = sp.csr_matrix(h)
+    m = sp.csr_matrix(m)
+    ndof = h.shape[0]
+    if h.shape != (ndof, ndof) or m.shape != h.shape:
+        raise ValueError(f"h has shape {h.shape} and m has shape {m.shape}; need equal squares")
+    if ndof % n_components:
+        raise ValueError(f"ndof = {ndof} is not divisible by n_components = {n_components}")
+    name = _resolve_backend(backend)
+    _validate_k(k, ndof, name)
+    for label, a in (("H", h), ("M", m)):
+        if not np.all(np.isfinite(a.data)):
+            raise ValueError(f"{label} contains NaN or infinite entries")
+    if not (residual_tol > 0):
+        raise ValueError(f"residual_tol = {residual_tol!r} must be > 0")
+    return h, m, name
+
+
+def _warm_start_vector(
+    warm_start: EigenResult | NDArray[Any] | None, ndof: int, dtype: Any
+) -> tuple[NDArray[Any] | None, NDArray[np.float64] | None]:
+    """Return the start vector (sum of the previous states) and the previous energies."""
+    if warm_start is None:
+        return None, None
+    xs = warm_start.vectors if isinstance(warm_start, EigenResult) else np.asarray(warm_start)
+    if xs.ndim == 1:
+        xs = xs[:, None]
+    if xs.shape[0] != ndof:
+        raise ValueError(f"warm_start vectors have {xs.shape[0]} rows; expected {ndof}")
+    v0 = np.asarray(xs.sum(axis=1), dtype=dtype)
+    prev = warm_start.energies_meV if isinstance(warm_start, EigenResult) else None
+    return v0, prev
+
+
+def _shifts(
+    h: Any,
+    m: Any,
+    name: str,
+    shift_meV: float | None,
+    lower_bound_meV: float | None,
+    shift_hint_meV: float | None,
+    prev_energies: NDArray[np.float64] | None,
+) -> tuple[float, float | None]:
+    """Return the safe shift below the spectrum and a tighter one to try first (or None)."""
+    if lower_bound_meV is None and shift_meV is None:
+        lower_bound_meV = _gershgorin_lower_bound(h, m)
+    if shift_meV is not None:
+        sigma = float(shift_meV)
+    else:
+        assert lower_bound_meV is not None
+        margin = 1e-3 * max(1.0, abs(lower_bound_meV))
+        sigma = lower_bound_meV - margin
+    tight: float | None = None
+    if shift_meV is None and shift_hint_meV is not None and shift_hint_meV > sigma:
+        tight = float(shift_hint_meV)
+    elif shift_meV is None and prev_energies is not None and name == "cholmod":
+        # just below the previous ground state; CHOLMOD proves it below the spectrum
+        spread = float(prev_energies[-1] - prev_energies[0])
+        tight = float(prev_energies[0] - max(0.5 * spread, 0.05))
+        if tight <= sigma:
+            tight = None
+    return sigma, tight
+
+
+def _retry(
+    h: Any, m: Any, k: int, sigma: float, name: str, failure: str, timings: dict[str, float]
+) -> tuple[NDArray[np.float64], NDArray[Any]]:
+    """One robust retry: SuperLU, larger Krylov space, random start, many iterations."""
+    ndof = h.shape[0]
+    timings["retry"] = 1.0
+    try:
+        return _run_shift_invert(
+            h,
+            m,
+            k,
+            sigma,
+            _factorizer("superlu"),
+            v0=None,
+            tol=0.0,
+            ncv=min(ndof - 1, max(4 * k + 1, 40)),
+            maxiter=max(10 * ndof, 10000),
+            timings=timings,
+        )
+    except (spla.ArpackNoConvergence, spla.ArpackError, RuntimeError) as exc:
+        raise EigenSolverError(
+            f"backend {name!r} failed ({failure}) and the SuperLU retry failed too "
+            f"({type(exc).__name__}: {exc}); check that M is positive definite and that "
+            "the shift is below the spectrum"
+        ) from exc
 
 
 def _iterate(

@@ -202,6 +202,23 @@ def _finite_or_raise(values: NDArray[Any], name: str) -> None:
         raise ValueError(f"{name}: {bad} value(s) are NaN or infinite; a finite field is required")
 
 
+def _callable_at_quadrature(value: Any, basis: Any, name: str, dtype: type) -> Any:
+    """Values of a callable coefficient ``f(x)`` at the quadrature points (nelems, nqp)."""
+    nel, nqp = basis.nelems, basis.X.shape[1]
+    v = np.asarray(value(np.asarray(basis.global_coordinates())))
+    if dtype is np.float64 and np.iscomplexobj(v):
+        if np.abs(np.imag(v)).max(initial=0.0) > 0:
+            raise ValueError(f"{name}: the callable returned complex values; it must be real")
+        v = np.real(v)
+    try:
+        return np.broadcast_to(v, (nel, nqp)).astype(dtype)
+    except ValueError:
+        raise ValueError(
+            f"{name}: the callable returned shape {np.shape(v)}; expected values at the "
+            f"quadrature points, broadcastable to {(nel, nqp)}"
+        ) from None
+
+
 def _at_quadrature(value: Any, basis: Any, name: str, *, complex_ok: bool = False) -> Any:
     """Evaluate a coefficient field at the quadrature points, shape (nelems, nqp)."""
     nel = basis.nelems
@@ -216,19 +233,7 @@ def _at_quadrature(value: Any, basis: Any, name: str, *, complex_ok: bool = Fals
         tind = np.arange(nel) if basis.tind is None else np.asarray(basis.tind)
         v = np.repeat(per_elem[tind][:, None], nqp, axis=1).astype(dtype)
     elif callable(value):
-        x = np.asarray(basis.global_coordinates())
-        v = np.asarray(value(x))
-        if not complex_ok and np.iscomplexobj(v):
-            if np.abs(np.imag(v)).max(initial=0.0) > 0:
-                raise ValueError(f"{name}: the callable returned complex values; it must be real")
-            v = np.real(v)
-        try:
-            v = np.broadcast_to(v, (nel, nqp)).astype(dtype)
-        except ValueError:
-            raise ValueError(
-                f"{name}: the callable returned shape {np.shape(v)}; expected values at the "
-                f"quadrature points, broadcastable to {(nel, nqp)}"
-            ) from None
+        v = _callable_at_quadrature(value, basis, name, dtype)
     elif isinstance(value, np.ndarray) and value.shape == (nel, nqp):
         # values at the quadrature points of this basis (e.g. from electrostatics)
         if not complex_ok and np.iscomplexobj(value):
@@ -639,6 +644,44 @@ def _condense(a: Any, interior: NDArray[np.int64]) -> Any:
     return a.tocsr()[interior][:, interior].tocsr()
 
 
+def _nodal_blocks(
+    blocks: list[list[Any]],
+    nodal: NDArray[Any],
+    basis: Any,
+    cbasis: Any,
+    interior: NDArray[np.int64],
+) -> float:
+    """Fill ``blocks`` with the mass blocks of a node-wise constant term; return a bound.
+
+    The bound is the smallest local eigenvalue of the interpolated term at the quadrature
+    points (P2 interpolants can undershoot the nodal values), ``inf`` for P1 (the nodal
+    values bound it).
+    """
+    n = nodal.shape[1]
+    higher_order = cbasis.elem.maxdeg > 1
+    if higher_order:
+        qp_c = np.zeros((basis.nelems, basis.X.shape[1], n, n), dtype=np.complex128)
+    for p in range(n):
+        for q in range(p, n):
+            values: NDArray[Any] = nodal[:, p, q]
+            if not np.any(values):
+                continue
+            if p == q or not np.any(values.imag):
+                values = values.real
+            qp = cbasis.interpolate(values)
+            if higher_order:
+                qp_c[:, :, p, q] = qp
+                qp_c[:, :, q, p] = np.conj(qp)
+            b = _condense(_weighted_mass(basis, np.asarray(qp)), interior)
+            blocks[p][q] = b
+            if p != q:
+                # forms are bilinear: the block is complex symmetric; the lower block is B^H
+                blocks[q][p] = b.conj().T.tocsr()
+    if not higher_order:
+        return float("inf")
+    return float(np.linalg.eigvalsh(qp_c.reshape(-1, n, n))[:, 0].min())
+
+
 def _assemble_constant(
     constant: ConstantTerm | None,
     basis: Any,
@@ -664,30 +707,7 @@ def _assemble_constant(
                 if cmat[p, q] != 0:
                     blocks[p][q] = cmat[p, q] * m
     else:
-        higher_order = cbasis.elem.maxdeg > 1
-        if higher_order:
-            # P2 interpolants can undershoot the nodal values: bound from quadrature points
-            qp_c = np.zeros((basis.nelems, basis.X.shape[1], n, n), dtype=np.complex128)
-        for p in range(n):
-            for q in range(p, n):
-                values: NDArray[Any] = nodal[:, p, q]
-                if not np.any(values):
-                    continue
-                if p == q:
-                    values = values.real
-                elif not np.any(values.imag):
-                    values = values.real
-                qp = cbasis.interpolate(values)
-                if higher_order:
-                    qp_c[:, :, p, q] = qp
-                    qp_c[:, :, q, p] = np.conj(qp)
-                b = _condense(_weighted_mass(basis, np.asarray(qp)), interior)
-                blocks[p][q] = b
-                if p != q:
-                    # forms are bilinear: the block is complex symmetric; the lower block is B^H
-                    blocks[q][p] = b.conj().T.tocsr()
-        if higher_order:
-            min_eig = min(min_eig, float(np.linalg.eigvalsh(qp_c.reshape(-1, n, n))[:, 0].min()))
+        min_eig = min(min_eig, _nodal_blocks(blocks, nodal, basis, cbasis, interior))
     for p in range(n):
         if blocks[p][p] is None:
             blocks[p][p] = sp.csr_matrix((ni, ni))

@@ -123,7 +123,7 @@ def serial_blas() -> AbstractContextManager[Any]:
     # system's BLAS with it, so load it now, or the first solve of a process would run on
     # that BLAS's full pool (and round differently from every later one)
     if cholmod_available():
-        import sksparse.cholmod  # noqa: F401
+        import sksparse.cholmod  # noqa: F401 - imported for its side effect (its BLAS)
     return threadpool_limits(limits=1, user_api="blas")
 
 

@@ -145,6 +145,28 @@ class TunnelFallsParams:
     kp_vertical_mesh_size_nm: float = 0.5
 
     def __post_init__(self) -> None:
+        self._check_lengths()
+        if isinstance(self.n_fingers, bool) or not isinstance(self.n_fingers, int):
+            raise ValueError(f"n_fingers = {self.n_fingers!r} must be an integer")
+        if self.n_fingers != len(FINGERS):
+            raise ValueError(
+                f"n_fingers = {self.n_fingers}: the device has exactly {len(FINGERS)} fingers "
+                f"{FINGERS}"
+            )
+        if self.finger_width_nm >= self.finger_pitch_nm:
+            raise ValueError(
+                f"finger_width_nm = {self.finger_width_nm} must be < finger_pitch_nm = "
+                f"{self.finger_pitch_nm} (fingers must not touch)"
+            )
+        self._check_dots()
+        for side in ("buffer_nm", "barrier_nm"):
+            if self.quantum_margin_nm >= getattr(self, side):
+                raise ValueError(
+                    f"quantum_margin_nm = {self.quantum_margin_nm} must be < {side} = "
+                    f"{getattr(self, side)}"
+                )
+
+    def _check_lengths(self) -> None:
         positive = [attr for _, attr in _LAYERS] + [
             "finger_pitch_nm",
             "finger_width_nm",
@@ -170,18 +192,8 @@ class TunnelFallsParams:
                 raise ValueError(f"{name} = {value!r} must be a number (nm)")
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} = {value!r} must be finite and >= 0 (nm)")
-        if isinstance(self.n_fingers, bool) or not isinstance(self.n_fingers, int):
-            raise ValueError(f"n_fingers = {self.n_fingers!r} must be an integer")
-        if self.n_fingers != len(FINGERS):
-            raise ValueError(
-                f"n_fingers = {self.n_fingers}: the device has exactly {len(FINGERS)} fingers "
-                f"{FINGERS}"
-            )
-        if self.finger_width_nm >= self.finger_pitch_nm:
-            raise ValueError(
-                f"finger_width_nm = {self.finger_width_nm} must be < finger_pitch_nm = "
-                f"{self.finger_pitch_nm} (fingers must not touch)"
-            )
+
+    def _check_dots(self) -> None:
         dx, dy = self.dot_size_nm
         if not (dx > 0 and dy > 0):
             raise ValueError(f"dot_size_nm = {self.dot_size_nm!r} must be positive")
@@ -196,12 +208,6 @@ class TunnelFallsParams:
             raise ValueError(
                 f"dot_centre_x_nm = {self.dot_centre_x_nm}: the dot regions leave the domain"
             )
-        for side in ("buffer_nm", "barrier_nm"):
-            if self.quantum_margin_nm >= getattr(self, side):
-                raise ValueError(
-                    f"quantum_margin_nm = {self.quantum_margin_nm} must be < {side} = "
-                    f"{getattr(self, side)}"
-                )
 
     # -- derived geometry ------------------------------------------------------------------
     @property

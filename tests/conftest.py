@@ -18,7 +18,7 @@ def require_cholmod() -> None:
     the test instead, so no test is silently skipped on CI.
     """
     try:
-        import sksparse.cholmod  # noqa: F401
+        import sksparse.cholmod  # noqa: F401 - imported to see that it loads
     except ImportError:
         if os.environ.get("FEMVALLEY_REQUIRE_CHOLMOD") == "1":
             raise

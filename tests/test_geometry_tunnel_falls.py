@@ -205,7 +205,7 @@ def test_plunger_potentials_mirror_each_other(device, potentials):
     _, full = device
     right = full.p[:, np.unique(full.t[:, full.subdomains["dot_R"]])]
     left = full.p[:, np.unique(full.t[:, full.subdomains["dot_L"]])]
-    key = lambda q: np.lexsort(np.round(q[::-1], 9))  # noqa: E731
+    key = lambda q: np.lexsort(np.round(q[::-1], 9))  # noqa: E731 - a one-line sort key
     np.testing.assert_allclose(
         (right * np.array([[-1.0], [1.0], [1.0]]))[:, key(right * np.array([[-1.0], [1], [1]]))],
         left[:, key(left)],

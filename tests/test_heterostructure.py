@@ -96,13 +96,13 @@ def test_local_model_changes_linearly_under_a_constant_shift():
 
 # --- ref. 2: C_n form, ambiguity, spectrally filtered model --------------------------------
 
-from femvalley.heterostructure.valley import (  # noqa: E402
+from femvalley.heterostructure.valley import (  # noqa: E402 - each section imports what it tests
     ambiguity_measure,
     bloch_coefficients,
     commensurate_length_nm,
     filtered_valley_coupling_meV,
 )
-from femvalley.units import SI_LATTICE_CONSTANT_NM, SI_MONOLAYER_NM  # noqa: E402
+from femvalley.units import SI_LATTICE_CONSTANT_NM, SI_MONOLAYER_NM  # noqa: E402 - each section imports what it tests
 
 
 def test_bloch_coefficients_and_commensurate_period():
@@ -167,7 +167,7 @@ def test_filtered_model_is_mirror_symmetric_in_the_field(coeffs):
 
 # --- ref. 3: two-band k.p on monolayers ----------------------------------------------------
 
-from femvalley.heterostructure.alloy import (  # noqa: E402
+from femvalley.heterostructure.alloy import (  # noqa: E402 - each section imports what it tests
     DotModel,
     expected_coupling_moments,
     rician_parameters,
@@ -175,7 +175,7 @@ from femvalley.heterostructure.alloy import (  # noqa: E402
     sites_per_box,
     valley_splitting_ensemble,
 )
-from femvalley.heterostructure.twoband import (  # noqa: E402
+from femvalley.heterostructure.twoband import (  # noqa: E402 - each section imports what it tests
     V_INTER_GE_MEV,
     MonolayerGrid,
     first_order_coupling_meV,

@@ -141,3 +141,18 @@ def test_the_scanner_finds_a_private_import_and_a_cycle(tmp_path, monkeypatch):
     assert private_b and "x._y" in private_b[0]
     with pytest.raises(pytest.fail.Exception, match="import cycle"):
         test_the_import_graph_has_no_cycles()
+
+
+def test_every_noqa_says_why():
+    """A noqa comment silences a check: the same line must name it and say why (`- reason`)."""
+    import re
+
+    root = PACKAGE.parent
+    bare = []
+    for folder in ("femvalley", "geometries", "tests", "benchmarks", "examples"):
+        for path in sorted((root / folder).rglob("*.py")):
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                m = re.search(r"#\s*noqa\b(.*)$", line)
+                if m and not re.match(r":\s*[A-Z]+[0-9]+(,\s*[A-Z]+[0-9]+)*\s+-\s+\S", m.group(1)):
+                    bare.append(f"{path.relative_to(root)}:{n}")
+    assert not bare, f"noqa without a code and a reason: {bare}"

@@ -16,7 +16,7 @@ import skfem
 from femvalley.io.paraview import write_vtu, write_xdmf_series
 
 vtk = pytest.importorskip("vtk", reason="the vtk package is in the test extra")
-from vtk.util.numpy_support import vtk_to_numpy  # noqa: E402
+from vtk.util.numpy_support import vtk_to_numpy  # noqa: E402 - after the importorskip of vtk
 
 TIMES = [-10.0, -2.5, 0.0, 7.5]
 

@@ -41,6 +41,18 @@ class EnsembleSpec:
     parameters: Mapping[str, Sequence[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._check_seeds()
+        t = self.threshold_ueV
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t <= 0:
+            raise ValueError(f"ensemble.threshold_ueV = {t!r} must be a number > 0")
+        if self.combine not in ("grid", "zip"):
+            raise ValueError(f"ensemble.combine = {self.combine!r}; allowed: 'grid', 'zip'")
+        c = self.chunk_realisations
+        if isinstance(c, bool) or not isinstance(c, int) or c < 1:
+            raise ValueError(f"ensemble.chunk_realisations = {c!r} must be an integer >= 1")
+        self._check_parameters()
+
+    def _check_seeds(self) -> None:
         if isinstance(self.seeds, bool):
             raise ValueError(f"ensemble.seeds = {self.seeds!r} must be a count or a list")
         if isinstance(self.seeds, int):
@@ -66,14 +78,8 @@ class EnsembleSpec:
                 f"ensemble seeds reach {top}, beyond the largest seed {MAX_SEED} (2**63 - 1): "
                 "lower ensemble.seed_start or the seeds"
             )
-        t = self.threshold_ueV
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t <= 0:
-            raise ValueError(f"ensemble.threshold_ueV = {t!r} must be a number > 0")
-        if self.combine not in ("grid", "zip"):
-            raise ValueError(f"ensemble.combine = {self.combine!r}; allowed: 'grid', 'zip'")
-        c = self.chunk_realisations
-        if isinstance(c, bool) or not isinstance(c, int) or c < 1:
-            raise ValueError(f"ensemble.chunk_realisations = {c!r} must be an integer >= 1")
+
+    def _check_parameters(self) -> None:
         lengths = set()
         for path, options in self.parameters.items():
             if path in _FIXED or path == "valley_map.seed" or path == "model":

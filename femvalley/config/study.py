@@ -293,8 +293,6 @@ class ValleyMapConfig:
     path: str = ""
 
     def __post_init__(self) -> None:
-        from femvalley.valley_map import GRID_FILE_SUFFIXES, SAMPLERS, check_dense_grid
-
         if self.model not in VALLEY_MAP_MODELS:
             raise ValueError(
                 f"valley_map.model = {self.model!r}; allowed: {list(VALLEY_MAP_MODELS)}"
@@ -316,6 +314,23 @@ class ValleyMapConfig:
                 f"valley_map.alloy is given but valley_map.model = {self.model!r}; "
                 "set model = 'alloy' to use it"
             )
+        self._check_sampler()
+        object.__setattr__(self, "delta_ueV", self._read_delta())
+        if self.model == "uniform" and not self.delta_ueV:
+            raise ValueError(
+                "valley_map.model = 'uniform' needs valley_map.delta_ueV: [re, im] (two finite "
+                "numbers, ueV) or a real number"
+            )
+        if self.model != "uniform" and self.delta_ueV:
+            raise ValueError(
+                f"valley_map.delta_ueV is given but valley_map.model = {self.model!r}; set "
+                "model = 'uniform' to use it"
+            )
+        self._check_path()
+
+    def _check_sampler(self) -> None:
+        from femvalley.valley_map import SAMPLERS, check_dense_grid
+
         if self.sampler not in SAMPLERS:
             raise ValueError(f"valley_map.sampler = {self.sampler!r}; allowed: {list(SAMPLERS)}")
         if self.sampler != "kronecker":
@@ -328,17 +343,10 @@ class ValleyMapConfig:
                 check_dense_grid(self.nx, self.ny, method=self.sampler)
             except ValueError as err:
                 raise ValueError(f"valley_map.sampler = {self.sampler!r}: {err}") from err
-        object.__setattr__(self, "delta_ueV", self._read_delta())
-        if self.model == "uniform" and not self.delta_ueV:
-            raise ValueError(
-                "valley_map.model = 'uniform' needs valley_map.delta_ueV: [re, im] (two finite "
-                "numbers, ueV) or a real number"
-            )
-        if self.model != "uniform" and self.delta_ueV:
-            raise ValueError(
-                f"valley_map.delta_ueV is given but valley_map.model = {self.model!r}; set "
-                "model = 'uniform' to use it"
-            )
+
+    def _check_path(self) -> None:
+        from femvalley.valley_map import GRID_FILE_SUFFIXES
+
         if not isinstance(self.path, str):
             raise ValueError(f"valley_map.path = {self.path!r} must be a string (a file name)")
         if self.model == "file":

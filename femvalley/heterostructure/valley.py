@@ -203,10 +203,13 @@ def _check_commensurate(
     for name, kappa in (("2 k0", 2 * k0_per_nm), ("G", g)):
         cycles = kappa * length / (2 * math.pi)
         if abs(cycles - round(cycles)) > 1e-6 * max(1.0, cycles):
+            unit = commensurate_length_nm(
+                1e-9, k0_per_nm=k0_per_nm, lattice_constant_nm=lattice_constant_nm
+            )
             raise ValueError(
                 f"z_nm spans L = {length:.6g} nm, which is not commensurate with {name} "
                 f"({cycles:.6g} periods): use a range of length commensurate_length_nm(...) "
-                f"(a multiple of {commensurate_length_nm(1e-9, k0_per_nm=k0_per_nm, lattice_constant_nm=lattice_constant_nm):.6g} nm)"  # noqa: E501
+                f"(a multiple of {unit:.6g} nm)"
             )
     return length
 

@@ -10,8 +10,9 @@ The public API, in the order a study uses it::
     config = fv.StudyConfig.from_toml("study.toml")       # or fv.StudyConfig.from_dict(...)
     system = fv.build_system(config)                      # mesh, gates, k.p operators: once
     result = system.solve(detuning_mV=2.5)                # lowest states at one detuning
-    out = fv.run_study(config, out_dir="run")             # sweep, analysis, figures, files
-    stored = fv.read_results("run/results.h5")
+    out = fv.run_study(config, out_dir="run")             # a StudyResult: arrays, summary
+    out.energies_meV, out.summary["numbers"]              # typed fields (or out["energies_meV"])
+    again = fv.StudyResult.load("run")                    # the same, read from the directory
 
 Everything else is in the modules (``femvalley.kp``, ``femvalley.eigen``, ...). ``import
 femvalley`` loads neither matplotlib, h5py, dask nor gmsh: they are imported when a figure, a
@@ -26,7 +27,7 @@ from femvalley.analysis import StateObservables, analyse_sweep, fit_anticrossing
 from femvalley.config import StudyConfig
 from femvalley.eigen import EigenResult, available_backends, solve
 from femvalley.electrostatics import GatePotentials, solve_gates
-from femvalley.ensemble import EnsembleConfig, run_ensemble
+from femvalley.ensemble import EnsembleConfig, EnsembleResult, run_ensemble
 from femvalley.execution import make_executor
 from femvalley.export import export_study
 from femvalley.io.results import ResultsStore, read_results
@@ -39,8 +40,8 @@ from femvalley.rb import (
 )
 from femvalley.refinement import converge_study
 from femvalley.states import StudyStates
-from femvalley.study import barrier_scan, run_study
-from femvalley.sweep import run_sweep
+from femvalley.study import StudyResult, barrier_scan, run_study
+from femvalley.sweep import SweepResult, run_sweep
 from femvalley.system import StudySystem, build_system
 from femvalley.valley_map import ValleyGrid, ValleyMapSpec, valley_map_on_nodes
 from femvalley.version import __version__
@@ -48,6 +49,7 @@ from femvalley.version import __version__
 __all__ = [
     "EigenResult",
     "EnsembleConfig",
+    "EnsembleResult",
     "GatePotentials",
     "KPModel",
     "KPOperators",
@@ -55,8 +57,10 @@ __all__ = [
     "ResultsStore",
     "StateObservables",
     "StudyConfig",
+    "StudyResult",
     "StudyStates",
     "StudySystem",
+    "SweepResult",
     "ValleyGrid",
     "ValleyMapSpec",
     "SingleValleyBasis",

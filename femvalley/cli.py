@@ -26,7 +26,7 @@ import re
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -265,8 +265,8 @@ def _run(config: Any, args: argparse.Namespace, out: Path) -> int:
     res = run_study(
         config, out_dir=out, resume=args.resume, progress=not args.quiet, workers=args.workers
     )
-    s = res["summary"]
-    if res.get("already_finished"):
+    s = res.summary
+    if res.already_finished:
         print(f"study ({config.model}) in {out}/ is finished: nothing recomputed, no file changed")
     else:
         print(f"study ({config.model}) written to {out}/ in {time.perf_counter() - t0:.1f} s")
@@ -315,7 +315,7 @@ def _converge(config: Any, args: argparse.Namespace, out: Path) -> int:
     return 0
 
 
-def print_numbers(summary: dict[str, Any]) -> None:
+def print_numbers(summary: Mapping[str, Any]) -> None:
     """Print a study's headline numbers: value +- solver bound +- discretisation error."""
     names = {
         "tunnel_coupling": "tunnel coupling",

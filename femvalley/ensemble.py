@@ -27,28 +27,10 @@ orbitals (:class:`femvalley.rb.SingleValleyBasis`): a new seed costs one project
 its valley coupling and ``P`` dense ``2m x 2m`` problems. Every energy is certified to
 ``solver.tolerance_ueV``; a point the basis cannot certify is solved in full.
 
-Results store (``ensemble.h5``, layout version 2; R realisations, P detunings, k states)
------------------------------------------------------------------------------------------
-- ``detuning_mV`` (P,); ``seed`` (R,), ``combination`` (R,) and, for every parameter,
-  ``parameters/<dotted path>`` (R,): what each realisation is;
-- ``done`` (R,) uint8; ``energies_meV`` (R, P, k); ``dot_weight`` (R, P, k, 2);
-  ``error_bound_meV`` (R, P) (NaN where a point was solved in full); ``full_solve`` (R, P);
-- derived, all (R,), by the same resolved analysis as a study
-  (:func:`femvalley.analysis.analyse_sweep` in the realisation's certified basis):
-  ``valley_splitting_L_ueV``, ``valley_splitting_R_ueV`` (lowest doublet of each dot, paired
-  by dot weight) with ``*_bound_ueV``; ``tunnel_coupling_ueV`` (half the smallest ``E1 - E0``
-  of the lowest interdot anticrossing, located by root finding; NaN when the range brackets
-  none or when it is not resolved), ``tunnel_coupling_bound_ueV`` (its certified bound, or,
-  where ``tunnel_coupling_resolved`` is 0, the upper bound ``t < bound``),
-  ``anticrossing_mV``, ``lever_arm_meV_per_mV`` (Hellmann-Feynman);
-- provenance per realisation: ``point_config_sha256`` (R,) (of the realisation's resolved
-  study TOML, which :meth:`EnsembleConfig.point_config` rebuilds), ``worker`` (R,) (host and
-  process), ``finished_utc`` (R,), ``solve_s`` (R,);
-- root attributes: ``layout_version``, ``ensemble_toml``, ``config_sha256``,
-  ``femvalley_version``, ``n_states``.
+Results store: ``ensemble.h5`` (layout and writing in :mod:`femvalley.io.ensemble`), written
+in place task by task.
 
-Every finished task is written to ``ensemble.h5.tmp`` and renamed over ``ensemble.h5``; the
-snapshots of every reduced basis are checkpointed in ``bases/``. A rerun with ``resume=True``
+The snapshots of every reduced basis are checkpointed in ``bases/``. A rerun with ``resume=True``
 skips the finished realisations and rebuilds the same bases from their snapshots, so it ends
 with the same numbers as an uninterrupted run. On a Dask cluster a killed worker loses only the
 realisations it was computing: the scheduler runs them again elsewhere.
@@ -62,7 +44,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -79,17 +61,20 @@ from femvalley.config.ensemble import (
 )
 from femvalley.execution import Executor, make_executor
 from femvalley.io import DirectoryLock
-from femvalley.io.atomic import atomic_path, write_text
-from femvalley.io.hdf5 import read_store
+from femvalley.io.atomic import write_text
+from femvalley.io.ensemble import ENSEMBLE_STORE, LAYOUT_VERSION, EnsembleStore, read_ensemble
 from femvalley.io.snapshots import read_snapshots, write_snapshots
 from femvalley.io.toml import dump_toml, text_digest
 from femvalley.linalg import serial_blas
 from femvalley.progress import Phases, progress_bar
 from femvalley.rb import SingleValleyBasis, build_single_valley_basis
+from femvalley.records import FieldMapping
 from femvalley.resources import check_fits, estimate_study, size_fields
 from femvalley.system import StudySystem, build_system, valley_map
 
 __all__ = [
+    "ENSEMBLE_ARRAYS",
+    "EnsembleResult",
     "DERIVED_EXTRA",
     "ENSEMBLE_STORE",
     "LAYOUT_VERSION",
@@ -104,9 +89,7 @@ __all__ = [
     "run_ensemble",
 ]
 
-ENSEMBLE_STORE = "ensemble.h5"
 SUMMARY_NAME = "ensemble_summary.json"
-LAYOUT_VERSION = 2
 #: derived quantities of every realisation and the statistics reported for them
 QUANTITIES = (
     "valley_splitting_L_ueV",
@@ -122,6 +105,94 @@ DERIVED_EXTRA = (
     "anticrossing_mV",
     "lever_arm_meV_per_mV",
 )
+
+
+#: the per-realisation arrays of an ensemble (the datasets of ``ensemble.h5``)
+ENSEMBLE_ARRAYS = (
+    "detuning_mV",
+    "seed",
+    "combination",
+    "parameters",
+    "point_config_sha256",
+    "done",
+    "energies_meV",
+    "dot_weight",
+    "error_bound_meV",
+    "full_solve",
+    "solve_s",
+    "worker",
+    "finished_utc",
+    *QUANTITIES,
+    *DERIVED_EXTRA,
+)
+
+
+@dataclass(frozen=True, eq=False)
+class EnsembleResult(FieldMapping):
+    """The results of an ensemble: what ``ensemble.h5`` holds, typed, and its summary.
+
+    The arrays of :mod:`femvalley.io.ensemble` (R realisations, P detunings, k states; units
+    in the names), the store's root attributes, the summary (``ensemble_summary.json``: the
+    statistics per parameter combination) and the wall time. Also a read-only mapping of its
+    fields (``result["valley_splitting_L_ueV"]``).
+    """
+
+    detuning_mV: NDArray[np.float64]
+    seed: NDArray[np.int64]
+    combination: NDArray[np.int64]
+    #: dotted path of every varied study field -> its value per realisation (R,)
+    parameters: Mapping[str, NDArray[Any]]
+    point_config_sha256: NDArray[Any]
+    done: NDArray[np.uint8]
+    energies_meV: NDArray[np.float64]
+    dot_weight: NDArray[np.float64]
+    error_bound_meV: NDArray[np.float64]
+    full_solve: NDArray[np.uint8]
+    solve_s: NDArray[np.float64]
+    worker: NDArray[Any]
+    finished_utc: NDArray[Any]
+    valley_splitting_L_ueV: NDArray[np.float64]
+    valley_splitting_R_ueV: NDArray[np.float64]
+    tunnel_coupling_ueV: NDArray[np.float64]
+    valley_splitting_L_bound_ueV: NDArray[np.float64]
+    valley_splitting_R_bound_ueV: NDArray[np.float64]
+    tunnel_coupling_bound_ueV: NDArray[np.float64]
+    tunnel_coupling_resolved: NDArray[np.float64]
+    anticrossing_mV: NDArray[np.float64]
+    lever_arm_meV_per_mV: NDArray[np.float64]
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    wall_s: float = float("nan")
+
+    def arrays(self) -> dict[str, Any]:
+        """Return the per-realisation arrays by name (:data:`ENSEMBLE_ARRAYS`)."""
+        return {name: getattr(self, name) for name in ENSEMBLE_ARRAYS}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the result as an ensemble store (``ensemble.h5`` layout) at ``path``."""
+        attrs = {k: v for k, v in self.attrs.items() if k != "layout_version"}
+        EnsembleStore.create(path, attrs=attrs, results=self.arrays())
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> EnsembleResult:
+        """Read an ensemble store; ``ensemble_summary.json`` next to it gives the summary."""
+        stored = read_ensemble(path)
+        missing = [k for k in ENSEMBLE_ARRAYS if k not in stored]
+        if missing:
+            raise ValueError(
+                f"{path} is not a complete ensemble store (no {missing[0]!r}); it may be "
+                "damaged or from another program"
+            )
+        summary_path = Path(path).with_name(SUMMARY_NAME)
+        summary = (
+            json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
+        )
+        return cls(
+            **{k: stored[k] for k in ENSEMBLE_ARRAYS},
+            attrs=dict(stored["attrs"]),
+            summary=summary,
+        )
 
 
 # -- the work of one task ----------------------------------------------------------------------
@@ -257,7 +328,7 @@ def run_ensemble(
     resume: bool = False,
     progress: bool = True,
     on_task: Callable[[list[int]], None] | None = None,
-) -> dict[str, Any]:
+) -> EnsembleResult:
     """Run every realisation of an ensemble; return the results (as in ``ensemble.h5``).
 
     Parameters
@@ -291,7 +362,7 @@ def _run_ensemble_locked(
     resume: bool,
     progress: bool,
     on_task: Callable[[list[int]], None] | None,
-) -> dict[str, Any]:
+) -> EnsembleResult:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     store = out / ENSEMBLE_STORE
@@ -305,7 +376,7 @@ def _run_ensemble_locked(
         _load(store, config, configs) if resume and store.exists() else _empty(config, configs)
     )
     write_text(out / "ensemble.toml", config.to_toml())
-    _write_ensemble(store, config, results)
+    EnsembleStore.create(store, attrs=_store_attrs(config), results=results)
     t_start = time.perf_counter()
 
     todo = [i for i, d in enumerate(results["done"]) if not d]
@@ -318,64 +389,65 @@ def _run_ensemble_locked(
     systems: list[StudySystem] = []
     timings: dict[str, float] = {}
     try:
-        for key, members in groups.items():
-            t0 = time.perf_counter()
-            first = configs[members[0]]
-            reuse = next((s for s in systems if s.config.device == first.device), None)
-            # the device, its gate solves and the group's basis on one BLAS thread, as every
-            # task runs, and before any worker process exists: the numbers are the same
-            # bits whatever the worker count or scheduler
-            phases.note(
-                f"group {len(systems) + 1}/{len(groups)} ({len(members)} realisations): "
-                "device, k.p model and certified basis"
-            )
-            with serial_blas():
-                system = build_system(first, reuse=reuse, phases=phases)
-                systems.append(system)
-                with phases.phase("certified reduced basis of the group"):
-                    kit = _group_kit(
-                        system, results["detuning_mV"], out / "bases" / f"{key[:16]}.h5"
+        with EnsembleStore(store) as writer:
+            for key, members in groups.items():
+                t0 = time.perf_counter()
+                first = configs[members[0]]
+                reuse = next((s for s in systems if s.config.device == first.device), None)
+                # the device, its gate solves and the group's basis on one BLAS thread, as every
+                # task runs, and before any worker process exists: the numbers are the same
+                # bits whatever the worker count or scheduler
+                phases.note(
+                    f"group {len(systems) + 1}/{len(groups)} ({len(members)} realisations): "
+                    "device, k.p model and certified basis"
+                )
+                with serial_blas():
+                    system = build_system(first, reuse=reuse, phases=phases)
+                    systems.append(system)
+                    with phases.phase("certified reduced basis of the group"):
+                        kit = _group_kit(
+                            system, results["detuning_mV"], out / "bases" / f"{key[:16]}.h5"
+                        )
+                timings[f"group_{key[:8]}_setup"] = time.perf_counter() - t0
+                if executor is None:
+                    # in-process tasks get the kit exactly as a worker receives it (pickled):
+                    # the numbers do not depend on where they run
+                    executor = make_executor(
+                        workers=config.execution.workers,
+                        scheduler=config.execution.scheduler,
+                        processes="dask",
+                        as_workers_see_it=True,
                     )
-            timings[f"group_{key[:8]}_setup"] = time.perf_counter() - t0
-            if executor is None:
-                # in-process tasks get the kit exactly as a worker receives it (pickled):
-                # the numbers do not depend on where they run
-                executor = make_executor(
-                    workers=config.execution.workers,
-                    scheduler=config.execution.scheduler,
-                    processes="dask",
-                    as_workers_see_it=True,
-                )
-            if bar is None:
-                bar = progress_bar(
-                    len(results["done"]),
-                    initial=len(results["done"]) - len(todo),
-                    on=progress,
-                    unit="realisation",
-                    desc="ensemble",
-                )
-            size = config.ensemble.chunk_realisations
-            tasks = [
-                [(i, configs[i]) for i in members[a : a + size]]
-                for a in range(0, len(members), size)
-            ]
-            for done in executor.map_unordered(_solve_task, kit, tasks):
-                for i, rec in done:
-                    for name, value in rec.items():
-                        results[name][i] = value
-                    results["done"][i] = 1
-                _write_ensemble(store, config, results)
-                bar.update(len(done))
-                if on_task is not None:
-                    on_task([i for i, _ in done])
+                if bar is None:
+                    bar = progress_bar(
+                        len(results["done"]),
+                        initial=len(results["done"]) - len(todo),
+                        on=progress,
+                        unit="realisation",
+                        desc="ensemble",
+                    )
+                size = config.ensemble.chunk_realisations
+                tasks = [
+                    [(i, configs[i]) for i in members[a : a + size]]
+                    for a in range(0, len(members), size)
+                ]
+                for done in executor.map_unordered(_solve_task, kit, tasks):
+                    writer.write_task(done)
+                    for i, rec in done:
+                        for name, value in rec.items():
+                            results[name][i] = value
+                        results["done"][i] = 1
+                    bar.update(len(done))
+                    if on_task is not None:
+                        on_task([i for i, _ in done])
     finally:
         if bar is not None:
             bar.close()
         if executor is not None:
             executor.close()
-    results["wall_s"] = time.perf_counter() - t_start
+    wall_s = time.perf_counter() - t_start
     summary = ensemble_statistics(results, config)
-    summary["timings_s"] = {"total": results["wall_s"], **timings}
+    summary["timings_s"] = {"total": wall_s, **timings}
     summary["execution"] = {
         "workers": config.execution.workers,
         "scheduler": config.execution.scheduler,
@@ -385,8 +457,12 @@ def _run_ensemble_locked(
         from femvalley.plot import plot_ensemble_distributions
 
         plot_ensemble_distributions(results, config, out / "ensemble.png")
-    results["summary"] = summary
-    return results
+    return EnsembleResult(
+        **{k: results[k] for k in ENSEMBLE_ARRAYS},
+        attrs={"layout_version": LAYOUT_VERSION, **_store_attrs(config)},
+        summary=summary,
+        wall_s=wall_s,
+    )
 
 
 def _group_kit(system: StudySystem, detuning_mV: NDArray[np.float64], path: Path) -> _GroupKit:
@@ -460,56 +536,15 @@ def _empty(config: EnsembleConfig, configs: Sequence[StudyConfig]) -> dict[str, 
     return out
 
 
-def _write_ensemble(path: Path, config: EnsembleConfig, results: dict[str, Any]) -> None:
-    import h5py
-
+def _store_attrs(config: EnsembleConfig) -> dict[str, Any]:
     from femvalley.version import __version__
 
-    strings = h5py.string_dtype()
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["layout_version"] = LAYOUT_VERSION
-        f.attrs["ensemble_toml"] = config.to_toml()
-        f.attrs["config_sha256"] = config.identity()
-        f.attrs["femvalley_version"] = __version__
-        f.attrs["n_states"] = config.study.solver.n_states
-        for name, value in results.items():
-            if name == "parameters":
-                g = f.create_group("parameters")
-                for pname, arr in value.items():
-                    if np.asarray(arr).dtype.kind in "UO":  # a varied string field
-                        g.create_dataset(
-                            pname, data=np.asarray(arr).astype(str).tolist(), dtype=strings
-                        )
-                    else:
-                        g.create_dataset(pname, data=arr)
-            elif isinstance(value, np.ndarray) and value.dtype == object:
-                f.create_dataset(name, data=value.astype(str).tolist(), dtype=strings)
-            elif isinstance(value, np.ndarray):
-                f.create_dataset(name, data=value)
-
-
-def read_ensemble(path: str | Path) -> dict[str, Any]:
-    """Read an ensemble store (``attrs``: the root attributes; strings decoded)."""
-    import h5py
-
-    out: dict[str, Any] = {}
-    with read_store(path, "ensemble store") as f:
-        for name, obj in f.items():
-            if isinstance(obj, h5py.Group):
-                out[name] = {
-                    k: (
-                        np.array(v.asstr()[()], dtype=object)
-                        if h5py.check_string_dtype(v.dtype) is not None
-                        else v[()]
-                    )
-                    for k, v in obj.items()
-                }
-            elif h5py.check_string_dtype(obj.dtype) is not None:
-                out[name] = np.array(obj.asstr()[()], dtype=object)
-            else:
-                out[name] = obj[()]
-        out["attrs"] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-    return out
+    return {
+        "ensemble_toml": config.to_toml(),
+        "config_sha256": config.identity(),
+        "femvalley_version": __version__,
+        "n_states": config.study.solver.n_states,
+    }
 
 
 def _load(path: Path, config: EnsembleConfig, configs: Sequence[StudyConfig]) -> dict[str, Any]:

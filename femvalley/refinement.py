@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ OBSERVABLES: dict[str, str] = {
 }
 
 
-def level_observables(results: dict[str, Any]) -> dict[str, float]:
+def level_observables(results: Mapping[str, Any]) -> dict[str, float]:
     """Return the observables of :data:`OBSERVABLES` from one finished study (``run_study``).
 
     A number the study does not resolve (or does not report) is NaN.
@@ -269,8 +270,8 @@ def _converge_locked(
             workers=workers,
             system=system,
         )
-        previous["system"] = res.get("system")  # none when the level was already finished
-        numbers.append(res["summary"].get("numbers", {}))
+        previous["system"] = res.system  # none when the level was already finished
+        numbers.append(res.summary.get("numbers", {}))
         return level_observables(res)
 
     first = next(iter(mesh_levels[0]))

@@ -27,7 +27,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Mapping
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +52,11 @@ from femvalley.linalg import serial_blas
 from femvalley.progress import QUIET, Phases
 from femvalley.rb import SingleValleyBasis
 from femvalley.resources import check_fits, estimate_study, size_fields
-from femvalley.sweep import run_sweep
+from femvalley.sweep import SweepResult, run_sweep
 from femvalley.system import StudySystem, device_potentials, kp_input
 
 __all__ = [
+    "StudyResult",
     "COARSER_DIR",
     "SCAN_MODELS",
     "SUMMARY_NAME",
@@ -88,11 +91,12 @@ def run_study(
     progress: bool = True,
     workers: int = 1,
     system: StudySystem | None = None,
-) -> dict[str, Any]:
+) -> StudyResult:
     """Run a study and write all its outputs; return the results and the summary.
 
-    Parameters are those of :func:`femvalley.sweep.run_sweep`. The returned dict is the
-    sweep's results with ``"summary"`` added (the content of ``summary.json``). ``out_dir``
+    Parameters are those of :func:`femvalley.sweep.run_sweep`. The returned
+    :class:`StudyResult` is the sweep's results with the summary (the content of
+    ``summary.json``). ``out_dir``
     is locked while the study runs (:class:`femvalley.io.DirectoryLock`): a second run into
     it raises :class:`femvalley.io.OutputBusyError`.
     """
@@ -126,22 +130,68 @@ def run_study(
             coarser = run_coarser_level(
                 config, out_dir=out_dir, resume=resume, progress=progress, workers=workers
             )
-        results["summary"] = finish_study(
+        summary = finish_study(
             out_dir, results, sweep_s=sweep_s, coarser=coarser, phases=Phases(progress)
         )
-    return results
+    return StudyResult.from_sweep(results, summary)
 
 
-def stored_study(out_dir: str | Path, config: StudyConfig) -> dict[str, Any] | None:
+@dataclass(frozen=True, eq=False)
+class StudyResult(SweepResult):
+    """The results of a study: its sweep (:class:`femvalley.sweep.SweepResult`) and summary.
+
+    ``summary`` is the content of ``summary.json`` (the numbers with their bounds and
+    discretisation errors, the timings, the figures written); ``already_finished`` is true
+    when :func:`run_study` found the study finished in its directory and computed nothing.
+    """
+
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    already_finished: bool = False
+
+    @classmethod
+    def from_sweep(
+        cls, sweep: SweepResult, summary: Mapping[str, Any], *, already_finished: bool = False
+    ) -> StudyResult:
+        """Return ``sweep`` with its summary."""
+        fields = {f.name: getattr(sweep, f.name) for f in dataclasses.fields(SweepResult)}
+        return cls(**fields, summary=dict(summary), already_finished=already_finished)
+
+    @classmethod
+    def load(cls, path: str | Path) -> StudyResult:
+        """Read a study directory (``results.h5`` and, when present, ``summary.json``).
+
+        ``path`` may also be the ``results.h5`` file itself.
+        """
+        p = Path(path)
+        out = p.parent if p.is_file() else p
+        sweep = SweepResult.load(out / STORE_NAME)
+        summary: dict[str, Any] = {}
+        if (out / SUMMARY_NAME).is_file():
+            summary = json.loads((out / SUMMARY_NAME).read_text(encoding="utf-8"))
+        return cls.from_sweep(sweep, summary)
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``results.h5`` and ``summary.json`` into the study directory ``path``."""
+        out = Path(path)
+        if out.suffix == ".h5":  # the store's own name was given
+            out = out.parent
+        out.mkdir(parents=True, exist_ok=True)
+        super().save(out / STORE_NAME)
+        write_text(
+            out / SUMMARY_NAME, json.dumps(self.summary, indent=2, default=_json_default) + "\n"
+        )
+        return out
+
+
+def stored_study(out_dir: str | Path, config: StudyConfig) -> StudyResult | None:
     """Return the results and summary of ``config``'s finished study in ``out_dir``, or None.
 
     A study is finished when ``results.h5`` holds ``config`` (the same resolved TOML) with
     every point done, ``summary.json`` was written after it for all those points, and its
     coarser level (when the study estimates one) is finished too. :func:`run_study` with
     ``resume=True`` then returns these stored numbers and writes nothing (only the lock file
-    ``.femvalley.lock`` is taken and released). The returned dict is the results store as
-    :func:`femvalley.io.results.read_results` reads it, with ``"summary"`` and
-    ``"already_finished": True`` added.
+    ``.femvalley.lock`` is taken and released). The result is read from the files, with
+    ``already_finished`` true (and no system or basis).
     """
     out = Path(out_dir)
     store, summary_path = out / STORE_NAME, out / SUMMARY_NAME
@@ -165,9 +215,7 @@ def stored_study(out_dir: str | Path, config: StudyConfig) -> dict[str, Any] | N
         stored_study(out / COARSER_DIR, coarser_level_config(config)) is None
     ):
         return None
-    stored["summary"] = summary
-    stored["already_finished"] = True
-    return stored
+    return StudyResult.from_sweep(SweepResult.load(store), summary, already_finished=True)
 
 
 def coarser_level_config(config: StudyConfig) -> StudyConfig:
@@ -206,8 +254,7 @@ def run_coarser_level(
     res = run_study(
         cfg, out_dir=sub, resume=resume and stored.exists(), progress=progress, workers=workers
     )
-    summary: dict[str, Any] = res["summary"]
-    return summary
+    return dict(res.summary)
 
 
 def discretisation_errors(
@@ -258,7 +305,7 @@ def attach_discretisation(
 
 def finish_study(
     out_dir: str | Path,
-    results: dict[str, Any],
+    results: SweepResult,
     *,
     sweep_s: float | None = None,
     coarser: dict[str, Any] | None = None,
@@ -272,15 +319,17 @@ def finish_study(
     (:func:`run_coarser_level`), from which every number gets its discretisation error.
     """
     out = Path(out_dir)
-    system: StudySystem = results["system"]
+    system = results.system
+    if system is None:
+        raise ValueError("finish_study needs the sweep's system (a result just computed)")
     cfg = system.config
-    eps = np.asarray(results["detuning_mV"])
-    e = np.asarray(results["energies_meV"])
+    eps = np.asarray(results.detuning_mV)
+    e = np.asarray(results.energies_meV)
     summary: dict[str, Any] = {
         "device": cfg.device.name,
         "model": cfg.model,
         "points": int(eps.size),
-        "points_done": int(np.sum(results["done"])),
+        "points_done": int(np.sum(results.done)),
         "n_states": cfg.solver.n_states,
         "kp_mesh": {
             "vertices": int(system.quantum_mesh.nvertices),
@@ -291,7 +340,7 @@ def finish_study(
         "method": cfg.solver.method,
         "timings_s": {
             "setup": {k: round(v, 3) for k, v in system.timings_s.items()},
-            "per_point_mean": float(np.nanmean(results["solve_s"])),
+            "per_point_mean": float(np.nanmean(results.solve_s)),
             "per_point_full_solve_mean": _mean_where(results, 1),
             "per_point_reused_mean": _mean_where(results, 0),
             "sweep_total": sweep_s,
@@ -299,14 +348,14 @@ def finish_study(
     }
     if system.reduction is not None and system.reduction.slice_z_nm is not None:
         summary["slice_z_nm"] = system.reduction.slice_z_nm
-    reduced = results.get("reduced")
+    reduced = results.reduced
     if reduced is not None:
-        build = float(results.get("reduced_build_s") or 0.0)
+        build = float(results.reduced_build_s or 0.0)
         summary["timings_s"]["reduced_basis_build"] = build
         summary["timings_s"]["per_point_amortised"] = (
-            build + float(np.nansum(results["solve_s"]))
+            build + float(np.nansum(results.solve_s))
         ) / max(summary["points_done"], 1)
-        bounds = np.asarray(results["error_bound_meV"], dtype=float)
+        bounds = np.asarray(results.error_bound_meV, dtype=float)
         summary["reduced_basis"] = {
             "size": reduced.size,
             "snapshot_detuning_mV": [s.scales["detuning"] for s in reduced.snapshots],
@@ -316,10 +365,10 @@ def finish_study(
             "max_error_bound_ueV": (
                 1e3 * float(np.nanmax(bounds)) if np.any(np.isfinite(bounds)) else None
             ),
-            "points_solved_in_full": int(np.sum(results["full_solve"])),
+            "points_solved_in_full": int(np.sum(results.full_solve)),
         }
     analysis = None
-    if summary["points_done"] >= 2 and cfg.solver.n_states >= 2 and bool(np.all(results["done"])):
+    if summary["points_done"] >= 2 and cfg.solver.n_states >= 2 and bool(np.all(results.done)):
         spectrum = study_spectrum(system, reduced)
         # the reduced solves of the sweep points again, with per-state bounds: small dense
         # problems, one BLAS thread (two spinning pools on two cores slow each 2-5x)
@@ -363,7 +412,7 @@ def finish_study(
         from femvalley.analysis import fit_anticrossing
 
         try:
-            fit = fit_anticrossing(eps, e, results["dot_weight"])
+            fit = fit_anticrossing(eps, e, results.dot_weight)
             summary["model_fit"] = fit.as_dict()
         except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
             summary["model_fit"] = {"error": str(err)}
@@ -397,7 +446,7 @@ def study_spectrum(system: StudySystem, reduced: Any = None) -> Spectrum:
     return full
 
 
-def sweep_levels(results: dict[str, Any], spectrum: Spectrum | None = None) -> list[Levels]:
+def sweep_levels(results: Mapping[str, Any], spectrum: Spectrum | None = None) -> list[Levels]:
     """Return the :class:`~femvalley.analysis.Levels` at the sweep points of a study.
 
     Points certified by a reduced basis are evaluated again in ``spectrum`` when it is a
@@ -499,7 +548,7 @@ def study_numbers(analysis: SweepAnalysis) -> dict[str, dict[str, Any]]:
     return nums
 
 
-def _mean_where(results: dict[str, Any], flag: int) -> float | None:
+def _mean_where(results: Mapping[str, Any], flag: int) -> float | None:
     sel = (np.asarray(results["done"]) == 1) & (np.asarray(results["full_solve"]) == flag)
     return float(np.mean(np.asarray(results["solve_s"])[sel])) if sel.any() else None
 
@@ -514,7 +563,7 @@ def _json_default(v: Any) -> Any:
 
 def _figures(
     out: Path,
-    results: dict[str, Any],
+    results: SweepResult,
     system: StudySystem,
     analysis: SweepAnalysis | None,
     reduced: Any,
@@ -545,16 +594,16 @@ def _figures(
     with serial_blas() if zoom is not None else nullcontext():  # the zoom's reduced solves
         spectrum_png = plot_spectrum(
             out / "spectrum.png",
-            detuning_mV=results["detuning_mV"],
-            energies_meV=results["energies_meV"],
-            valley_parity=results["valley_parity"],
+            detuning_mV=results.detuning_mV,
+            energies_meV=results.energies_meV,
+            valley_parity=results.valley_parity,
             n_states=4,
             title=f"{cfg.device.name}, model {cfg.model}: lowest states against detuning",
             zoom=zoom,
         )
     written = [spectrum_png, plot_valley_splitting_map(system.valley_grid, out / "valley_map.png")]
-    states = results.get("states", {})
-    eps = np.asarray(results["detuning_mV"])
+    states = results.states
+    eps = np.asarray(results.detuning_mV)
     ends = {"first": eps[0], "last": eps[-1]}
     densities = {
         f"ground state, detuning {ends[name]:+.3g} mV": np.sum(np.abs(states[name][0]) ** 2, axis=0)

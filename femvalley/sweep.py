@@ -17,7 +17,7 @@ observables, the basis and the three numbers it needs, not the study's configura
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,7 @@ from femvalley.eigen import EigenResult, SweepSolver, solve
 from femvalley.execution import InProcess, make_executor
 from femvalley.io.atomic import write_text
 from femvalley.io.results import (
+    LAYOUT_VERSION,
     PER_STATE,
     RECORD,
     STORE_NAME,
@@ -52,17 +53,35 @@ from femvalley.rb import (
     build_single_valley_basis,
     build_two_valley_basis,
 )
+from femvalley.records import FieldMapping
 from femvalley.states import BASIS_NAME, write_basis
 from femvalley.system import StudySystem, build_system
 
 __all__ = [
+    "SWEEP_ARRAYS",
     "SweepKit",
+    "SweepResult",
     "chunks",
     "reduced_basis",
     "run_sweep",
     "solve_points",
     "sweep_kit",
 ]
+
+
+#: the per-point arrays of a sweep (the datasets of ``results.h5`` besides the mesh and states)
+SWEEP_ARRAYS = (
+    "detuning_mV",
+    "done",
+    "energies_meV",
+    "dot_weight",
+    "solve_s",
+    "full_solve",
+    "error_bound_meV",
+    "residual_meV",
+    "valley_coupling_meV",
+    *PER_STATE,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -218,13 +237,8 @@ def _load_for_resume(path: Path, config: StudyConfig) -> tuple[dict[str, Any], d
     return results, dict(stored.get("states", {}))
 
 
-def _create_store(
-    path: Path,
-    system: StudySystem,
-    results: dict[str, Any],
-    states: dict[str, Any],
-    meta: dict[str, Any] | None = None,
-) -> ResultsStore:
+def _store_attrs(system: StudySystem, meta: dict[str, Any]) -> dict[str, Any]:
+    """Root attributes of a study's results store."""
     from femvalley.version import __version__
 
     cfg = system.config
@@ -241,23 +255,116 @@ def _create_store(
     }
     if system.reduction is not None and system.reduction.slice_z_nm is not None:
         attrs["slice_z_nm"] = system.reduction.slice_z_nm
-    attrs.update(meta or {})
+    attrs.update(meta)
+    return attrs
+
+
+def _mesh_record(system: StudySystem) -> dict[str, Any]:
+    """Return the k.p mesh and its fields as stored (``mass_matrix``: P1 mass matrix, csr)."""
     mesh = system.quantum_mesh
+    return {
+        "points_nm": mesh.p,
+        "cells": mesh.t,
+        "band_edge_meV": system.band_edge_meV,
+        "detuning_meV_per_mV": system.detuning_meV_per_mV,
+        "delta_meV": system.delta_vertices_meV,
+        "mass_matrix": system.vertex_mass_matrix,
+    }
+
+
+def _create_store(
+    path: Path,
+    results: Mapping[str, Any],
+    states: Mapping[str, Any],
+    attrs: Mapping[str, Any],
+    mesh: Mapping[str, Any],
+) -> ResultsStore:
+    n_states = int(np.shape(results["energies_meV"])[1])
+    nv = int(np.shape(mesh["points_nm"])[1])
     return ResultsStore.create(
         path,
-        attrs=attrs,
-        results=results,
-        mesh={
-            "points_nm": mesh.p,
-            "cells": mesh.t,
-            "band_edge_meV": system.band_edge_meV,
-            "detuning_meV_per_mV": system.detuning_meV_per_mV,
-            "delta_meV": system.delta_vertices_meV,
-        },
-        mass_matrix=system.vertex_mass_matrix,
+        attrs={k: v for k, v in attrs.items() if k != "layout_version"},
+        results={k: results[k] for k in SWEEP_ARRAYS},
+        mesh={k: v for k, v in mesh.items() if k != "mass_matrix"},
+        mass_matrix=mesh["mass_matrix"],
         states=states,
-        state_shape=(cfg.solver.n_states, system.operators.n_components, mesh.nvertices),
+        state_shape=(n_states, 2, nv),
     )
+
+
+@dataclass(frozen=True, eq=False)
+class SweepResult(FieldMapping):
+    """The results of a detuning sweep: what ``results.h5`` holds, typed.
+
+    Arrays (P points, k states) of :mod:`femvalley.io.results` (units in the names), the end
+    states, the store's root attributes and the mesh record; and, for a sweep just run, the
+    system and the certified basis it used (``None`` for a loaded result). Also a read-only
+    mapping of its fields (``result["energies_meV"]``).
+    """
+
+    detuning_mV: NDArray[np.float64]
+    done: NDArray[np.uint8]
+    energies_meV: NDArray[np.float64]
+    dot_weight: NDArray[np.float64]
+    solve_s: NDArray[np.float64]
+    full_solve: NDArray[np.uint8]
+    error_bound_meV: NDArray[np.float64]
+    residual_meV: NDArray[np.float64]
+    valley_coupling_meV: NDArray[np.complex128]
+    valley_polarization: NDArray[np.float64]
+    valley_parity: NDArray[np.float64]
+    detuning_slope_meV_per_mV: NDArray[np.float64]
+    x_mean_nm: NDArray[np.float64]
+    y_mean_nm: NDArray[np.float64]
+    x_std_nm: NDArray[np.float64]
+    y_std_nm: NDArray[np.float64]
+    #: ``first`` and ``last``: the states (k, 2, N) at the vertices, where that point is done
+    states: Mapping[str, NDArray[np.complex128]]
+    #: root attributes of the store (the resolved study TOML, version, timings, ...)
+    attrs: Mapping[str, Any]
+    #: ``points_nm``, ``cells``, ``band_edge_meV``, ``detuning_meV_per_mV``, ``delta_meV``,
+    #: ``mass_matrix`` (scipy csr)
+    mesh: Mapping[str, Any]
+    system: StudySystem | None = None
+    reduced: TwoValleyBasis | SingleValleyBasis | None = None
+    reduced_build_s: float | None = None
+
+    def arrays(self) -> dict[str, NDArray[Any]]:
+        """Return the per-point arrays by name (:data:`SWEEP_ARRAYS`)."""
+        return {name: getattr(self, name) for name in SWEEP_ARRAYS}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the result as a results store (``results.h5`` layout) at ``path``."""
+        _create_store(Path(path), self.arrays(), self.states, self.attrs, self.mesh)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> SweepResult:
+        """Read a results store (a damaged file raises ``CorruptStoreError``)."""
+        return cls(**_loaded_fields(path))
+
+
+def _loaded_fields(path: str | Path) -> dict[str, Any]:
+    import scipy.sparse as sp
+
+    stored = read_results(path)
+    missing = [k for k in SWEEP_ARRAYS if k not in stored]
+    if missing or not isinstance(stored.get("mesh"), dict):
+        raise ValueError(
+            f"{path} is not a complete results store (no {(missing or ['mesh'])[0]!r}); it may "
+            "be damaged or from another program"
+        )
+    mesh = dict(stored["mesh"])
+    nv = int(np.shape(mesh["points_nm"])[1])
+    m = mesh.get("mass_matrix")
+    if isinstance(m, dict):
+        mesh["mass_matrix"] = sp.csr_matrix((m["data"], m["indices"], m["indptr"]), shape=(nv, nv))
+    return {
+        **{k: stored[k] for k in SWEEP_ARRAYS},
+        "states": dict(stored.get("states", {})),
+        "attrs": dict(stored["attrs"]),
+        "mesh": mesh,
+    }
 
 
 def run_sweep(
@@ -269,8 +376,8 @@ def run_sweep(
     workers: int = 1,
     system: StudySystem | None = None,
     on_point: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
-    """Run the detuning sweep of a study; return the results (as stored in ``results.h5``).
+) -> SweepResult:
+    """Run the detuning sweep of a study; return its results (as stored in ``results.h5``).
 
     :func:`femvalley.study.run_study` calls it and then writes the figures, the fit and the
     ParaView files.
@@ -316,7 +423,8 @@ def run_sweep(
     if system.config != config:
         raise ValueError("system was built for another configuration")
     meta: dict[str, Any] = {"method": config.solver.method}
-    _create_store(store, system, results, states, meta)
+    mesh = _mesh_record(system)
+    _create_store(store, results, states, _store_attrs(system, meta), mesh)
 
     todo = [i for i, d in enumerate(results["done"]) if not d]
     reduced: TwoValleyBasis | SingleValleyBasis | None = None
@@ -333,7 +441,7 @@ def run_sweep(
             reduced_build_s=time.perf_counter() - t0,
             snapshot_detuning_mV=np.array([s.scales["detuning"] for s in reduced.snapshots]),
         )
-        _create_store(store, system, results, states, meta)
+        _create_store(store, results, states, _store_attrs(system, meta), mesh)
     # chunks of the whole sweep, restricted to what is left: the same work units on resume
     left = set(todo)
     tasks = [
@@ -375,11 +483,15 @@ def run_sweep(
     finally:
         bar.close()
     write_spectrum_csv(out / "spectrum.csv", results)
-    results["states"] = states
-    results["system"] = system
-    results["reduced"] = reduced
-    results["reduced_build_s"] = meta.get("reduced_build_s")
-    return results
+    return SweepResult(
+        **{k: results[k] for k in SWEEP_ARRAYS},
+        states=states,
+        attrs={"layout_version": LAYOUT_VERSION, **_store_attrs(system, meta)},
+        mesh=mesh,
+        system=system,
+        reduced=reduced,
+        reduced_build_s=meta.get("reduced_build_s"),
+    )
 
 
 def reduced_basis(

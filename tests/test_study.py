@@ -82,6 +82,21 @@ def test_the_study_writes_every_output(study):
     assert (out / "snapshots.h5").exists()
 
 
+def test_run_study_returns_a_typed_result_that_is_what_the_directory_holds(study):
+    from femvalley.study import StudyResult
+
+    from .helpers import assert_same
+
+    out, res = study
+    assert isinstance(res, StudyResult) and res.system is not None and res.reduced is not None
+    assert res.energies_meV is res["energies_meV"]
+    # what was returned is what was stored: the same bits, read back from results.h5 and
+    # summary.json (less the system and basis, which are not stored)
+    back = StudyResult.load(out)
+    assert_same(res, back, skip=("system", "reduced", "reduced_build_s", "summary"))
+    assert back.summary["numbers"] == res.summary["numbers"]
+
+
 def test_ground_state_is_in_one_dot_far_from_zero_and_changes_dot(study):
     _, res = study
     w = res["dot_weight"][:, 0, :]  # ground state, (points, [left, right])

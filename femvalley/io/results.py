@@ -283,7 +283,10 @@ class ResultsStore:
     def __enter__(self) -> ResultsStore:
         import h5py
 
-        self._file = h5py.File(self.path, "r+")
+        # no HDF5 file lock: the output directory's lock (femvalley.io.DirectoryLock) keeps
+        # writers out, and a reader (h5py, a notebook) must neither block nor be blocked;
+        # after creation only raw data change, so a reader never sees a half-written structure
+        self._file = h5py.File(self.path, "r+", locking=False)
         return self
 
     def __exit__(

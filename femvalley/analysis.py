@@ -78,23 +78,12 @@ class StateObservables:
     terms: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        from skfem import BilinearForm, asm
+        from skfem import asm
 
+        from femvalley.forms import complex_weighted_mass, mass, weighted_mass
         from femvalley.mesh import p1_basis, require_groups
 
         require_groups(self.basis.mesh, regions=list(self.dots))
-
-        @BilinearForm
-        def mass(u: Any, v: Any, w: Any) -> Any:
-            return u * v
-
-        @BilinearForm
-        def moment(u: Any, v: Any, w: Any) -> Any:
-            return w["f"] * u * v
-
-        @BilinearForm(dtype=np.complex128)
-        def weighted(u: Any, v: Any, w: Any) -> Any:
-            return w["f"] * u * v
 
         nv = self.basis.mesh.nvertices
         mats: dict[str, Any] = {"norm": asm(mass, self.basis).tocsr()}
@@ -102,8 +91,8 @@ class StateObservables:
             mats[d] = asm(mass, self.basis.with_elements(self.basis.mesh.subdomains[d])).tocsr()
         xq = np.asarray(self.basis.global_coordinates())
         for axis, name in ((0, "x"), (1, "y")):
-            mats[name] = asm(moment, self.basis, f=xq[axis]).tocsr()
-            mats[name + "2"] = asm(moment, self.basis, f=xq[axis] ** 2).tocsr()
+            mats[name] = asm(weighted_mass, self.basis, weight=xq[axis]).tocsr()
+            mats[name + "2"] = asm(weighted_mass, self.basis, weight=xq[axis] ** 2).tocsr()
         p1 = p1_basis(self.basis)
 
         def at_quadrature(values: Any, name: str, dtype: type) -> Any:
@@ -119,16 +108,20 @@ class StateObservables:
 
         for name, field in (self.terms or {}).items():
             fq = at_quadrature(field, f"terms[{name!r}]", np.float64)
-            mats["term:" + name] = asm(moment, self.basis, f=fq).tocsr()
+            mats["term:" + name] = asm(weighted_mass, self.basis, weight=fq).tocsr()
         if self.delta_meV is not None:
             dv: NDArray[np.complex128] = np.asarray(self.delta_meV, dtype=np.complex128)
             size = np.abs(dv)
             phasor = np.where(size > 0, dv / np.where(size > 0, size, 1.0), 0.0)
             mats["valley_phase"] = asm(
-                weighted, self.basis, f=at_quadrature(phasor, "delta_meV", np.complex128)
+                complex_weighted_mass,
+                self.basis,
+                weight=at_quadrature(phasor, "delta_meV", np.complex128),
             ).tocsr()
             mats["delta"] = asm(
-                weighted, self.basis, f=at_quadrature(dv, "delta_meV", np.complex128)
+                complex_weighted_mass,
+                self.basis,
+                weight=at_quadrature(dv, "delta_meV", np.complex128),
             ).tocsr()
         object.__setattr__(self, "_mats", mats)
 

@@ -418,8 +418,9 @@ def solve_gates(
         ``phi(V) = offset_V + sum_g V_g unit_V[g]`` at the vertices (and, for P2, at the
         edge midpoints).
     """
-    from skfem import Basis, BilinearForm, asm
-    from skfem.helpers import dot, grad
+    from skfem import Basis, asm
+
+    from femvalley.forms import dielectric_laplace
 
     if isinstance(order, bool) or order not in (1, 2):
         raise ValueError(f"order = {order!r}; allowed: 1 (linear), 2 (quadratic elements)")
@@ -442,12 +443,8 @@ def solve_gates(
     basis = Basis(mesh, elem, intorder=2 * order - 2 if order > 1 else 1)
     eps = _permittivity_per_element(mesh, permittivity)
 
-    @BilinearForm
-    def laplace(u: Any, v: Any, w: Any) -> Any:
-        return w["eps"] * dot(grad(u), grad(v))
-
     eps_qp = np.repeat(eps[:, None], basis.X.shape[1], axis=1)
-    k = asm(laplace, basis, eps=eps_qp).tocsr()
+    k = asm(dielectric_laplace, basis, eps=eps_qp).tocsr()
     timings["assemble"] = time.perf_counter() - t0
 
     n = basis.N

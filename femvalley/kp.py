@@ -337,50 +337,13 @@ def check_hermitian(matrix: Any, *, name: str = "H", rtol: float = 1e-10) -> flo
 # --------------------------------------------------------------------------------------------
 
 
-def _stiffness_form(pairs: Sequence[tuple[int, int]]) -> Any:
-    from skfem import BilinearForm
-
-    pairs = tuple(pairs)
-
-    @BilinearForm
-    def stiffness(u: Any, v: Any, w: Any) -> Any:
-        out = 0.0
-        for k, (a, b) in enumerate(pairs):
-            c = w[f"c{k}"]
-            if a == b:
-                out = out + c * u.grad[a] * v.grad[a]
-            else:
-                out = out + 0.5 * c * (u.grad[a] * v.grad[b] + u.grad[b] * v.grad[a])
-        return out
-
-    return stiffness
-
-
-def _weighted_mass_form(dtype: Any) -> Any:
-    from skfem import BilinearForm
-
-    @BilinearForm(dtype=dtype)
-    def weighted_mass(u: Any, v: Any, w: Any) -> Any:
-        return w["c"] * u * v
-
-    return weighted_mass
-
-
-def _mass_form() -> Any:
-    from skfem import BilinearForm
-
-    @BilinearForm
-    def mass(u: Any, v: Any, w: Any) -> Any:
-        return u * v
-
-    return mass
-
-
 def _weighted_mass(basis: Any, values_qp: Any) -> Any:
     from skfem import asm
 
-    dtype = np.complex128 if np.iscomplexobj(values_qp) else np.float64
-    return asm(_weighted_mass_form(dtype), basis, c=values_qp).tocsr()
+    from femvalley.forms import complex_weighted_mass, weighted_mass
+
+    form = complex_weighted_mass if np.iscomplexobj(values_qp) else weighted_mass
+    return asm(form, basis, weight=values_qp).tocsr()
 
 
 # --------------------------------------------------------------------------------------------
@@ -774,6 +737,8 @@ def assemble(
     from skfem import asm
     from skfem.assembly import CellBasis
 
+    from femvalley import forms
+
     if isinstance(mesh_or_basis, CellBasis):
         basis = mesh_or_basis
     else:
@@ -809,7 +774,7 @@ def assemble(
                 )
             coeffs[f"c{k}"] = c
         stiff = _condense(
-            asm(_stiffness_form([t.axes for t in group_terms]), basis, **coeffs), interior
+            asm(forms.kinetic([t.axes for t in group_terms]), basis, **coeffs), interior
         )
         if smat is None:
             kinetic = kinetic + _kron_identity(stiff, n)
@@ -817,7 +782,7 @@ def assemble(
             kinetic = kinetic + sp.kron(sp.csr_matrix(np.asarray(smat)), stiff, format="csr")
     kinetic_is_scalar = all(t.components is None for t in model.quadratic)
 
-    mass_scalar = _condense(asm(_mass_form(), basis), interior)
+    mass_scalar = _condense(asm(forms.mass, basis), interior)
     mass = _kron_identity(mass_scalar, n)
 
     if model.potential is None:

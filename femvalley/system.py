@@ -29,6 +29,7 @@ from femvalley.kp import KPOperators, assemble, make_basis, two_valley_model
 from femvalley.materials import get_material
 from femvalley.mesh import from_meshio, submesh
 from femvalley.progress import QUIET, Phases
+from femvalley.typing import Basis, Mesh, SparseMatrix
 from femvalley.valley_map import ValleyGrid, interpolate_to_nodes, valley_map_on_nodes
 
 __all__ = [
@@ -53,12 +54,12 @@ class StudySystem:
     """
 
     config: StudyConfig
-    device_mesh: Any
+    device_mesh: Mesh
     gates: GatePotentials
     potentials: GatePotentials
-    volume_mesh: Any
-    quantum_mesh: Any
-    basis: Any
+    volume_mesh: Mesh
+    quantum_mesh: Mesh
+    basis: Basis
     operators: KPOperators
     delta_meV: NDArray[np.complex128]  # at the DOFs of ``basis`` (vertices first)
     valley_grid: ValleyGrid
@@ -92,7 +93,7 @@ class StudySystem:
         return self.device_mesh, self.gates, self.volume_mesh, self.potentials
 
     @cached_property
-    def vertex_mass_matrix(self) -> Any:
+    def vertex_mass_matrix(self) -> SparseMatrix:
         """Mass matrix ``int phi_i phi_j`` of P1 elements on ``quantum_mesh`` (csr, nm^dim).
 
         The states in the result files are vertex values, so ``sum_c psi_c^H M psi_c`` is
@@ -100,13 +101,10 @@ class StudySystem:
         """
         if self.basis.elem.maxdeg == 1:  # the observables' mass matrix is this one
             return self.observables.matrix("norm")
-        from skfem import BilinearForm, asm
+        from skfem import asm
 
+        from femvalley.forms import mass
         from femvalley.mesh import p1_basis
-
-        @BilinearForm
-        def mass(u: Any, v: Any, w: Any) -> Any:
-            return u * v
 
         return asm(mass, p1_basis(self.basis)).tocsr()
 
@@ -136,8 +134,8 @@ class KPInput:
     reduction : PlanarReduction or None
     """
 
-    mesh: Any
-    basis: Any
+    mesh: Mesh
+    basis: Basis
     potential_meV: NDArray[np.float64]
     band_edge_meV: NDArray[np.float64]
     terms: dict[str, NDArray[np.float64]]

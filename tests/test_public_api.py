@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import femvalley
@@ -62,3 +63,20 @@ def test_the_all_list_of_every_module_matches_its_definitions(module):
     assert not undefined, f"{module}.__all__ lists undefined names {undefined}"
     unlisted = sorted(_public_definitions(module) - set(listed))
     assert not unlisted, f"{module} defines public names missing from __all__: {unlisted}"
+
+
+def test_the_type_protocols_match_the_objects_of_scikit_fem_and_scipy():
+    """femvalley.typing names what femvalley uses of meshes, bases and sparse matrices: the
+    library objects must have all of it (a renamed attribute in a new release fails here)."""
+    import scipy.sparse as sp
+    import skfem
+
+    from femvalley.typing import Basis, Mesh, SparseMatrix
+
+    mesh = skfem.MeshTet.init_tensor(*(np.linspace(0, 1, 3),) * 3).with_subdomains(
+        {"left": lambda x: x[0] < 0.5}
+    )
+    basis = skfem.Basis(mesh, skfem.ElementTetP1())
+    assert isinstance(mesh, Mesh) and isinstance(basis, Basis)
+    assert isinstance(sp.csr_matrix(np.eye(3)), SparseMatrix)
+    assert not isinstance(np.eye(3), Mesh)

@@ -737,7 +737,8 @@ def assemble(
     from skfem import asm
     from skfem.assembly import CellBasis
 
-    from femvalley import forms
+    from femvalley.forms import kinetic as kinetic_form
+    from femvalley.forms import mass
 
     if isinstance(mesh_or_basis, CellBasis):
         basis = mesh_or_basis
@@ -774,7 +775,7 @@ def assemble(
                 )
             coeffs[f"c{k}"] = c
         stiff = _condense(
-            asm(forms.kinetic([t.axes for t in group_terms]), basis, **coeffs), interior
+            asm(kinetic_form([t.axes for t in group_terms]), basis, **coeffs), interior
         )
         if smat is None:
             kinetic = kinetic + _kron_identity(stiff, n)
@@ -782,7 +783,7 @@ def assemble(
             kinetic = kinetic + sp.kron(sp.csr_matrix(np.asarray(smat)), stiff, format="csr")
     kinetic_is_scalar = all(t.components is None for t in model.quadratic)
 
-    mass_scalar = _condense(asm(forms.mass, basis), interior)
+    mass_scalar = _condense(asm(mass, basis), interior)
     mass = _kron_identity(mass_scalar, n)
 
     if model.potential is None:

@@ -79,14 +79,31 @@ def _scan(module: str) -> tuple[set[str], list[str]]:
 
 def test_the_package_has_the_modules_of_the_design():
     for name in (
+        "femvalley.config.study",
+        "femvalley.config.ensemble",
+        "femvalley.config.checks",
+        "femvalley.forms",
+        "femvalley.kp",
+        "femvalley.linalg",
+        "femvalley.eigen.solve",
+        "femvalley.eigen.backends",
+        "femvalley.eigen.bounds",
+        "femvalley.eigen.sweep",
+        "femvalley.rb.certificate",
+        "femvalley.rb.single_valley",
+        "femvalley.rb.two_valley",
+        "femvalley.born_oppenheimer",
         "femvalley.system",
         "femvalley.sweep",
-        "femvalley.linalg",
+        "femvalley.execution",
         "femvalley.io.atomic",
         "femvalley.io.toml",
         "femvalley.io.results",
         "femvalley.io.snapshots",
+        "femvalley.io.ensemble",
         "femvalley.io.paraview",
+        "femvalley.typing",
+        "femvalley.records",
     ):
         assert name in MODULES, name
 

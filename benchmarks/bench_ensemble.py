@@ -156,7 +156,8 @@ def ensemble_benchmark(out: dict, seeds: int, scaling_seeds: int) -> None:
         return EnsembleConfig.from_dict(d)
 
     runs = {}
-    for workers, n in ((1, scaling_seeds), (2, scaling_seeds), (2, seeds)):
+    plan = ((1, scaling_seeds), (2, scaling_seeds), (2, seeds)) if scaling_seeds else ((2, seeds),)
+    for workers, n in plan:
         with (
             LocalCluster(
                 n_workers=workers,
@@ -198,13 +199,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1000)
     parser.add_argument("--scaling-seeds", type=int, default=200)
     parser.add_argument("--skip-sweep", action="store_true")
+    parser.add_argument(
+        "--skip-scaling", action="store_true", help="only the large run (SEEDS on 2 workers)"
+    )
     args = parser.parse_args()
     out: dict = {"machine": f"{platform.machine()}, {platform.python_version()}"}
     if not args.skip_sweep:
         sweep_benchmark(out)
         print(json.dumps(out, indent=1, default=float))
         _table_sweep(out)
-    ensemble_benchmark(out, args.seeds, args.scaling_seeds)
+    ensemble_benchmark(out, args.seeds, 0 if args.skip_scaling else args.scaling_seeds)
     Path("benchmarks/out").mkdir(parents=True, exist_ok=True)
     Path("benchmarks/out/bench_ensemble.json").write_text(json.dumps(out, indent=1, default=float))
     _table_ensemble(out)

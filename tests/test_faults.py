@@ -54,6 +54,14 @@ def _run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _default_sigint() -> None:
+    """In the child: SIGINT neither ignored nor blocked, whatever the test process inherited
+    (a child inherits both, and Python installs its KeyboardInterrupt handler only for a
+    signal that is not ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def _wait_for(predicate, proc, timeout: float = 300.0) -> None:
     t0 = time.monotonic()
     while not predicate():
@@ -67,10 +75,10 @@ def _wait_for(predicate, proc, timeout: float = 300.0) -> None:
 
 def test_ctrl_c_then_resume_ends_bit_identical(tmp_path):
     study = tmp_path / "s.toml"
-    # 101 points: after the first snapshot, the second one and the greedy check of the basis
-    # over every point take about 1.5 s on this mesh (9 points: about 0.3 s, too short a
-    # window to be sure the signal arrives before the study ends)
-    study.write_text(StudyConfig.from_dict({**STUDY, "detuning": {"points": 101}}).to_toml())
+    # 1001 points: after the first snapshot, the second one, the greedy check of the basis over
+    # every point and the point loop take seconds on this mesh (with 9 points about 0.3 s,
+    # too short a window to be sure the signal arrives before the study ends)
+    study.write_text(StudyConfig.from_dict({**STUDY, "detuning": {"points": 1001}}).to_toml())
     ref = _run("run", str(study), "--out", str(tmp_path / "ref"), "--quiet")
     assert ref.returncode == 0, ref.stderr
 
@@ -83,12 +91,14 @@ def test_ctrl_c_then_resume_ends_bit_identical(tmp_path):
             stdout=subprocess.DEVNULL,
             stderr=err,
             text=True,
+            preexec_fn=_default_sigint,
         )
         # interrupted once the reduced basis has checkpointed its first snapshot: the run
         # has stored something, and the rest of the basis takes a second or more
         _wait_for(lambda: (out / "snapshots.h5").exists(), proc)
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=120) == 130
+        status = proc.wait(timeout=120)
+    assert status == 130, log.read_text()
     text = log.read_text()
     assert "Traceback" not in text
     resume = [line for line in text.splitlines() if "--resume" in line]

@@ -85,7 +85,7 @@ def test_the_package_has_the_modules_of_the_design():
         "femvalley.forms",
         "femvalley.kp",
         "femvalley.linalg",
-        "femvalley.eigen.solve",
+        "femvalley.eigen.driver",
         "femvalley.eigen.backends",
         "femvalley.eigen.bounds",
         "femvalley.eigen.sweep",

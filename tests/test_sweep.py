@@ -96,7 +96,8 @@ def test_killed_run_resumes_without_recomputing(full_run, config, system, tmp_pa
 
 def _count_snapshots(monkeypatch, fail_at: int | None = None) -> list:
     """Record the reduced basis' full solves (and fail at call number ``fail_at``)."""
-    import femvalley.rb as reduced
+    import femvalley.rb.single_valley as single_valley
+    import femvalley.rb.two_valley as two_valley
 
     calls: list = []
 
@@ -110,8 +111,8 @@ def _count_snapshots(monkeypatch, fail_at: int | None = None) -> list:
         return wrapped
 
     # both kinds of snapshot: two-valley full solves and single-valley orbitals
-    for name in ("full_snapshot", "orbital_snapshot"):
-        monkeypatch.setattr(reduced, name, counting(getattr(reduced, name)))
+    for module, name in ((two_valley, "full_snapshot"), (single_valley, "orbital_snapshot")):
+        monkeypatch.setattr(module, name, counting(getattr(module, name)))
     return calls
 
 

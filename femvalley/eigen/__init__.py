@@ -32,8 +32,8 @@ from femvalley.eigen.backends import (
     available_backends,
     factor_backend,
 )
+from femvalley.eigen.driver import solve, solve_matrices
 from femvalley.eigen.result import EigenResult, EigenSolverError
-from femvalley.eigen.solve import solve, solve_matrices
 from femvalley.eigen.sweep import SweepSolver
 
 __all__ = [

@@ -17,8 +17,8 @@ from femvalley.eigen.backends import (
     resolve_backend,
     validate_k,
 )
+from femvalley.eigen.driver import solve
 from femvalley.eigen.result import EigenResult
-from femvalley.eigen.solve import solve
 from femvalley.kp import KPOperators
 from femvalley.linalg import (
     component_weights,

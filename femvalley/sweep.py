@@ -36,6 +36,7 @@ from femvalley.io.results import (
     PER_STATE,
     RECORD,
     STORE_NAME,
+    SWEEP_ARRAYS,
     ResultsStore,
     empty_results,
     read_results,
@@ -67,21 +68,6 @@ __all__ = [
     "solve_points",
     "sweep_kit",
 ]
-
-
-#: the per-point arrays of a sweep (the datasets of ``results.h5`` besides the mesh and states)
-SWEEP_ARRAYS = (
-    "detuning_mV",
-    "done",
-    "energies_meV",
-    "dot_weight",
-    "solve_s",
-    "full_solve",
-    "error_bound_meV",
-    "residual_meV",
-    "valley_coupling_meV",
-    *PER_STATE,
-)
 
 
 @dataclass(frozen=True, eq=False)

@@ -42,14 +42,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from femvalley.io.atomic import atomic_path
-from femvalley.io.hdf5 import read_store
+from femvalley.io.hdf5 import InPlaceStore, read_store
 
 __all__ = ["ENSEMBLE_STORE", "LAYOUT_VERSION", "TEXT_BYTES", "EnsembleStore", "read_ensemble"]
 
@@ -68,12 +67,8 @@ def _fixed_text(values: Any, size: int) -> NDArray[np.bytes_]:
     return np.array(out, dtype=f"S{size}")
 
 
-class EnsembleStore:
+class EnsembleStore(InPlaceStore):
     """``ensemble.h5``, written task by task in place (see the module docstring)."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._file: Any = None
 
     @classmethod
     def create(
@@ -106,28 +101,9 @@ class EnsembleStore:
                     f.create_dataset(name, data=np.asarray(value))
         return cls(path)
 
-    def __enter__(self) -> EnsembleStore:
-        import h5py
-
-        # no HDF5 file lock (as ResultsStore): readers may look while the ensemble runs
-        self._file = h5py.File(self.path, "r+", locking=False)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        f, self._file = self._file, None
-        if f is not None:
-            f.close()
-
     def write_task(self, records: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
         """Write the realisations ``(index, record)`` of one task, then their ``done`` flags."""
-        f = self._file
-        if f is None:
-            raise RuntimeError("EnsembleStore.write_task outside its with block")
+        f = self.file
         for i, rec in records:
             for name, value in rec.items():
                 if name in TEXT_BYTES:

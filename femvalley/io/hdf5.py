@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, TypeVar
 
-__all__ = ["CorruptStoreError", "read_csr", "read_store", "write_csr"]
+__all__ = ["CorruptStoreError", "InPlaceStore", "read_csr", "read_store", "write_csr"]
 
 
 class CorruptStoreError(ValueError):
@@ -63,3 +64,45 @@ def read_csr(group: Any) -> Any:
         (group["data"][...], group["indices"][...], group["indptr"][...]),
         shape=tuple(int(x) for x in group.attrs["shape"]),
     )
+
+
+_Store = TypeVar("_Store", bound="InPlaceStore")
+
+
+class InPlaceStore:
+    """An HDF5 store opened for writing in place, for the duration of a ``with`` block.
+
+    The base of the result stores (:class:`femvalley.io.results.ResultsStore`,
+    :class:`femvalley.io.ensemble.EnsembleStore`): created whole once, then only raw data are
+    written. No HDF5 file lock is taken: the output directory's lock
+    (:class:`femvalley.io.DirectoryLock`) keeps other writers out, and a reader (h5py in a
+    notebook) must neither block the run nor be blocked by it; since the structure never
+    changes after creation, a reader never sees it half-written.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._file: Any = None
+
+    @property
+    def file(self) -> Any:
+        """The open ``h5py.File`` (inside the ``with`` block only)."""
+        if self._file is None:
+            raise RuntimeError(f"{type(self).__name__} is written inside its with block only")
+        return self._file
+
+    def __enter__(self: _Store) -> _Store:
+        import h5py
+
+        self._file = h5py.File(self.path, "r+", locking=False)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        f, self._file = self._file, None
+        if f is not None:
+            f.close()

@@ -62,14 +62,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from femvalley.io.atomic import atomic_path, write_text
-from femvalley.io.hdf5 import read_store, write_csr
+from femvalley.io.hdf5 import InPlaceStore, read_store, write_csr
 
 __all__ = [
     "DATASET_INFO",
@@ -79,6 +78,7 @@ __all__ = [
     "RECORD",
     "STATES_DIR",
     "STORE_NAME",
+    "SWEEP_ARRAYS",
     "empty_results",
     "load_point_states",
     "read_results",
@@ -111,6 +111,19 @@ RECORD = (
     "full_solve",
     "error_bound_meV",
     "residual_meV",
+)
+#: every per-point array of the store (the datasets besides the mesh and the end states)
+SWEEP_ARRAYS = (
+    "detuning_mV",
+    "done",
+    "energies_meV",
+    "dot_weight",
+    "solve_s",
+    "full_solve",
+    "error_bound_meV",
+    "residual_meV",
+    "valley_coupling_meV",
+    *PER_STATE,
 )
 #: the end states of the sweep, by point: ``states/first`` (point 0) and ``states/last``
 END_STATES = ("first", "last")
@@ -218,16 +231,12 @@ def _describe(obj: Any, name: str) -> None:
     obj.attrs["axes"] = axes
 
 
-class ResultsStore:
+class ResultsStore(InPlaceStore):
     """``results.h5`` of one sweep, written point by point in place (see the module docstring).
 
     Use :meth:`create` to write the file, then ``with ResultsStore(path) as store:`` and
     :meth:`write_point` for every finished point.
     """
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._file: Any = None
 
     @classmethod
     def create(
@@ -280,25 +289,6 @@ class ResultsStore:
                 s.create_dataset(name, data=np.asarray(value, dtype=np.complex128))
         return cls(path)
 
-    def __enter__(self) -> ResultsStore:
-        import h5py
-
-        # no HDF5 file lock: the output directory's lock (femvalley.io.DirectoryLock) keeps
-        # writers out, and a reader (h5py, a notebook) must neither block nor be blocked;
-        # after creation only raw data change, so a reader never sees a half-written structure
-        self._file = h5py.File(self.path, "r+", locking=False)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        f, self._file = self._file, None
-        if f is not None:
-            f.close()
-
     def write_point(
         self,
         index: int,
@@ -307,9 +297,7 @@ class ResultsStore:
         end_states: Mapping[str, NDArray[Any]] | None = None,
     ) -> None:
         """Write point ``index``: every name of :data:`RECORD`, the end states, then ``done``."""
-        f = self._file
-        if f is None:
-            raise RuntimeError("ResultsStore.write_point outside its with block")
+        f = self.file
         for name in RECORD:
             f[name][index] = record[name]
         for name, value in (end_states or {}).items():

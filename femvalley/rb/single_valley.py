@@ -305,7 +305,7 @@ class SingleValleyBasis:
         weights = np.stack(
             [np.sum(np.abs(yp) ** 2, axis=0), np.sum(np.abs(ym) ** 2, axis=0)], axis=1
         )
-        x = np.vstack([p.phi @ yp, p.phi @ ym]) if vectors else np.zeros((0, k), complex)
+        x = self._condensed(y) if vectors else np.zeros((0, k), complex)
         comps = ops.expand(x) if vectors else None
         result = EigenResult(
             energies_meV=np.asarray(theta, dtype=float),
@@ -330,15 +330,17 @@ class SingleValleyBasis:
 
     def components(self, coefficients: NDArray[Any]) -> NDArray[np.complex128]:
         """Return the states of reduced ``coefficients`` (2m, k) on all DOFs: (k, 2, N)."""
+        return self.operators.expand(self._condensed(np.asarray(coefficients)))
+
+    def _condensed(self, y: NDArray[Any]) -> NDArray[np.complex128]:
+        """Condensed two-valley vectors ``(Phi y+, Phi y-)`` of coefficients ``y`` (2m, k)."""
         phi = self.parts.phi
-        m = phi.shape[1]
-        y = np.asarray(coefficients)
-        k = y.shape[1]
+        m, k = phi.shape[1], y.shape[1]
         # one real product over phi for both valleys and both parts (phi @ y would copy the
         # real phi to complex, and reading phi is the cost of this product)
         z = phi @ np.hstack([y[:m].real, y[:m].imag, y[m:].real, y[m:].imag])
-        x = np.vstack([z[:, :k] + 1j * z[:, k : 2 * k], z[:, 2 * k : 3 * k] + 1j * z[:, 3 * k :]])
-        return self.operators.expand(x)
+        plus = z[:, :k] + 1j * z[:, k : 2 * k]
+        return np.vstack([plus, z[:, 2 * k : 3 * k] + 1j * z[:, 3 * k :]])
 
     def project_scalar(self, matrix: Any) -> NDArray[Any]:
         """``Phi^T A Phi`` of a scalar operator ``A`` on all DOFs of the basis (N x N).

@@ -7,7 +7,19 @@ import pytest
 import scipy.linalg as la
 import scipy.sparse as sp
 
-from femvalley.eigen import EigenSolverError, available_backends, solve, solve_matrices
+from femvalley.eigen import (
+    BACKENDS,
+    EigenBackend,
+    EigenSolverError,
+    SweepSolver,
+    available_backends,
+    dense_backend,
+    lobpcg_backend,
+    make_backend,
+    shift_invert_backend,
+    solve,
+    solve_matrices,
+)
 from femvalley.kp import assemble, two_valley_model
 from femvalley.valley_map import ValleyMapSpec, valley_map_on_nodes
 
@@ -242,3 +254,187 @@ def test_dense_backend_refuses_large_problems():
     h = sp.identity(n, format="csr")
     with pytest.raises(ValueError, match="backend = 'dense' with 20001"):
         solve_matrices(h, h, k=1, backend="dense")
+
+
+# --- backend objects: small factories, the default chosen once, a dense solver swapped in ---
+
+
+@pytest.fixture(scope="module")
+def ops_small():
+    mesh = square_mesh(16, 40.0)
+    d = 0.1 * np.exp(1j * mesh.p[0] / 10)
+    model = two_valley_model(dim=2, delta_meV=d, potential_meV=U2, potential_terms={"offset": 1.0})
+    return assemble(model, mesh)
+
+
+class UserDense:
+    """A dense backend written from scratch (no factory), counting its calls."""
+
+    name = "user-dense"
+    uses_shift = False
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, h, m, k, *, sigma, tight, n_components, v0, tol, maxiter, timings):
+        self.calls += 1
+        w, x = la.eigh(h.toarray(), m.toarray(), subset_by_index=(0, k - 1))
+        return w, x, float("nan")
+
+
+class Counting:
+    """Wraps a backend: counts its calls, and moves every energy by ``error_meV``."""
+
+    def __init__(self, inner, name, error_meV=0.0):
+        self.inner = inner
+        self.name = name
+        self.uses_shift = inner.uses_shift
+        self.error_meV = error_meV
+        self.calls = 0
+
+    def __call__(self, h, m, k, **options):
+        self.calls += 1
+        w, x, shift = self.inner(h, m, k, **options)
+        return w + self.error_meV, x, shift
+
+
+def test_a_user_dense_backend_swapped_into_solve_gives_the_default_energies(ops_small):
+    user = UserDense()
+    assert isinstance(user, EigenBackend)
+    ref = solve(ops_small, k=6)
+    res = solve(ops_small, k=6, backend=user)
+    assert user.calls == 1
+    assert res.backend == "user-dense" and np.isnan(res.shift_meV)
+    np.testing.assert_allclose(res.energies_meV, ref.energies_meV, rtol=1e-9)
+    np.testing.assert_allclose(res.weights, ref.weights, atol=1e-6)
+    assert res.components.shape == ref.components.shape
+    bare = solve_matrices(
+        ops_small.hamiltonian(), ops_small.mass, k=6, n_components=2, backend=user
+    )
+    assert user.calls == 2
+    np.testing.assert_allclose(bare.energies_meV, ref.energies_meV, rtol=1e-9)
+
+
+@pytest.mark.parametrize("factory", [dense_backend, lobpcg_backend, shift_invert_backend])
+def test_every_factory_backend_agrees_with_its_name(ops_small, factory):
+    backend = factory()
+    counted = Counting(backend, "counted")
+    by_name = solve(ops_small, k=4, backend=backend.name)  # type: ignore[arg-type]
+    by_object = solve(ops_small, k=4, backend=counted)
+    assert counted.calls == 1 and "retry" not in by_object.timings_s
+    assert make_backend(backend.name) == backend
+    assert solve(ops_small, k=4, backend=backend).backend == backend.name
+    np.testing.assert_allclose(by_object.energies_meV, by_name.energies_meV, rtol=1e-9)
+
+
+def test_auto_resolves_once_to_cholmod_where_installed_else_superlu(ops_small, monkeypatch):
+    import femvalley.eigen.backends as backends
+    from femvalley.linalg import cholmod_available
+
+    auto = make_backend("auto")
+    assert auto.name == ("cholmod" if cholmod_available() else "superlu")
+    assert auto == shift_invert_backend(auto.name)
+    assert make_backend(auto) is auto
+    assert SweepSolver(ops_small, k=2).backend == auto
+    for installed, expected in ((True, "cholmod"), (False, "superlu")):
+        monkeypatch.setattr(backends, "cholmod_available", lambda installed=installed: installed)
+        assert make_backend("auto").name == expected
+    # the object keeps its choice: with availability flipped, a name resolves to the other
+    # backend, while solves with the object still use the one chosen at construction
+    monkeypatch.setattr(backends, "cholmod_available", lambda: auto.name != "cholmod")
+    assert make_backend("auto").name != auto.name
+    assert solve(ops_small, k=2, backend=auto).backend == auto.name
+
+
+@pytest.mark.parametrize("bad", ["arpack", "CHOLMOD", "", None])
+def test_an_unknown_backend_name_is_refused_naming_it_and_the_allowed_names(ops_small, bad):
+    for make in (
+        lambda: make_backend(bad),
+        lambda: solve(ops_small, k=2, backend=bad),
+        lambda: solve_matrices(ops_small.hamiltonian(), ops_small.mass, k=2, backend=bad),
+        lambda: SweepSolver(ops_small, k=2, backend=bad),
+    ):
+        with pytest.raises(ValueError, match=f"backend = {bad!r}; allowed: ") as err:
+            make()
+        assert all(name in str(err.value) for name in BACKENDS)
+    with pytest.raises(ValueError, match="factorization = 'lobpcg'; allowed: cholmod, superlu"):
+        shift_invert_backend("lobpcg")  # type: ignore[arg-type]
+
+
+def test_cholmod_is_refused_by_name_and_factory_where_it_is_not_installed(monkeypatch):
+    import femvalley.eigen.backends as backends
+
+    monkeypatch.setattr(backends, "cholmod_available", lambda: False)
+    for make in (lambda: make_backend("cholmod"), lambda: shift_invert_backend("cholmod")):
+        with pytest.raises(ValueError, match="backend = 'cholmod' needs scikit-sparse"):
+            make()
+
+
+def test_a_backend_object_with_wrong_pairs_is_retried_like_a_named_backend(ops_small, monkeypatch):
+    import femvalley.eigen.backends as backends
+
+    ref = solve(ops_small, k=4, backend="superlu", auto_refine_shift=False)
+    sloppy = Counting(shift_invert_backend("superlu"), "sloppy", error_meV=1e-3)
+    res = solve(ops_small, k=4, backend=sloppy, auto_refine_shift=False)
+    assert sloppy.calls == 1
+    assert res.backend == "sloppy" and res.timings_s.get("retry") == 1.0
+    np.testing.assert_allclose(res.energies_meV, ref.energies_meV, rtol=1e-9)
+    assert np.all(res.residuals < 1e-8)
+    # the named backend made just as wrong takes the same path: one retry, the same states
+    real = backends.shift_invert
+
+    def off(*args, **kwargs):
+        w, x = real(*args, **kwargs)
+        return w + 1e-3, x
+
+    monkeypatch.setattr(backends, "shift_invert", off)
+    named = solve(ops_small, k=4, backend="superlu", auto_refine_shift=False)
+    assert named.timings_s.get("retry") == 1.0 and named.shift_meV == res.shift_meV
+    np.testing.assert_allclose(named.energies_meV, res.energies_meV, rtol=1e-9)
+    # and when the retry is wrong too, both are refused
+    import femvalley.eigen.driver as driver
+
+    monkeypatch.setattr(driver, "shift_invert", off)
+    for backend in (sloppy, "superlu"):
+        with pytest.raises(EigenSolverError, match="relative residual .* after a retry"):
+            solve(ops_small, k=4, backend=backend, auto_refine_shift=False)
+
+
+def test_a_direct_backend_object_with_wrong_pairs_is_refused_like_dense_without_retry(
+    ops_small, monkeypatch
+):
+    import femvalley.eigen.backends as backends
+    import femvalley.eigen.driver as driver
+
+    def no_retry(*args, **kwargs):
+        raise AssertionError("a backend without a shift must not be retried")
+
+    monkeypatch.setattr(driver, "shift_invert", no_retry)
+    h, m = ops_small.hamiltonian(), ops_small.mass
+    sloppy = Counting(UserDense(), "sloppy-dense", error_meV=1e-3)
+    with pytest.raises(EigenSolverError, match="backend 'sloppy-dense': .* relative residual"):
+        solve_matrices(h, m, k=4, n_components=2, backend=sloppy)
+    assert sloppy.calls == 1
+    real = backends.dense
+    monkeypatch.setattr(backends, "dense", lambda *a: (real(*a)[0] + 1e-3, real(*a)[1]))
+    with pytest.raises(EigenSolverError, match="backend 'dense': .* relative residual"):
+        solve_matrices(h, m, k=4, n_components=2, backend="dense")
+
+
+def test_sweep_solver_takes_a_backend_object_and_reuses_its_factorisation(ops_small):
+    by_name = SweepSolver(ops_small, k=3, backend="superlu")
+    counted = Counting(shift_invert_backend("superlu"), "counted")
+    by_object = SweepSolver(ops_small, k=3, backend=counted)
+    # a wrapper is no CHOLMOD/SuperLU shift-invert backend: every point is a full solve
+    for solver in (by_name, by_object):
+        solver.start({"offset": 0.0})
+    a = by_name.step({"offset": 0.01})
+    b = by_object.step({"offset": 0.01})
+    assert a.backend == "superlu+sweep" and a.timings_s["full_solve"] == 0.0
+    assert b.backend == "counted+sweep" and counted.calls == 2
+    np.testing.assert_allclose(b.energies_meV, a.energies_meV, rtol=1e-9)
+    factory = SweepSolver(ops_small, k=3, backend=shift_invert_backend("superlu"))
+    factory.start({"offset": 0.0})
+    c = factory.step({"offset": 0.01})
+    assert c.backend == "superlu+sweep" and c.timings_s["full_solve"] == 0.0
+    np.testing.assert_allclose(c.energies_meV, a.energies_meV, rtol=1e-9)

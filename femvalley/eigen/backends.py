@@ -1,8 +1,10 @@
 """The eigensolver backends: shift-invert Lanczos on a sparse factorisation, LOBPCG with AMG, dense.
 
-Each backend is a small function of the matrices; :func:`iterate` runs the chosen one with
-its tight shift first and the safe one as a fallback. See :mod:`femvalley.eigen` for the
-list and how ``"auto"`` chooses.
+A backend is a small object satisfying :class:`EigenBackend` (a ``name`` and a call returning
+the lowest ``k`` pairs), made by a factory: :func:`shift_invert_backend`,
+:func:`lobpcg_backend`, :func:`dense_backend`, or :func:`make_backend` from a name. The
+shift-invert backends try their tight shift first and the safe one as a fallback. See
+:mod:`femvalley.eigen` for the list and how ``"auto"`` chooses.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import functools
 import gc
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,16 +33,24 @@ __all__ = [
     "BACKENDS",
     "Backend",
     "DENSE_MAX_DOF",
+    "DenseBackend",
+    "EigenBackend",
+    "LobpcgBackend",
+    "ShiftInvertBackend",
     "available_backends",
     "dense",
+    "dense_backend",
     "factor_backend",
     "factorizer",
-    "iterate",
     "lobpcg",
+    "lobpcg_backend",
+    "make_backend",
     "real_part",
     "relative_residuals",
     "resolve_backend",
     "shift_invert",
+    "shift_invert_backend",
+    "sparse_factorization",
     "validate_k",
 ]
 
@@ -259,25 +270,174 @@ def resolve_backend(backend: str) -> str:
     return backend
 
 
-def iterate(
-    name: str,
-    h: Any,
-    m: Any,
-    k: int,
-    sigma: float,
-    tight: float | None,
-    *,
-    n_components: int,
-    v0: NDArray[Any] | None,
-    tol: float,
-    maxiter: int | None,
-    timings: dict[str, float],
-) -> tuple[NDArray[np.float64], NDArray[Any], float]:
-    """Run backend ``name``: with the ``tight`` shift first when given, else ``sigma``.
+@runtime_checkable
+class EigenBackend(Protocol):
+    """An eigensolver backend: the lowest ``k`` eigenpairs of ``H x = E M x``.
 
-    Returns the energies, the vectors and the shift used.
+    Made by :func:`make_backend` or a factory, or any object with these members (a test can
+    wrap one to count its calls, or swap in a dense solver).
     """
-    if name == "lobpcg":
+
+    @property
+    def name(self) -> str:
+        """Name in :attr:`EigenResult.backend` and in errors (``"dense"``: the dense limits)."""
+
+    @property
+    def uses_shift(self) -> bool:
+        """Whether the driver places a shift below the spectrum and retries a failed solve.
+
+        ``True``: the call gets ``sigma`` (and maybe ``tight``), and a result that fails the
+        residual check is retried once by robust SuperLU shift-invert. ``False`` (a direct
+        solver such as dense): ``sigma`` is ``nan`` and the result is only checked.
+        """
+
+    def __call__(
+        self,
+        h: Any,
+        m: Any,
+        k: int,
+        *,
+        sigma: float,
+        tight: float | None,
+        n_components: int,
+        v0: NDArray[Any] | None,
+        tol: float,
+        maxiter: int | None,
+        timings: dict[str, float],
+    ) -> tuple[NDArray[np.float64], NDArray[Any], float]:
+        """Return the lowest ``k`` energies (meV, increasing), their vectors and the shift used.
+
+        Parameters
+        ----------
+        h, m : sparse matrices
+            Hamiltonian (meV) and mass matrix (csr).
+        k : int
+            Number of pairs.
+        sigma : float
+            Shift (meV) below the spectrum (``nan`` if the backend does not use a shift).
+        tight : float or None
+            A shift (meV) closer to the spectrum to try first, or ``None``.
+        n_components : int
+            Components of the component-major layout (for block preconditioners).
+        v0 : ndarray or None
+            Starting vector (a warm start).
+        tol : float
+            Convergence tolerance of the iteration (0: the method's default).
+        maxiter : int or None
+            Iteration limit.
+        timings : dict
+            Wall times (s) to add to, e.g. ``"factorize"`` and ``"iterate"``.
+        """
+
+
+@dataclass(frozen=True)
+class ShiftInvertBackend:
+    """Shift-invert Lanczos (ARPACK) on a sparse factorisation of ``H - sigma M``.
+
+    ``factorization``: ``"cholmod"`` or ``"superlu"`` (:func:`factorizer`), or ``"eigsh"`` for
+    SciPy's own solver inside ``eigsh`` (the plain reference, which ignores ``tight``). Made
+    by :func:`shift_invert_backend`.
+    """
+
+    factorization: Literal["cholmod", "superlu", "eigsh"]
+    uses_shift = True
+
+    @property
+    def name(self) -> str:
+        """The factorisation's name (``"cholmod"``, ``"superlu"`` or ``"eigsh"``)."""
+        return self.factorization
+
+    def __call__(
+        self,
+        h: Any,
+        m: Any,
+        k: int,
+        *,
+        sigma: float,
+        tight: float | None,
+        n_components: int,
+        v0: NDArray[Any] | None,
+        tol: float,
+        maxiter: int | None,
+        timings: dict[str, float],
+    ) -> tuple[NDArray[np.float64], NDArray[Any], float]:
+        """Run with the ``tight`` shift first when given (CHOLMOD proves it), else ``sigma``."""
+        if self.factorization == "eigsh":
+            w, x = shift_invert(
+                h, m, k, sigma, None, v0=v0, tol=tol, ncv=None, maxiter=maxiter, timings=timings
+            )
+            return w, x, sigma
+        factor = factorizer(self.factorization)
+        with limit_bundled_blas():
+            if tight is not None:
+                try:
+                    w, x = shift_invert(
+                        h,
+                        m,
+                        k,
+                        tight,
+                        factor,
+                        v0=v0,
+                        tol=tol,
+                        ncv=None,
+                        maxiter=maxiter,
+                        timings=timings,
+                    )
+                    return w, x, tight
+                except Exception as exc:  # CHOLMOD: not positive definite -> shift not below
+                    if not is_not_positive_definite(exc):
+                        raise
+                    timings["tight_shift_rejected"] = 1.0
+            try:
+                w, x = shift_invert(
+                    h,
+                    m,
+                    k,
+                    sigma,
+                    factor,
+                    v0=v0,
+                    tol=tol,
+                    ncv=None,
+                    maxiter=maxiter,
+                    timings=timings,
+                )
+            except Exception as exc:
+                if not is_not_positive_definite(exc):
+                    raise
+                raise EigenSolverError(
+                    f"the shift {sigma:.6g} meV is not below the spectrum: H - shift * M is not "
+                    "positive definite (CHOLMOD). Give shift_meV below the lowest eigenvalue, or "
+                    "check that the mass matrix and the kinetic coefficients are positive"
+                ) from exc
+        gc.collect()
+        return w, x, sigma
+
+
+@dataclass(frozen=True)
+class LobpcgBackend:
+    """LOBPCG on ``H - sigma M`` preconditioned with AMG (:func:`lobpcg`); ignores ``tight``.
+
+    Made by :func:`lobpcg_backend`.
+    """
+
+    name = "lobpcg"
+    uses_shift = True
+
+    def __call__(
+        self,
+        h: Any,
+        m: Any,
+        k: int,
+        *,
+        sigma: float,
+        tight: float | None,
+        n_components: int,
+        v0: NDArray[Any] | None,
+        tol: float,
+        maxiter: int | None,
+        timings: dict[str, float],
+    ) -> tuple[NDArray[np.float64], NDArray[Any], float]:
+        """Run LOBPCG around ``sigma`` (``tol = 0``: 1e-8 absolute; ``maxiter`` 2000 by default)."""
         x0 = None if v0 is None else v0[:, None]
         # LOBPCG's tolerance is absolute on ||A x - lambda M x|| with M-normalised x; with
         # nm/meV units, 1e-8 gives relative residuals of about 1e-10 (benchmarks/RESULTS.md)
@@ -294,43 +454,88 @@ def iterate(
             timings=timings,
         )
         return w, x, sigma
+
+
+@dataclass(frozen=True)
+class DenseBackend:
+    """``scipy.linalg.eigh`` on dense matrices (:func:`dense`), for tiny problems and tests.
+
+    Uses no shift (the returned shift is ``nan``) and is not retried. Made by
+    :func:`dense_backend`.
+    """
+
+    name = "dense"
+    uses_shift = False
+
+    def __call__(
+        self,
+        h: Any,
+        m: Any,
+        k: int,
+        *,
+        sigma: float,
+        tight: float | None,
+        n_components: int,
+        v0: NDArray[Any] | None,
+        tol: float,
+        maxiter: int | None,
+        timings: dict[str, float],
+    ) -> tuple[NDArray[np.float64], NDArray[Any], float]:
+        """Return all of the lowest ``k`` pairs at once; the iteration options are ignored."""
+        w, x = dense(h, m, k)
+        return w, x, float("nan")
+
+
+def shift_invert_backend(
+    factorization: Literal["cholmod", "superlu", "eigsh"] = "superlu",
+) -> ShiftInvertBackend:
+    """Return the shift-invert Lanczos backend on ``factorization`` (see :class:`EigenBackend`).
+
+    Raises ``ValueError`` for another value, and for ``"cholmod"`` without scikit-sparse.
+    """
+    if factorization not in ("cholmod", "superlu", "eigsh"):
+        raise ValueError(f"factorization = {factorization!r}; allowed: cholmod, superlu, eigsh")
+    resolve_backend(factorization)  # CHOLMOD must be installed
+    return ShiftInvertBackend(factorization)
+
+
+def lobpcg_backend() -> LobpcgBackend:
+    """Return the LOBPCG backend with a smoothed-aggregation AMG preconditioner (pyamg)."""
+    return LobpcgBackend()
+
+
+def dense_backend() -> DenseBackend:
+    """Return the dense backend (``scipy.linalg.eigh``; up to :data:`DENSE_MAX_DOF` DOFs)."""
+    return DenseBackend()
+
+
+def make_backend(backend: str | EigenBackend = "auto") -> EigenBackend:
+    """Return the backend object a name means here; a backend object is returned as it is.
+
+    ``"auto"`` is resolved now, once: CHOLMOD when scikit-sparse is installed, else SuperLU.
+    An unknown name, or ``"cholmod"`` without scikit-sparse, raises ``ValueError`` (as
+    :func:`resolve_backend`).
+    """
+    if isinstance(backend, EigenBackend):
+        return backend
+    name = resolve_backend(backend)
+    if name == "lobpcg":
+        return lobpcg_backend()
+    if name == "dense":
+        return dense_backend()
+    if name == "cholmod":
+        return shift_invert_backend("cholmod")
     if name == "eigsh":
-        w, x = shift_invert(
-            h, m, k, sigma, None, v0=v0, tol=tol, ncv=None, maxiter=maxiter, timings=timings
-        )
-        return w, x, sigma
-    factor = factorizer(name)
-    with limit_bundled_blas():
-        if tight is not None:
-            try:
-                w, x = shift_invert(
-                    h,
-                    m,
-                    k,
-                    tight,
-                    factor,
-                    v0=v0,
-                    tol=tol,
-                    ncv=None,
-                    maxiter=maxiter,
-                    timings=timings,
-                )
-                return w, x, tight
-            except Exception as exc:  # CHOLMOD: not positive definite -> shift not below
-                if not is_not_positive_definite(exc):
-                    raise
-                timings["tight_shift_rejected"] = 1.0
-        try:
-            w, x = shift_invert(
-                h, m, k, sigma, factor, v0=v0, tol=tol, ncv=None, maxiter=maxiter, timings=timings
-            )
-        except Exception as exc:
-            if not is_not_positive_definite(exc):
-                raise
-            raise EigenSolverError(
-                f"the shift {sigma:.6g} meV is not below the spectrum: H - shift * M is not "
-                "positive definite (CHOLMOD). Give shift_meV below the lowest eigenvalue, or "
-                "check that the mass matrix and the kinetic coefficients are positive"
-            ) from exc
-    gc.collect()
-    return w, x, sigma
+        return shift_invert_backend("eigsh")
+    return shift_invert_backend("superlu")
+
+
+def sparse_factorization(backend: EigenBackend) -> Literal["cholmod", "superlu"] | None:
+    """Return the sparse factorisation of a CHOLMOD or SuperLU shift-invert backend, else None.
+
+    The driver trusts a warm start's tight shift only with CHOLMOD (a failed Cholesky
+    factorisation proves it is not below the spectrum); the refined lower bound and the
+    sweep's fixed preconditioner reuse the factorisation.
+    """
+    f = backend.factorization if isinstance(backend, ShiftInvertBackend) else None
+    return "cholmod" if f == "cholmod" else "superlu" if f == "superlu" else None

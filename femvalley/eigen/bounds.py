@@ -42,8 +42,13 @@ def gershgorin_lower_bound(h: Any, m: Any) -> float:
     return hmin / mmin
 
 
-def refined_lower_bound(operators: KPOperators, h: Any, backend: str, bound: float) -> float | None:
+def refined_lower_bound(
+    operators: KPOperators, h: Any, backend: str | None, bound: float
+) -> float | None:
     """Tighter rigorous lower bound from the single-component (real) problem.
+
+    ``backend``: the sparse factorisation to use, ``"cholmod"`` or ``"superlu"``
+    (:func:`~femvalley.eigen.backends.sparse_factorization`); anything else gives ``None``.
 
     When the kinetic term acts as ``K (x) I_n``, ``H = (K + U) (x) I_n + C`` and by Weyl's
     inequality ``E_0(H) >= e_0(K + U) + min_r lambda_min(C(r))``. The scalar problem is real and

@@ -14,12 +14,12 @@ from numpy.typing import NDArray
 
 from femvalley.eigen.backends import (
     Backend,
-    dense,
+    EigenBackend,
     factorizer,
-    iterate,
+    make_backend,
     relative_residuals,
-    resolve_backend,
     shift_invert,
+    sparse_factorization,
     validate_k,
 )
 from femvalley.eigen.bounds import gershgorin_lower_bound, refined_lower_bound
@@ -39,7 +39,7 @@ def solve_matrices(
     *,
     k: int,
     n_components: int = 1,
-    backend: Backend = "auto",
+    backend: Backend | EigenBackend = "auto",
     shift_meV: float | None = None,
     lower_bound_meV: float | None = None,
     shift_hint_meV: float | None = None,
@@ -58,8 +58,9 @@ def solve_matrices(
         Number of eigenpairs (lowest first).
     n_components : int
         Number of components in the component-major layout (for the weights).
-    backend : {"auto", "cholmod", "superlu", "lobpcg", "eigsh", "dense"}
-        Linear-solver backend, see the module documentation.
+    backend : {"auto", "cholmod", "superlu", "lobpcg", "eigsh", "dense"} or EigenBackend
+        Backend name (resolved once by :func:`make_backend`, see the module documentation) or
+        a backend object, e.g. from :func:`dense_backend`.
     shift_meV : float, optional
         Shift below the spectrum. By default: just below a warm start's lowest energy if that
         is proven below the spectrum (CHOLMOD only), else ``lower_bound_meV`` minus a margin.
@@ -86,26 +87,42 @@ def solve_matrices(
         With ``components=None`` (use :func:`solve` to get per-component arrays).
     """
     t_start = time.perf_counter()
-    h, m, name = _checked_problem(h, m, k, n_components, backend, residual_tol)
+    h, m, eig = _checked_problem(h, m, k, n_components, backend, residual_tol)
+    name = eig.name
     ndof = h.shape[0]
     timings: dict[str, float] = {}
     v0, prev_energies = _warm_start_vector(warm_start, ndof, np.result_type(h.dtype, m.dtype))
-    if name == "dense":
-        w, x = dense(h, m, k)
-        sigma = float("nan")
+    if not eig.uses_shift:
+        w, x, sigma = eig(
+            h,
+            m,
+            k,
+            sigma=float("nan"),
+            tight=None,
+            n_components=n_components,
+            v0=v0,
+            tol=tol,
+            maxiter=maxiter,
+            timings=timings,
+        )
     else:
         sigma, tight = _shifts(
-            h, m, name, shift_meV, lower_bound_meV, shift_hint_meV, prev_energies
+            h,
+            m,
+            sparse_factorization(eig),
+            shift_meV,
+            lower_bound_meV,
+            shift_hint_meV,
+            prev_energies,
         )
         failure: str | None = None
         try:
-            w, x, sigma = iterate(
-                name,
+            w, x, sigma = eig(
                 h,
                 m,
                 k,
-                sigma,
-                tight,
+                sigma=sigma,
+                tight=tight,
                 n_components=n_components,
                 v0=v0,
                 tol=tol,
@@ -143,8 +160,13 @@ def solve_matrices(
 
 
 def _checked_problem(
-    h: Any, m: Any, k: int, n_components: int, backend: str, residual_tol: float
-) -> tuple[Any, Any, str]:
+    h: Any,
+    m: Any,
+    k: int,
+    n_components: int,
+    backend: str | EigenBackend,
+    residual_tol: float,
+) -> tuple[Any, Any, EigenBackend]:
     """Check the matrices and options of :func:`solve_matrices`; return csr h, m and the backend."""
     h = sp.csr_matrix(h)
     m = sp.csr_matrix(m)
@@ -153,14 +175,14 @@ def _checked_problem(
         raise ValueError(f"h has shape {h.shape} and m has shape {m.shape}; need equal squares")
     if ndof % n_components:
         raise ValueError(f"ndof = {ndof} is not divisible by n_components = {n_components}")
-    name = resolve_backend(backend)
-    validate_k(k, ndof, name)
+    eig = make_backend(backend)
+    validate_k(k, ndof, eig.name)
     for label, a in (("H", h), ("M", m)):
         if not np.all(np.isfinite(a.data)):
             raise ValueError(f"{label} contains NaN or infinite entries")
     if not (residual_tol > 0):
         raise ValueError(f"residual_tol = {residual_tol!r} must be > 0")
-    return h, m, name
+    return h, m, eig
 
 
 def _warm_start_vector(
@@ -182,7 +204,7 @@ def _warm_start_vector(
 def _shifts(
     h: Any,
     m: Any,
-    name: str,
+    factorization: str | None,
     shift_meV: float | None,
     lower_bound_meV: float | None,
     shift_hint_meV: float | None,
@@ -200,7 +222,7 @@ def _shifts(
     tight: float | None = None
     if shift_meV is None and shift_hint_meV is not None and shift_hint_meV > sigma:
         tight = float(shift_hint_meV)
-    elif shift_meV is None and prev_energies is not None and name == "cholmod":
+    elif shift_meV is None and prev_energies is not None and factorization == "cholmod":
         # just below the previous ground state; CHOLMOD proves it below the spectrum
         spread = float(prev_energies[-1] - prev_energies[0])
         tight = float(prev_energies[0] - max(0.5 * spread, 0.05))
@@ -241,7 +263,7 @@ def solve(
     *,
     k: int,
     scales: Mapping[str, float] | None = None,
-    backend: Backend = "auto",
+    backend: Backend | EigenBackend = "auto",
     shift_meV: float | None = None,
     warm_start: EigenResult | NDArray[Any] | None = None,
     tol: float = 0.0,
@@ -288,18 +310,18 @@ def solve(
     scales = dict(scales or {})
     h = operators.hamiltonian(**scales)
     bound = operators.spectrum_lower_bound_meV(**scales)
-    name = resolve_backend(backend)
+    eig = make_backend(backend)
     t0 = time.perf_counter()
     refined = None
     if shift_meV is None and warm_start is None and auto_refine_shift:
-        refined = refined_lower_bound(operators, h, name, bound)
+        refined = refined_lower_bound(operators, h, sparse_factorization(eig), bound)
     t_refine = time.perf_counter() - t0
     result = solve_matrices(
         h,
         operators.mass,
         k=k,
         n_components=operators.n_components,
-        backend=backend,
+        backend=eig,
         lower_bound_meV=bound,
         shift_meV=shift_meV,
         shift_hint_meV=refined,

@@ -12,9 +12,11 @@ from numpy.typing import NDArray
 
 from femvalley.eigen.backends import (
     Backend,
+    EigenBackend,
     factorizer,
+    make_backend,
     relative_residuals,
-    resolve_backend,
+    sparse_factorization,
     validate_k,
 )
 from femvalley.eigen.driver import solve
@@ -59,9 +61,10 @@ class SweepSolver:
         Number of states.
     guard : int
         Extra vectors carried along (not returned).
-    backend : str
-        Backend of the full solves and of the factorisation ("cholmod" or "superlu"; other
-        backends solve every point in full).
+    backend : str or EigenBackend
+        Backend of the full solves and of the factorisation, resolved once
+        (:func:`make_backend`): a CHOLMOD or SuperLU shift-invert backend; other backends
+        solve every point in full.
     residual_tol : float
         Acceptance test of every returned pair (as in :func:`solve_matrices`).
     """
@@ -72,7 +75,7 @@ class SweepSolver:
         *,
         k: int,
         guard: int = 4,
-        backend: Backend = "auto",
+        backend: Backend | EigenBackend = "auto",
         residual_tol: float = 1e-8,
         shift_below_meV: float = 0.3,
         maxiter: int = 40,
@@ -80,8 +83,8 @@ class SweepSolver:
         self.operators = operators
         self.k = int(k)
         self.guard = int(guard)
-        self.backend = resolve_backend(backend)
-        validate_k(self.k + self.guard, operators.ndof, self.backend)
+        self.backend = make_backend(backend)
+        validate_k(self.k + self.guard, operators.ndof, self.backend.name)
         self.residual_tol = float(residual_tol)
         self.shift_below_meV = float(shift_below_meV)
         self.maxiter = int(maxiter)
@@ -100,7 +103,7 @@ class SweepSolver:
             self.operators,
             k=self.k + self.guard,
             scales=scales,
-            backend=self.backend,  # type: ignore[arg-type]
+            backend=self.backend,
             residual_tol=self.residual_tol,
         )
         self.full_solves += 1
@@ -116,9 +119,10 @@ class SweepSolver:
         )
         self._tol = 0.5 * self.residual_tol * float(np.min(scale))
         self._precond = None
-        if self.backend in ("cholmod", "superlu"):
+        factorization = sparse_factorization(self.backend)
+        if factorization is not None:
             self._sigma = float(full.energies_meV[0]) - self.shift_below_meV
-            factor = factorizer(self.backend)
+            factor = factorizer(factorization)
             with limit_bundled_blas():
                 solve_fn = factor((h - self._sigma * self.operators.mass).tocsc())
             n = h.shape[0]
@@ -193,7 +197,7 @@ class SweepSolver:
             components=self.operators.expand(x),
             weights=component_weights(self.operators.mass, x, n),
             residuals=relative_residuals(h, self.operators.mass, energies[:k], x),
-            backend=f"{self.backend}+sweep",
+            backend=f"{self.backend.name}+sweep",
             shift_meV=shift,
             timings_s=timings,
         )

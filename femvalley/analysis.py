@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
+
+from femvalley.typing import Basis, SparseMatrix
 
 __all__ = [
     "analyse_sweep",
@@ -37,7 +39,6 @@ __all__ = [
     "dot_doublet",
     "DotDoublet",
     "fit_anticrossing",
-    "format_value",
     "FullSpectrum",
     "Levels",
     "lever_arm",
@@ -72,10 +73,10 @@ class StateObservables:
         the energy.
     """
 
-    basis: Any
+    basis: Basis
     dots: Sequence[str] = ("dot_L", "dot_R")
-    delta_meV: Any = None
-    terms: Mapping[str, Any] | None = None
+    delta_meV: ArrayLike | None = None
+    terms: Mapping[str, ArrayLike] | None = None
 
     def __post_init__(self) -> None:
         from skfem import asm
@@ -86,8 +87,9 @@ class StateObservables:
         require_groups(self.basis.mesh, regions=list(self.dots))
 
         nv = self.basis.mesh.nvertices
-        mats: dict[str, Any] = {"norm": asm(mass, self.basis).tocsr()}
+        mats: dict[str, SparseMatrix] = {"norm": asm(mass, self.basis).tocsr()}
         for d in self.dots:
+            assert self.basis.mesh.subdomains is not None  # require_groups found the region
             mats[d] = asm(mass, self.basis.with_elements(self.basis.mesh.subdomains[d])).tocsr()
         xq = np.asarray(self.basis.global_coordinates())
         for axis, name in ((0, "x"), (1, "y")):
@@ -95,7 +97,7 @@ class StateObservables:
             mats[name + "2"] = asm(weighted_mass, self.basis, weight=xq[axis] ** 2).tocsr()
         p1 = p1_basis(self.basis)
 
-        def at_quadrature(values: Any, name: str, dtype: type) -> Any:
+        def at_quadrature(values: ArrayLike, name: str, dtype: type) -> NDArray[Any]:
             v: NDArray[Any] = np.asarray(values, dtype=dtype)
             if v.shape == (self.basis.N,):
                 return self.basis.interpolate(v)
@@ -125,7 +127,7 @@ class StateObservables:
             ).tocsr()
         object.__setattr__(self, "_mats", mats)
 
-    def matrix(self, name: str) -> Any:
+    def matrix(self, name: str) -> SparseMatrix:
         """Return the assembled matrix of an observable on all DOFs (scalar, N x N).
 
         ``"norm"`` (mass), a dot region's name (mass restricted to it), ``"x"``, ``"y"``,
@@ -284,7 +286,9 @@ _PARAMS = (
 )
 
 
-def two_dot_model_meV(detuning_mV: Any, params: Any) -> NDArray[np.float64]:
+def two_dot_model_meV(
+    detuning_mV: ArrayLike, params: Sequence[float] | NDArray[np.float64]
+) -> NDArray[np.float64]:
     """Eigenvalues (meV, ascending; shape (P, 4)) of the two-dot, two-valley model.
 
     Basis: the lower and upper valley state of the left dot, then of the right dot. With
@@ -354,7 +358,7 @@ class AnticrossingFit:
 
     parameter_names = _PARAMS
 
-    def energies_meV(self, detuning_mV: Any) -> NDArray[np.float64]:
+    def energies_meV(self, detuning_mV: ArrayLike) -> NDArray[np.float64]:
         """Model energies (P, 4) at the given detunings."""
         return two_dot_model_meV(detuning_mV, self.params)
 
@@ -390,7 +394,11 @@ def _line(x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[float, float]
 
 
 def fit_anticrossing(
-    detuning_mV: Any, energies_meV: Any, dot_weight: Any, *, localized: float = 0.9
+    detuning_mV: ArrayLike,
+    energies_meV: ArrayLike,
+    dot_weight: ArrayLike,
+    *,
+    localized: float = 0.9,
 ) -> AnticrossingFit:
     """Fit the lowest four states of a sweep to :func:`two_dot_model_meV`.
 
@@ -949,27 +957,6 @@ class Anticrossing:
         return out
 
 
-def format_value(value: float, bound: float, unit: str, *, discretisation: Any = None) -> str:
-    """``value +- bound unit``, or ``< bound unit`` when the value is not resolved.
-
-    The number of digits follows the bound (two significant digits of it). ``discretisation``
-    (a float, or ``None`` for "not estimated") is appended as the discretisation error.
-    """
-    if not np.isfinite(value):
-        return "not available"
-    if not np.isfinite(bound):
-        text = f"{value:.3g} {unit} (solver error not certified)"
-    elif abs(value) <= bound:
-        text = f"< {abs(value) + bound:.2g} {unit} (not resolved)"
-    else:
-        digits = max(0, int(np.ceil(-np.log10(bound))) + 1) if bound > 0 else 6
-        digits = min(digits, 12)
-        text = f"{value:.{digits}f} +- {bound:.2g} {unit}"
-    if discretisation is None:
-        return text + " (discretisation error not estimated)"
-    return text + f" +- {float(discretisation):.2g} {unit} (discretisation)"
-
-
 def _character_pair(lv: Levels, i: int) -> tuple[tuple[int, int], tuple[int, int]]:
     return lv.character(i), lv.character(i + 1)
 
@@ -1042,7 +1029,7 @@ def _refine_hidden(
 
 def resolve_anticrossings(
     spectrum: Spectrum,
-    detuning_mV: Any,
+    detuning_mV: ArrayLike,
     *,
     levels: Sequence[Levels] | None = None,
     max_lower: int | None = None,
@@ -1268,7 +1255,7 @@ class SweepAnalysis:
 
 
 def analyse_sweep(
-    spectrum: Spectrum, detuning_mV: Any, *, levels: Sequence[Levels] | None = None
+    spectrum: Spectrum, detuning_mV: ArrayLike, *, levels: Sequence[Levels] | None = None
 ) -> SweepAnalysis:
     """Resolve the anticrossings, the valley doublets of both dots and the lever arm."""
     eps = np.asarray(detuning_mV, dtype=np.float64)

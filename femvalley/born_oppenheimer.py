@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from femvalley.typing import Mesh
+
 __all__ = [
     "ColumnStates",
     "PlanarReduction",
@@ -108,7 +110,9 @@ class TensorGrid:
 
 
 def _tridiagonal_mass(
-    h: NDArray[np.float64], ua: Any = 1.0, ub: Any = None
+    h: NDArray[np.float64],
+    ua: float | NDArray[np.float64] = 1.0,
+    ub: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Diagonal and off-diagonal of ``int u phi_i phi_j`` over P1 elements (all nodes).
 
@@ -351,7 +355,7 @@ class PlanarReduction:
     columns: ColumnStates | None
     slice_z_nm: float | None
 
-    def plane_mesh(self) -> Any:
+    def plane_mesh(self) -> Mesh:
         """Return the 2-D triangle mesh of the columns (``MeshTri``, nodes in column order)."""
         from skfem import MeshTri
 
@@ -359,7 +363,7 @@ class PlanarReduction:
 
 
 def column_coefficients(
-    mesh: Any, grid: TensorGrid, values: Mapping[str, Mapping[str, float]]
+    mesh: Mesh, grid: TensorGrid, values: Mapping[str, Mapping[str, float]]
 ) -> dict[str, NDArray[np.float64]]:
     """Element-wise material coefficients of every column, from the mesh subdomains.
 
@@ -453,7 +457,7 @@ def _interface_height(states: ColumnStates, offset: NDArray[np.float64]) -> floa
 
 
 def reduce_to_plane(
-    mesh: Any,
+    mesh: Mesh,
     *,
     electron_energy_meV: ArrayLike,
     layer_offset_meV: Mapping[str, float],

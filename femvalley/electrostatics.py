@@ -39,7 +39,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -58,6 +58,7 @@ from femvalley.mesh import (
     probe_matrix,
     require_groups,
 )
+from femvalley.typing import Basis, Mesh, SparseMatrix
 from femvalley.units import MEV_PER_VOLT
 
 __all__ = ["GatePotentials", "LeverArms", "solve_gates"]
@@ -91,7 +92,7 @@ class GatePotentials:
         arrays (:func:`femvalley.mesh.edge_dofs`).
     """
 
-    mesh: Any
+    mesh: Mesh
     gates: tuple[str, ...]
     unit_V: NDArray[np.float64]
     offset_V: NDArray[np.float64]
@@ -135,7 +136,7 @@ class GatePotentials:
         voltages: Mapping[str, float],
         *,
         band_offset_meV: Mapping[str, float],
-        basis: Any,
+        basis: Basis,
         node_map: NDArray[np.int64] | None = None,
     ) -> NDArray[np.float64]:
         """Conduction-band edge ``U = offset(region) - 1000 phi`` at the quadrature points.
@@ -174,7 +175,7 @@ class GatePotentials:
         voltages: Mapping[str, float],
         *,
         band_offset_meV: Mapping[str, float],
-        mesh: Any = None,
+        mesh: Mesh | None = None,
         node_map: NDArray[np.int64] | None = None,
     ) -> NDArray[np.float64]:
         """Conduction-band edge ``offset - 1000 phi`` (meV) at the vertices of given regions.
@@ -205,11 +206,12 @@ class GatePotentials:
         require_groups(target, regions=list(band_offset_meV))
         u = np.full(target.nvertices, np.inf)
         for region in sorted(band_offset_meV, key=lambda r: -float(band_offset_meV[r])):
+            assert target.subdomains is not None  # require_groups found the region
             idx = np.unique(target.t[:, target.subdomains[region]])
             u[idx] = float(band_offset_meV[region]) + MEV_PER_VOLT * phi[idx]
         return u
 
-    def interpolated_to(self, mesh: Any, *, z_nm: float | None = None) -> GatePotentials:
+    def interpolated_to(self, mesh: Mesh, *, z_nm: float | None = None) -> GatePotentials:
         """Return the same potentials on the vertices of another mesh lying inside this one.
 
         Parameters
@@ -260,7 +262,9 @@ class GatePotentials:
         probe, unit, offset = self._sampler(np.asarray(points_nm, dtype=np.float64))
         return np.asarray(probe @ (offset + self._voltage_vector(voltages) @ unit))
 
-    def _sampler(self, pts: NDArray[np.float64]) -> tuple[Any, NDArray[Any], NDArray[Any]]:
+    def _sampler(
+        self, pts: NDArray[np.float64]
+    ) -> tuple[SparseMatrix, NDArray[np.float64], NDArray[np.float64]]:
         """Probe matrix at ``pts`` and the unit/offset data (vertices, then edges) it maps."""
         if self.element_edges is None or self.edge_unit_V is None or self.edge_offset_V is None:
             return probe_matrix(self.mesh, pts), self.unit_V, self.offset_V
@@ -308,6 +312,7 @@ class GatePotentials:
         for name, spec in dots.items():
             if isinstance(spec, str):
                 require_groups(self.mesh, regions=[spec])
+                assert self.mesh.subdomains is not None  # require_groups found the region
                 w = lumped_vertex_weights(self.mesh, elements=self.mesh.subdomains[spec])
             else:
                 w = np.asarray(spec, dtype=np.float64)
@@ -350,7 +355,7 @@ class LeverArms:
         return float(self.meV_per_mV[self.dots.index(dot), self.gates.index(gate)])
 
 
-def _gate_dofs(basis: Any, gate: str) -> NDArray[np.int64]:
+def _gate_dofs(basis: Basis, gate: str) -> NDArray[np.int64]:
     mesh = basis.mesh
     p1 = basis.elem.maxdeg == 1
     if mesh.boundaries and gate in mesh.boundaries:
@@ -369,7 +374,9 @@ def _gate_dofs(basis: Any, gate: str) -> NDArray[np.int64]:
     )
 
 
-def _permittivity_per_element(mesh: Any, permittivity: Mapping[str, Any]) -> NDArray[np.float64]:
+def _permittivity_per_element(
+    mesh: Mesh, permittivity: Mapping[str, float | str]
+) -> NDArray[np.float64]:
     values: dict[str, float] = {}
     for region, spec in permittivity.items():
         eps = get_material(spec).eps_r if isinstance(spec, str) else spec
@@ -382,7 +389,7 @@ def _permittivity_per_element(mesh: Any, permittivity: Mapping[str, Any]) -> NDA
 
 
 def solve_gates(
-    mesh: Any,
+    mesh: Mesh,
     *,
     permittivity: Mapping[str, float | str],
     gates: Sequence[str],
@@ -500,7 +507,7 @@ def solve_gates(
 
 
 def _solve_many(
-    a: Any, rhs: NDArray[np.float64], *, method: str, tol: float, timings: dict[str, float]
+    a: SparseMatrix, rhs: NDArray[np.float64], *, method: str, tol: float, timings: dict[str, float]
 ) -> NDArray[np.float64]:
     """Solve ``a x = b`` for every column of ``rhs`` (``a`` symmetric positive definite)."""
     import scipy.sparse.linalg as spla

@@ -19,12 +19,15 @@ partner in a block operator is its conjugate transpose.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from skfem import BilinearForm
 from skfem.helpers import dot, grad
+
+from femvalley.typing import Field
 
 __all__ = [
     "complex_weighted_mass",
@@ -36,25 +39,25 @@ __all__ = [
 
 
 @BilinearForm
-def mass(u: Any, v: Any, w: Any) -> Any:
+def mass(u: Field, v: Field, w: Mapping[str, Any]) -> NDArray[Any]:
     """``int phi_i phi_j``."""
     return u * v
 
 
 @BilinearForm
-def weighted_mass(u: Any, v: Any, w: Any) -> Any:
+def weighted_mass(u: Field, v: Field, w: Mapping[str, Any]) -> NDArray[Any]:
     """``int f phi_i phi_j`` for a real field ``f`` (``weight=`` at the quadrature points)."""
     return w["weight"] * u * v
 
 
 @BilinearForm(dtype=np.complex128)
-def complex_weighted_mass(u: Any, v: Any, w: Any) -> Any:
+def complex_weighted_mass(u: Field, v: Field, w: Mapping[str, Any]) -> NDArray[Any]:
     """``int f phi_i phi_j`` for a complex field ``f`` (complex symmetric, not Hermitian)."""
     return w["weight"] * u * v
 
 
 @BilinearForm
-def dielectric_laplace(u: Any, v: Any, w: Any) -> Any:
+def dielectric_laplace(u: Field, v: Field, w: Mapping[str, Any]) -> NDArray[Any]:
     """``int eps_r grad phi_i . grad phi_j`` (``eps=``: relative permittivity)."""
     return w["eps"] * dot(grad(u), grad(v))
 
@@ -69,8 +72,8 @@ def kinetic(pairs: Sequence[tuple[int, int]]) -> Any:
     terms = tuple(pairs)
 
     @BilinearForm
-    def form(u: Any, v: Any, w: Any) -> Any:
-        out = 0.0
+    def form(u: Field, v: Field, w: Mapping[str, Any]) -> NDArray[Any] | float:
+        out: NDArray[Any] | float = 0.0
         for k, (a, b) in enumerate(terms):
             c = w[f"c{k}"]
             if a == b:

@@ -49,6 +49,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from femvalley.materials import Material, get_material
 from femvalley.mesh import element_values, lagrange_element, p1_basis
+from femvalley.typing import Basis, Mesh, SparseMatrix
 from femvalley.units import inverse_mass_prefactor_meV_nm2
 
 __all__ = [
@@ -85,7 +86,7 @@ class QuadraticTerm:
 
     axes: tuple[int, int]
     coefficient: Coefficient
-    components: Any = None
+    components: ArrayLike | None = None
 
     def __post_init__(self) -> None:
         if (
@@ -161,7 +162,7 @@ class KPModel:
 # --------------------------------------------------------------------------------------------
 
 
-def make_basis(mesh: Any, *, element: str = "P1", intorder: int | None = None) -> Any:
+def make_basis(mesh: Mesh, *, element: str = "P1", intorder: int | None = None) -> Basis:
     """Return a scikit-fem ``Basis`` of Lagrange elements on a triangle or tetrahedron mesh.
 
     Parameters
@@ -202,7 +203,7 @@ def _finite_or_raise(values: NDArray[Any], name: str) -> None:
         raise ValueError(f"{name}: {bad} value(s) are NaN or infinite; a finite field is required")
 
 
-def _callable_at_quadrature(value: Any, basis: Any, name: str, dtype: type) -> Any:
+def _callable_at_quadrature(value: Any, basis: Basis, name: str, dtype: type) -> NDArray[Any]:
     """Values of a callable coefficient ``f(x)`` at the quadrature points (nelems, nqp)."""
     nel, nqp = basis.nelems, basis.X.shape[1]
     v = np.asarray(value(np.asarray(basis.global_coordinates())))
@@ -219,7 +220,9 @@ def _callable_at_quadrature(value: Any, basis: Any, name: str, dtype: type) -> A
         ) from None
 
 
-def _at_quadrature(value: Any, basis: Any, name: str, *, complex_ok: bool = False) -> Any:
+def _at_quadrature(
+    value: Any, basis: Basis, name: str, *, complex_ok: bool = False
+) -> NDArray[Any]:
     """Evaluate a coefficient field at the quadrature points, shape (nelems, nqp)."""
     nel = basis.nelems
     nqp = basis.X.shape[1]
@@ -267,8 +270,8 @@ def _at_quadrature(value: Any, basis: Any, name: str, *, complex_ok: bool = Fals
 
 
 def _constant_nodal(
-    constant: ConstantTerm, basis: Any, n: int
-) -> tuple[NDArray[np.complex128] | None, Any]:
+    constant: ConstantTerm, basis: Basis, n: int
+) -> tuple[NDArray[np.complex128] | None, Basis | None]:
     """Return ``(C at interpolation points (npts, n, n) or None if uniform, basis used)``."""
     if _is_number(constant):
         value = complex(cast(complex, constant))
@@ -313,7 +316,7 @@ def _check_constant_hermitian(c: NDArray[np.complex128]) -> None:
         )
 
 
-def check_hermitian(matrix: Any, *, name: str = "H", rtol: float = 1e-10) -> float:
+def check_hermitian(matrix: SparseMatrix, *, name: str = "H", rtol: float = 1e-10) -> float:
     """Raise ``ValueError`` unless a sparse matrix is Hermitian to ``rtol``; return the deviation.
 
     The deviation is ``max |A - A^H| / max |A|``.
@@ -337,7 +340,7 @@ def check_hermitian(matrix: Any, *, name: str = "H", rtol: float = 1e-10) -> flo
 # --------------------------------------------------------------------------------------------
 
 
-def _weighted_mass(basis: Any, values_qp: Any) -> Any:
+def _weighted_mass(basis: Basis, values_qp: NDArray[Any]) -> SparseMatrix:
     from skfem import asm
 
     from femvalley.forms import complex_weighted_mass, weighted_mass
@@ -382,14 +385,14 @@ class KPOperators:
     """
 
     model: KPModel
-    basis: Any
+    basis: Basis
     interior: NDArray[np.int64]
-    kinetic: Any
-    potential: Any
-    constant: Any
-    terms: dict[str, Any]
-    mass: Any
-    mass_scalar: Any
+    kinetic: SparseMatrix
+    potential: SparseMatrix
+    constant: SparseMatrix
+    terms: dict[str, SparseMatrix]
+    mass: SparseMatrix
+    mass_scalar: SparseMatrix
     potential_min_meV: float
     terms_range_meV: dict[str, tuple[float, float]]
     constant_min_eig_meV: float
@@ -406,7 +409,7 @@ class KPOperators:
         return int(self.n_components * self.interior.size)
 
     @property
-    def dtype(self) -> Any:
+    def dtype(self) -> np.dtype[Any]:
         """Scalar type of the Hamiltonian."""
         pieces = [self.kinetic, self.potential, self.constant, *self.terms.values()]
         return np.result_type(*[p.dtype for p in pieces])
@@ -424,7 +427,7 @@ class KPOperators:
                 raise ValueError(f"scale {key} = {value!r} must be real (H stays Hermitian)")
 
     @property
-    def h0(self) -> Any:
+    def h0(self) -> SparseMatrix:
         """``kinetic + potential + constant`` (cached)."""
         cached = self.__dict__.get("_h0")
         if cached is None:
@@ -432,7 +435,7 @@ class KPOperators:
             object.__setattr__(self, "_h0", cached)
         return cached
 
-    def hamiltonian(self, **scales: float) -> Any:
+    def hamiltonian(self, **scales: float) -> SparseMatrix:
         """Return ``H0 + sum_i s_i D_i`` for the given scalars (missing terms count as 0).
 
         Examples
@@ -532,7 +535,7 @@ class CouplingAssembler:
         elements). The two are the same for P1.
     """
 
-    def __init__(self, basis: Any, interior: NDArray[np.int64], *, nodes: str = "dofs") -> None:
+    def __init__(self, basis: Basis, interior: NDArray[np.int64], *, nodes: str = "dofs") -> None:
         if nodes not in ("dofs", "vertices"):
             raise ValueError(f"nodes = {nodes!r}; allowed: 'dofs', 'vertices'")
         cb = basis if nodes == "dofs" else p1_basis(basis)
@@ -557,7 +560,7 @@ class CouplingAssembler:
                     vals.append(np.sum(w * psi[j], axis=1)[keep])
         key = np.concatenate(keys)
         uniq, inverse = np.unique(key, return_inverse=True)
-        self._map = sp.csr_matrix(
+        self._map: SparseMatrix = sp.csr_matrix(
             (np.concatenate(vals), (inverse, np.concatenate(cols))), shape=(uniq.size, cb.N)
         )
         rows = uniq // ni
@@ -571,7 +574,7 @@ class CouplingAssembler:
         #: triangles, 2 for P2 tetrahedra
         self.lebesgue_constant = lebesgue_constant(cb)
 
-    def matrix(self, values: ArrayLike) -> Any:
+    def matrix(self, values: ArrayLike) -> SparseMatrix:
         """Return the condensed ``B(f)`` (csr; complex for complex ``f``) of node values ``f``."""
         f = np.asarray(values)
         if f.shape != (self.nnodes,):
@@ -587,7 +590,7 @@ class CouplingAssembler:
         return sp.csr_matrix((data, self._indices, self._indptr), shape=self.shape)
 
 
-def lebesgue_constant(basis: Any) -> float:
+def lebesgue_constant(basis: Basis) -> float:
     """Return ``max_r sum_i |phi_i(r)|`` of the Lagrange elements of ``basis``.
 
     It bounds the interpolant of node values by the largest node value:
@@ -603,15 +606,15 @@ def lebesgue_constant(basis: Any) -> float:
     raise ValueError(f"elements of degree {deg} are not supported; use P1 or P2")
 
 
-def _condense(a: Any, interior: NDArray[np.int64]) -> Any:
+def _condense(a: SparseMatrix, interior: NDArray[np.int64]) -> SparseMatrix:
     return a.tocsr()[interior][:, interior].tocsr()
 
 
 def _nodal_blocks(
-    blocks: list[list[Any]],
-    nodal: NDArray[Any],
-    basis: Any,
-    cbasis: Any,
+    blocks: list[list[SparseMatrix | None]],
+    nodal: NDArray[np.complex128],
+    basis: Basis,
+    cbasis: Basis,
     interior: NDArray[np.int64],
 ) -> float:
     """Fill ``blocks`` with the mass blocks of a node-wise constant term; return a bound.
@@ -647,11 +650,11 @@ def _nodal_blocks(
 
 def _assemble_constant(
     constant: ConstantTerm | None,
-    basis: Any,
+    basis: Basis,
     n: int,
     interior: NDArray[np.int64],
-    mass_scalar: Any,
-) -> tuple[Any, float]:
+    mass_scalar: SparseMatrix,
+) -> tuple[SparseMatrix, float]:
     ni = interior.size
     if constant is None:
         return sp.csr_matrix((n * ni, n * ni)), 0.0
@@ -660,7 +663,7 @@ def _assemble_constant(
     _check_constant_hermitian(nodal)
     local_eigs = np.linalg.eigvalsh(nodal)
     min_eig = float(local_eigs[:, 0].min())
-    blocks: list[list[Any]] = [[None] * n for _ in range(n)]
+    blocks: list[list[SparseMatrix | None]] = [[None] * n for _ in range(n)]
     if cbasis is None:
         # uniform matrix: C (x) M
         m = mass_scalar  # condensed scalar mass, assembled once in assemble()
@@ -677,13 +680,13 @@ def _assemble_constant(
     return sp.bmat(blocks, format="csr"), min_eig
 
 
-def _kron_identity(a: Any, n: int) -> Any:
+def _kron_identity(a: SparseMatrix, n: int) -> SparseMatrix:
     if n == 1:
         return a.tocsr()
     return sp.block_diag([a] * n, format="csr")
 
 
-def _dirichlet_dofs(basis: Any, dirichlet: str | Sequence[str] | None) -> NDArray[np.int64]:
+def _dirichlet_dofs(basis: Basis, dirichlet: str | Sequence[str] | None) -> NDArray[np.int64]:
     mesh = basis.mesh
     if dirichlet is None or dirichlet == "none":
         return np.zeros(0, dtype=np.int64)
@@ -704,7 +707,7 @@ def _dirichlet_dofs(basis: Any, dirichlet: str | Sequence[str] | None) -> NDArra
 
 def assemble(
     model: KPModel,
-    mesh_or_basis: Any,
+    mesh_or_basis: Mesh | Basis,
     *,
     element: str = "P1",
     dirichlet: str | Sequence[str] | None = "all",
@@ -740,10 +743,11 @@ def assemble(
     from femvalley.forms import kinetic as kinetic_form
     from femvalley.forms import mass
 
-    if isinstance(mesh_or_basis, CellBasis):
-        basis = mesh_or_basis
+    basis: Basis
+    if isinstance(mesh_or_basis, CellBasis):  # scikit-fem is untyped: mypy cannot narrow
+        basis = cast(Basis, mesh_or_basis)
     else:
-        basis = make_basis(mesh_or_basis, element=element, intorder=intorder)
+        basis = make_basis(cast(Mesh, mesh_or_basis), element=element, intorder=intorder)
     n = int(model.n_components)
     dim = basis.mesh.dim()
     for t in model.quadratic:
@@ -759,7 +763,7 @@ def assemble(
     ni = interior.size
 
     # kinetic: group terms by component matrix
-    groups: dict[int, tuple[Any, list[QuadraticTerm]]] = {}
+    groups: dict[int, tuple[ArrayLike | None, list[QuadraticTerm]]] = {}
     for t in model.quadratic:
         key = -1 if t.components is None else id(t.components)
         groups.setdefault(key, (t.components, []))[1].append(t)
@@ -794,7 +798,7 @@ def assemble(
         pot_min = float(u.min())
         potential = _kron_identity(_condense(_weighted_mass(basis, u), interior), n)
 
-    terms: dict[str, Any] = {}
+    terms: dict[str, SparseMatrix] = {}
     ranges: dict[str, tuple[float, float]] = {}
     for name, value in model.potential_terms.items():
         u = _at_quadrature(value, basis, f"potential_terms[{name!r}]")

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from femvalley.typing import Basis, Element, Indices, Mesh, SparseMatrix
+
 __all__ = [
     "from_meshio",
     "require_groups",
@@ -68,7 +70,7 @@ def _strip_orphans(m: Any) -> Any:
     return meshio.Mesh(m.points[used], cells, cell_sets=cell_sets)
 
 
-def from_meshio(m: Any, *, dim: int | None = None) -> Any:
+def from_meshio(m: Any, *, dim: int | None = None) -> Mesh:
     """Convert a labelled meshio mesh to a scikit-fem mesh, keeping region and boundary tags.
 
     Parameters
@@ -98,7 +100,7 @@ def from_meshio(m: Any, *, dim: int | None = None) -> Any:
     return skfem_from_meshio(clean)
 
 
-def group_names(mesh: Any) -> dict[str, list[str]]:
+def group_names(mesh: Mesh) -> dict[str, list[str]]:
     """Names of the labelled regions and boundaries of a scikit-fem mesh."""
     return {
         "regions": sorted(mesh.subdomains or {}),
@@ -107,7 +109,7 @@ def group_names(mesh: Any) -> dict[str, list[str]]:
 
 
 def require_groups(
-    mesh: Any, *, regions: Iterable[str] = (), boundaries: Iterable[str] = ()
+    mesh: Mesh, *, regions: Iterable[str] = (), boundaries: Iterable[str] = ()
 ) -> None:
     """Raise ``ValueError`` naming any missing group and listing the groups present."""
     present = group_names(mesh)
@@ -121,7 +123,7 @@ def require_groups(
                 )
 
 
-def p1_element(mesh: Any) -> Any:
+def p1_element(mesh: Mesh) -> Element:
     """Return the P1 Lagrange element of a triangle or tetrahedron mesh."""
     from skfem import ElementTetP1, ElementTriP1
     from skfem.mesh import MeshTet1, MeshTri1
@@ -133,7 +135,7 @@ def p1_element(mesh: Any) -> Any:
     raise ValueError(f"mesh of type {type(mesh).__name__}: use a triangle or tetrahedron mesh")
 
 
-def lagrange_element(mesh: Any, order: int) -> Any:
+def lagrange_element(mesh: Mesh, order: int) -> Element:
     """Return the P1 or P2 Lagrange element of a triangle or tetrahedron mesh."""
     from skfem import ElementTetP2, ElementTriP2
     from skfem.mesh import MeshTet1, MeshTri1
@@ -154,7 +156,7 @@ def lagrange_element(mesh: Any, order: int) -> Any:
 _LOCAL_EDGES = {3: ((0, 1), (0, 2), (1, 2)), 4: ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))}
 
 
-def edge_dofs(basis: Any) -> NDArray[np.int64]:
+def edge_dofs(basis: Basis) -> NDArray[np.int64]:
     """Edge-midpoint DOFs of every element of a P2 Lagrange basis, in a fixed local order.
 
     Row ``k`` belongs to the edge joining local vertices ``_LOCAL_EDGES[nverts][k]`` of each
@@ -186,8 +188,8 @@ def edge_dofs(basis: Any) -> NDArray[np.int64]:
 
 
 def p2_probe_matrix(
-    mesh: Any, element_edges: NDArray[np.int64], ndofs: int, points_nm: ArrayLike
-) -> Any:
+    mesh: Mesh, element_edges: NDArray[np.int64], ndofs: int, points_nm: ArrayLike
+) -> SparseMatrix:
     """Sparse matrix mapping P2 Lagrange DOF values to values at ``points_nm``.
 
     Parameters
@@ -217,7 +219,7 @@ def p2_probe_matrix(
     return sp.csr_matrix((coef.ravel(), (rows, cols.ravel())), shape=(npts, ndofs))
 
 
-def p1_basis(basis: Any) -> Any:
+def p1_basis(basis: Basis) -> Basis:
     """Return the P1 basis on the same mesh and quadrature as ``basis`` (itself if P1).
 
     Vertex arrays are interpolated with it, whatever the degree of ``basis``.
@@ -227,7 +229,7 @@ def p1_basis(basis: Any) -> Any:
     return basis.with_element(p1_element(basis.mesh))
 
 
-def element_values(mesh: Any, values: Mapping[str, Any], name: str) -> NDArray[np.float64]:
+def element_values(mesh: Mesh, values: Mapping[str, Any], name: str) -> NDArray[np.float64]:
     """Element-wise array from ``{region: number}``, checking that every element is covered.
 
     Parameters
@@ -259,7 +261,7 @@ def element_values(mesh: Any, values: Mapping[str, Any], name: str) -> NDArray[n
     return out
 
 
-def lumped_vertex_weights(mesh: Any, *, elements: ArrayLike | None = None) -> NDArray[np.float64]:
+def lumped_vertex_weights(mesh: Mesh, *, elements: ArrayLike | None = None) -> NDArray[np.float64]:
     """Volume (area in 2-D) attached to every vertex: each element gives 1/(d+1) of its own.
 
     ``w @ f`` is the exact integral of a P1 field ``f`` over the elements (all by default), so
@@ -276,7 +278,7 @@ def lumped_vertex_weights(mesh: Any, *, elements: ArrayLike | None = None) -> ND
 
 
 def locate_points(
-    mesh: Any, points_nm: ArrayLike, *, tol: float = 1e-9
+    mesh: Mesh, points_nm: ArrayLike, *, tol: float = 1e-9
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """Element containing every point, and the point's barycentric coordinates in it.
 
@@ -353,7 +355,7 @@ def locate_points(
     return found, np.clip(lam, 0.0, 1.0) / np.clip(lam, 0.0, 1.0).sum(axis=1, keepdims=True)
 
 
-def probe_matrix(mesh: Any, points_nm: ArrayLike) -> Any:
+def probe_matrix(mesh: Mesh, points_nm: ArrayLike) -> SparseMatrix:
     """Sparse matrix mapping P1 vertex values of ``mesh`` to values at ``points_nm``.
 
     Parameters
@@ -392,10 +394,10 @@ class SubMesh:
         Parent element index of every sub-mesh element.
     """
 
-    mesh: Any
-    parent: Any
+    mesh: Mesh
+    parent: Mesh
     node_map: NDArray[np.int64]
-    element_map: NDArray[np.int64]
+    element_map: Indices  # the parent's region indices as they are (int32 from scikit-fem)
 
     def restrict(self, parent_values: ArrayLike) -> NDArray[Any]:
         """Values at the parent's vertices -> values at the sub-mesh vertices."""
@@ -416,7 +418,7 @@ class SubMesh:
         return out
 
 
-def submesh(mesh: Any, regions: str | Iterable[str]) -> SubMesh:
+def submesh(mesh: Mesh, regions: str | Iterable[str]) -> SubMesh:
     """Extract the elements of one or more labelled regions as a new mesh.
 
     Parameters
@@ -435,6 +437,7 @@ def submesh(mesh: Any, regions: str | Iterable[str]) -> SubMesh:
     if not names:
         raise ValueError("regions is empty; name at least one region")
     require_groups(mesh, regions=names)
+    assert mesh.subdomains is not None  # require_groups found the regions
     elems = np.unique(np.concatenate([np.asarray(mesh.subdomains[r]) for r in names]))
     t = mesh.t[:, elems]
     node_map = np.unique(t)

@@ -47,6 +47,7 @@ from numpy.typing import NDArray
 
 from femvalley.io.atomic import atomic_path
 from femvalley.io.hdf5 import read_csr, write_csr
+from femvalley.typing import SparseMatrix
 
 __all__ = ["BASIS_NAME", "FORMAT", "StatesAt", "StudyStates", "write_basis"]
 
@@ -134,7 +135,7 @@ class StatesAt:
     valley_parity: NDArray[np.float64]
     valley_coupling_meV: NDArray[np.complex128]
     detuning_slope_meV_per_mV: NDArray[np.float64]
-    mass_matrix: Any
+    mass_matrix: SparseMatrix
     dof_points_nm: NDArray[np.float64]
 
     def density(self, j: int = 0) -> NDArray[np.float64]:
@@ -151,7 +152,7 @@ class StudyStates:
     orbitals: NDArray[np.float64]
     interior_dofs: NDArray[np.int64]
     dof_points_nm: NDArray[np.float64]
-    mass_matrix: Any
+    mass_matrix: SparseMatrix
     reduced: dict[str, NDArray[Any]]
     n_states: int
     sweep_detuning_mV: NDArray[np.float64]

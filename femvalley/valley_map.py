@@ -42,6 +42,7 @@ and grid files hold Delta in ueV.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -547,7 +548,7 @@ def _suffix(path: Path, what: str) -> str:
     return suffix
 
 
-def _check_grid_arrays(arrays: dict[str, Any], where: str) -> tuple[NDArray[Any], ...]:
+def _check_grid_arrays(arrays: Mapping[str, ArrayLike], where: str) -> tuple[NDArray[Any], ...]:
     """Validate ``x_nm``, ``y_nm``, ``delta_ueV``; return them (as stored, or as float/complex)."""
     out = []
     for name in ("x_nm", "y_nm"):
@@ -629,7 +630,7 @@ def read_valley_grid_arrays(
             f"{where} does not exist (a relative path is resolved against the current working "
             f"directory, {Path.cwd()})"
         )
-    arrays: dict[str, Any] = {}
+    arrays: dict[str, ArrayLike] = {}
     if suffix == ".npz":
         import zipfile
 

@@ -48,6 +48,7 @@ from numpy.typing import NDArray
 from femvalley.eigen import EigenResult, factor_backend
 from femvalley.kp import KPOperators
 from femvalley.linalg import factorize, limit_bundled_blas, serial_blas
+from femvalley.typing import SparseMatrix
 
 __all__ = [
     "MassSolver",
@@ -133,7 +134,7 @@ class ReducedSolution:
 
 
 def orthonormal_span(
-    m: Any, vectors: NDArray[Any], rank_tol: float = 1e-12
+    m: SparseMatrix, vectors: NDArray[Any], rank_tol: float = 1e-12
 ) -> NDArray[np.complex128]:
     """M-orthonormal basis of the span of ``vectors`` (near-dependent directions dropped)."""
     w, u = np.linalg.eigh(hermitian_part(vectors.conj().T @ (m @ vectors)))

@@ -29,6 +29,7 @@ from femvalley.rb.certificate import (
     state_bounds,
     weyl_bound,
 )
+from femvalley.typing import Solve, SparseMatrix
 
 __all__ = [
     "OrbitalSnapshot",
@@ -342,7 +343,7 @@ class SingleValleyBasis:
         plus = z[:, :k] + 1j * z[:, k : 2 * k]
         return np.vstack([plus, z[:, 2 * k : 3 * k] + 1j * z[:, 3 * k :]])
 
-    def project_scalar(self, matrix: Any) -> NDArray[Any]:
+    def project_scalar(self, matrix: SparseMatrix) -> NDArray[Any]:
         """``Phi^T A Phi`` of a scalar operator ``A`` on all DOFs of the basis (N x N).
 
         A real symmetric ``A`` gives a real symmetric result; a complex symmetric one (a
@@ -408,14 +409,20 @@ class _ScalarSystem:
             )
         ni = int(operators.interior.size)
         self.ni = ni
-        self.h1 = (operators.kinetic[:ni, :ni] + operators.potential[:ni, :ni]).real.tocsr()
-        self.terms = {n: d[:ni, :ni].real.tocsr() for n, d in operators.terms.items()}
-        self.m1 = sp.csr_matrix(operators.mass_scalar, dtype=np.float64)
+        self.h1: SparseMatrix = (
+            operators.kinetic[:ni, :ni] + operators.potential[:ni, :ni]
+        ).real.tocsr()
+        self.terms: dict[str, SparseMatrix] = {
+            n: d[:ni, :ni].real.tocsr() for n, d in operators.terms.items()
+        }
+        self.m1: SparseMatrix = sp.csr_matrix(operators.mass_scalar, dtype=np.float64)
         self.backend = backend
         self._potential_min_meV = float(operators.potential_min_meV)
         self._terms_range_meV = dict(operators.terms_range_meV)
         with limit_bundled_blas():
-            self._solve = factorize(sp.csc_matrix(self.m1), backend=factor_backend(backend))
+            self._solve: Solve | None = factorize(
+                sp.csc_matrix(self.m1), backend=factor_backend(backend)
+            )
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -443,7 +450,7 @@ class _ScalarSystem:
             bound += min(float(s) * lo, float(s) * hi)
         return float(bound)
 
-    def hamiltonian(self, scales: Mapping[str, float]) -> Any:
+    def hamiltonian(self, scales: Mapping[str, float]) -> SparseMatrix:
         h = self.h1
         for name, s in scales.items():
             if s != 0:

@@ -38,7 +38,7 @@ def hellmann_feynman_slopes(results: dict[str, Any]) -> dict[str, float]:
 def run(config: StudyConfig, out_dir: Path, *, progress: bool = True) -> dict[str, Any]:
     """Run the study; return its summary with the Hellmann-Feynman lever arm added."""
     res = run_study(config, out_dir=out_dir, progress=progress)
-    summary = res["summary"]
+    summary = res["summary"].to_dict()  # the JSON object of summary.json, to extend
     slopes = hellmann_feynman_slopes(res)
     dots = {end: int(np.argmax(res["dot_weight"][i, 0])) for end, i in (("first", 0), ("last", -1))}
     # E_R - E_L: the right-dot slope minus the left-dot slope

@@ -11,7 +11,7 @@ The public API, in the order a study uses it::
     system = fv.build_system(config)                      # mesh, gates, k.p operators: once
     result = system.solve(detuning_mV=2.5)                # lowest states at one detuning
     out = fv.run_study(config, out_dir="run")             # a StudyResult: arrays, summary
-    out.energies_meV, out.summary["numbers"]              # typed fields (or out["energies_meV"])
+    out.energies_meV, out.summary.numbers["lever_arm"]    # typed fields (or out["energies_meV"])
     again = fv.StudyResult.load("run")                    # the same, read from the directory
 
 Everything else is in the modules (``femvalley.kp``, ``femvalley.eigen``, ...). ``import
@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from femvalley.analysis import StateObservables, analyse_sweep, fit_anticrossing
 from femvalley.config import StudyConfig
-from femvalley.eigen import EigenResult, available_backends, solve
+from femvalley.eigen import EigenResult, available_backends, make_backend, solve
 from femvalley.electrostatics import GatePotentials, solve_gates
-from femvalley.ensemble import EnsembleConfig, EnsembleResult, run_ensemble
+from femvalley.ensemble import EnsembleConfig, EnsembleResult, EnsembleSummary, run_ensemble
 from femvalley.execution import make_executor
 from femvalley.export import export_study
 from femvalley.io.results import ResultsStore, read_results
@@ -39,26 +39,31 @@ from femvalley.rb import (
     build_two_valley_basis,
 )
 from femvalley.refinement import converge_study
+from femvalley.reported import ReportedNumber
 from femvalley.states import StudyStates
-from femvalley.study import StudyResult, barrier_scan, run_study
+from femvalley.study import BarrierScan, StudyResult, StudySummary, barrier_scan, run_study
 from femvalley.sweep import SweepResult, run_sweep
 from femvalley.system import StudySystem, build_system
 from femvalley.valley_map import ValleyGrid, ValleyMapSpec, valley_map_on_nodes
 from femvalley.version import __version__
 
 __all__ = [
+    "BarrierScan",
     "EigenResult",
     "EnsembleConfig",
     "EnsembleResult",
+    "EnsembleSummary",
     "GatePotentials",
     "KPModel",
     "KPOperators",
     "TwoValleyBasis",
+    "ReportedNumber",
     "ResultsStore",
     "StateObservables",
     "StudyConfig",
     "StudyResult",
     "StudyStates",
+    "StudySummary",
     "StudySystem",
     "SweepResult",
     "ValleyGrid",
@@ -75,6 +80,7 @@ __all__ = [
     "converge_study",
     "export_study",
     "fit_anticrossing",
+    "make_backend",
     "make_basis",
     "make_executor",
     "read_results",

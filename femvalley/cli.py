@@ -26,9 +26,12 @@ import re
 import shlex
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from femvalley.study import StudySummary
 
 __all__ = [
     "RUN_MARKERS",
@@ -266,17 +269,19 @@ def _run(config: Any, args: argparse.Namespace, out: Path) -> int:
         config, out_dir=out, resume=args.resume, progress=not args.quiet, workers=args.workers
     )
     s = res.summary
+    if s is None:  # run_study writes a summary at the end of every study
+        raise RuntimeError(f"the study in {out} ended without a summary")
     if res.already_finished:
         print(f"study ({config.model}) in {out}/ is finished: nothing recomputed, no file changed")
     else:
         print(f"study ({config.model}) written to {out}/ in {time.perf_counter() - t0:.1f} s")
-    t = s["timings_s"]
+    t = s.timings_s
     print(
-        f"  setup {sum(t['setup'].values()):.1f} s, {s['points_done']} points, "
+        f"  setup {sum(t['setup'].values()):.1f} s, {s.points_done} points, "
         f"{t.get('per_point_amortised', t['per_point_mean']):.2f} s per point; "
-        f"k.p mesh {s['kp_mesh']['vertices']} vertices"
+        f"k.p mesh {s.kp_mesh['vertices']} vertices"
     )
-    rb = s.get("reduced_basis")
+    rb = s.reduced_basis
     if rb is not None:
         worst = rb["max_error_bound_ueV"]
         kind = "single-valley" if rb.get("kind") == "single_valley" else "two-valley"
@@ -315,7 +320,7 @@ def _converge(config: Any, args: argparse.Namespace, out: Path) -> int:
     return 0
 
 
-def print_numbers(summary: Mapping[str, Any]) -> None:
+def print_numbers(summary: StudySummary) -> None:
     """Print a study's headline numbers: value +- solver bound +- discretisation error."""
     names = {
         "tunnel_coupling": "tunnel coupling",
@@ -324,14 +329,14 @@ def print_numbers(summary: Mapping[str, Any]) -> None:
         "lever_arm": "detuning lever arm",
         "anticrossing_detuning": "anticrossing at detuning",
     }
-    nums = summary.get("numbers", {})
+    nums = summary.numbers or {}
     for key, label in names.items():
         if key in nums:
-            print(f"  {label}: {nums[key]['text']}")
-    if "note" in summary:
-        print(f"  note: {summary['note']}")
-    if "analysis_error" in summary:
-        print(f"  the sweep could not be analysed: {summary['analysis_error']}")
+            print(f"  {label}: {nums[key].text}")
+    if summary.note is not None:
+        print(f"  note: {summary.note}")
+    if summary.analysis_error is not None:
+        print(f"  the sweep could not be analysed: {summary.analysis_error}")
 
 
 def _run_ensemble(args: argparse.Namespace, out: Path) -> int:

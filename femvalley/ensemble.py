@@ -39,7 +39,6 @@ realisations it was computing: the scheduler runs them again elsewhere.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import socket
 import time
@@ -52,7 +51,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from femvalley.analysis import FullSpectrum, Levels, ReducedSpectrum, analyse_sweep
-from femvalley.config import StudyConfig
+from femvalley.config import StudyConfig, ValleyMapConfig
 from femvalley.config.ensemble import (
     EnsembleConfig,
     EnsembleSpec,
@@ -68,13 +67,16 @@ from femvalley.io.toml import dump_toml, text_digest
 from femvalley.linalg import serial_blas
 from femvalley.progress import Phases, progress_bar
 from femvalley.rb import SingleValleyBasis, build_single_valley_basis
-from femvalley.records import FieldMapping
+from femvalley.records import FieldMapping, JsonRecord
 from femvalley.resources import check_fits, estimate_study, size_fields
 from femvalley.system import StudySystem, build_system, valley_map
 
 __all__ = [
     "ENSEMBLE_ARRAYS",
+    "CombinationStatistics",
     "EnsembleResult",
+    "EnsembleSummary",
+    "Statistics",
     "DERIVED_EXTRA",
     "ENSEMBLE_STORE",
     "LAYOUT_VERSION",
@@ -161,7 +163,7 @@ class EnsembleResult(FieldMapping):
     anticrossing_mV: NDArray[np.float64]
     lever_arm_meV_per_mV: NDArray[np.float64]
     attrs: Mapping[str, Any] = field(default_factory=dict)
-    summary: Mapping[str, Any] = field(default_factory=dict)
+    summary: EnsembleSummary | None = None
     wall_s: float = float("nan")
 
     def arrays(self) -> dict[str, Any]:
@@ -185,9 +187,7 @@ class EnsembleResult(FieldMapping):
                 "damaged or from another program"
             )
         summary_path = Path(path).with_name(SUMMARY_NAME)
-        summary = (
-            json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
-        )
+        summary = EnsembleSummary.read(summary_path) if summary_path.is_file() else None
         return cls(
             **{k: stored[k] for k in ENSEMBLE_ARRAYS},
             attrs=dict(stored["attrs"]),
@@ -210,23 +210,27 @@ class _GroupKit:
 
 
 def _solve_realisations(
-    kit: _GroupKit, work: Sequence[tuple[int, StudyConfig]]
+    kit: _GroupKit, work: Sequence[tuple[int, ValleyMapConfig]]
 ) -> list[tuple[int, dict[str, Any]]]:
-    """Solve whole sweeps for ``(index, study)`` pairs that share ``kit``'s group."""
+    """Solve whole sweeps for ``(index, valley map)`` pairs that share ``kit``'s group.
+
+    A realisation differs from the others of its group only in its valley map: that table
+    (its seed, its statistics) is all a worker receives per realisation.
+    """
     with serial_blas():  # the thread limits under which the group's basis was built
-        return [(i, _solve_one(kit, cfg)) for i, cfg in work]
+        return [(i, _solve_one(kit, vm)) for i, vm in work]
 
 
 def _solve_task(
-    kit: _GroupKit, work: Sequence[tuple[int, StudyConfig]]
+    kit: _GroupKit, work: Sequence[tuple[int, ValleyMapConfig]]
 ) -> Iterator[list[tuple[int, dict[str, Any]]]]:
     """One task of an executor: its realisations, delivered (and stored) together."""
     yield _solve_realisations(kit, work)
 
 
-def _solve_one(kit: _GroupKit, cfg: StudyConfig) -> dict[str, Any]:
+def _solve_one(kit: _GroupKit, vm: ValleyMapConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
-    delta, _ = valley_map(cfg, kit.points_nm, vertices_nm=kit.vertices_nm)
+    delta, _ = valley_map(vm, kit.points_nm, vertices_nm=kit.vertices_nm)
     basis = kit.basis.with_valley_coupling(delta)
     p, k = kit.detuning_mV.size, basis.k
     rec: dict[str, Any] = {
@@ -371,18 +375,17 @@ def _run_ensemble_locked(
             f"{store} already exists; pass resume=True (--resume) to continue that ensemble, "
             "or choose another output directory (nothing is overwritten)"
         )
-    configs = [config.point_config(i) for i in range(len(config.realisations()))]
-    results = (
-        _load(store, config, configs) if resume and store.exists() else _empty(config, configs)
-    )
+    results = _load(store, config) if resume and store.exists() else _empty(config)
     write_text(out / "ensemble.toml", config.to_toml())
     EnsembleStore.create(store, attrs=_store_attrs(config), results=results)
     t_start = time.perf_counter()
 
     todo = [i for i, d in enumerate(results["done"]) if not d]
+    # realisations of combinations that differ only in the valley map share a group
+    keys = [_group_key(config.combination_config(c)) for c in range(config.n_combinations())]
     groups: dict[str, list[int]] = {}
     for i in todo:
-        groups.setdefault(_group_key(configs[i]), []).append(i)
+        groups.setdefault(keys[config.realisation(i)[0]], []).append(i)
     phases = Phases(progress)
     bar: Any = None  # made after the first group's basis: no empty bar while bases are built
     executor: Executor | None = None
@@ -392,7 +395,7 @@ def _run_ensemble_locked(
         with EnsembleStore(store) as writer:
             for key, members in groups.items():
                 t0 = time.perf_counter()
-                first = configs[members[0]]
+                first = config.point_config(members[0])
                 reuse = next((s for s in systems if s.config.device == first.device), None)
                 # the device, its gate solves and the group's basis on one BLAS thread, as every
                 # task runs, and before any worker process exists: the numbers are the same
@@ -428,7 +431,7 @@ def _run_ensemble_locked(
                     )
                 size = config.ensemble.chunk_realisations
                 tasks = [
-                    [(i, configs[i]) for i in members[a : a + size]]
+                    [(i, config.valley_map_config(i)) for i in members[a : a + size]]
                     for a in range(0, len(members), size)
                 ]
                 for done in executor.map_unordered(_solve_task, kit, tasks):
@@ -446,13 +449,12 @@ def _run_ensemble_locked(
         if executor is not None:
             executor.close()
     wall_s = time.perf_counter() - t_start
-    summary = ensemble_statistics(results, config)
-    summary["timings_s"] = {"total": wall_s, **timings}
-    summary["execution"] = {
-        "workers": config.execution.workers,
-        "scheduler": config.execution.scheduler,
-    }
-    write_text(out / SUMMARY_NAME, json.dumps(summary, indent=2, default=_json_default) + "\n")
+    summary = dataclasses.replace(
+        ensemble_statistics(results, config),
+        timings_s={"total": wall_s, **timings},
+        execution={"workers": config.execution.workers, "scheduler": config.execution.scheduler},
+    )
+    summary.write(out / SUMMARY_NAME)
     if config.study.output.figures:
         from femvalley.plot import plot_ensemble_distributions
 
@@ -509,8 +511,8 @@ def _basis_config(cfg: StudyConfig) -> StudyConfig:
 
 
 # -- store -------------------------------------------------------------------------------------
-def _empty(config: EnsembleConfig, configs: Sequence[StudyConfig]) -> dict[str, Any]:
-    """Return an empty store of ``config``; ``configs`` are its resolved realisations."""
+def _empty(config: EnsembleConfig) -> dict[str, Any]:
+    """Return an empty store of ``config``."""
     study = config.study
     eps = np.asarray(study.detuning.values_mV())
     reals = config.realisations()
@@ -521,7 +523,9 @@ def _empty(config: EnsembleConfig, configs: Sequence[StudyConfig]) -> dict[str, 
         "seed": np.array([s for _, s in reals], dtype=np.int64),
         "combination": np.array([c for c, _ in reals], dtype=np.int64),
         "parameters": {name: np.array([combos[c][name] for c, _ in reals]) for name in combos[0]},
-        "point_config_sha256": np.array([text_digest(c.to_toml()) for c in configs], dtype=object),
+        "point_config_sha256": np.array(
+            [text_digest(config.point_config(i).to_toml()) for i in range(r)], dtype=object
+        ),
         "done": np.zeros(r, dtype=np.uint8),
         "energies_meV": np.full((r, p, k), np.nan),
         "dot_weight": np.full((r, p, k, 2), np.nan),
@@ -547,7 +551,7 @@ def _store_attrs(config: EnsembleConfig) -> dict[str, Any]:
     }
 
 
-def _load(path: Path, config: EnsembleConfig, configs: Sequence[StudyConfig]) -> dict[str, Any]:
+def _load(path: Path, config: EnsembleConfig) -> dict[str, Any]:
     stored = read_ensemble(path)
     if stored["attrs"].get("config_sha256") != config.identity():
         raise ValueError(
@@ -555,32 +559,111 @@ def _load(path: Path, config: EnsembleConfig, configs: Sequence[StudyConfig]) ->
             "into it. Use another --out directory, or run the original configuration (its TOML "
             "is stored in the file's ensemble_toml attribute)."
         )
-    fresh = _empty(config, configs)
+    fresh = _empty(config)
     return {k: stored.get(k, v) for k, v in fresh.items()}
 
 
 # -- statistics --------------------------------------------------------------------------------
-def _stats(values: NDArray[np.float64], threshold: float | None) -> dict[str, Any]:
-    v = np.asarray(values, dtype=float)
-    ok = v[np.isfinite(v)]
-    out: dict[str, Any] = {"count": int(ok.size), "missing": int(v.size - ok.size)}
-    if ok.size:
-        q25, med, q75 = np.percentile(ok, [25, 50, 75])
-        out.update(
-            median=float(med),
-            q25=float(q25),
-            q75=float(q75),
-            iqr=float(q75 - q25),
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Statistics(JsonRecord):
+    """Order statistics of one quantity over the finished realisations (NaN: missing).
+
+    ``count`` finite values, ``missing`` NaN ones; the rest (in the quantity's unit) is
+    ``None`` when no value is finite. ``fraction_below_threshold`` only for quantities that
+    have a threshold (the valley splittings).
+    """
+
+    count: int
+    missing: int
+    median: float | None = None
+    q25: float | None = None
+    q75: float | None = None
+    iqr: float | None = None
+    mean: float | None = None
+    min: float | None = None
+    max: float | None = None
+    fraction_below_threshold: float | None = None
+
+    @classmethod
+    def of(cls, values: NDArray[np.float64], threshold: float | None = None) -> Statistics:
+        """Return the statistics of the finite ``values`` (fraction below ``threshold``)."""
+        v = np.asarray(values, dtype=float)
+        ok = v[np.isfinite(v)]
+        if not ok.size:
+            return cls(count=0, missing=int(v.size))
+        q25, med, q75 = (float(q) for q in np.percentile(ok, [25, 50, 75]))
+        return cls(
+            count=int(ok.size),
+            missing=int(v.size - ok.size),
+            median=med,
+            q25=q25,
+            q75=q75,
+            iqr=q75 - q25,
             mean=float(ok.mean()),
             min=float(ok.min()),
             max=float(ok.max()),
+            fraction_below_threshold=(
+                None if threshold is None else float(np.mean(ok < threshold))
+            ),
         )
-        if threshold is not None:
-            out["fraction_below_threshold"] = float(np.mean(ok < threshold))
-    return out
 
 
-def ensemble_statistics(results: Mapping[str, Any], config: EnsembleConfig) -> dict[str, Any]:
+@dataclass(frozen=True, kw_only=True, eq=False)
+class CombinationStatistics(JsonRecord):
+    """The statistics of one parameter combination (see :func:`ensemble_statistics`)."""
+
+    parameters: Mapping[str, Any]
+    realisations: int
+    valley_splitting_L_ueV: Statistics
+    valley_splitting_R_ueV: Statistics
+    tunnel_coupling_ueV: Statistics
+    #: both dots pooled
+    valley_splitting_ueV: Statistics
+    tunnel_coupling_not_resolved: int
+    no_anticrossing_in_range: int
+    #: the largest certified error bound of any point (None: no point certified)
+    max_error_bound_ueV: float | None
+    points_solved_in_full: int
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CombinationStatistics:
+        """Read the JSON object of one combination."""
+        record: CombinationStatistics = super().from_dict(data)
+        stats = {
+            name: Statistics.from_dict(getattr(record, name))
+            for name in (*QUANTITIES, "valley_splitting_ueV")
+        }
+        return dataclasses.replace(record, **stats)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class EnsembleSummary(JsonRecord):
+    """The summary of an ensemble (``ensemble_summary.json``), typed.
+
+    As a mapping it is exactly the JSON object of the file
+    (:class:`femvalley.records.JsonRecord`).
+    """
+
+    realisations: int
+    done: int
+    seeds: Sequence[int]
+    threshold_ueV: float
+    combinations: Sequence[CombinationStatistics]
+    #: seconds: ``total`` and the setup of every group
+    timings_s: Mapping[str, float] | None = None
+    #: ``workers`` and ``scheduler`` of the run
+    execution: Mapping[str, Any] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EnsembleSummary:
+        """Read the JSON object of ``ensemble_summary.json``."""
+        record: EnsembleSummary = super().from_dict(data)
+        combos = [CombinationStatistics.from_dict(c) for c in record.combinations]
+        return dataclasses.replace(record, combinations=combos)
+
+
+def ensemble_statistics(results: Mapping[str, Any], config: EnsembleConfig) -> EnsembleSummary:
     """Median, quartiles, IQR, mean and fraction below the threshold, per combination.
 
     Valley splittings (both dots, and both pooled) and the resolved tunnel coupling over the
@@ -594,38 +677,39 @@ def ensemble_statistics(results: Mapping[str, Any], config: EnsembleConfig) -> d
     per = []
     for c, combo in enumerate(combos):
         sel = done & (np.asarray(results["combination"]) == c)
-        entry: dict[str, Any] = {"parameters": combo, "realisations": int(sel.sum())}
-        for name in QUANTITIES:
-            th = thr if name.startswith("valley_splitting") else None
-            entry[name] = _stats(np.asarray(results[name])[sel], th)
+        stats = {
+            name: Statistics.of(
+                np.asarray(results[name])[sel],
+                thr if name.startswith("valley_splitting") else None,
+            )
+            for name in QUANTITIES
+        }
         pooled = np.concatenate(
             [
                 np.asarray(results["valley_splitting_L_ueV"])[sel],
                 np.asarray(results["valley_splitting_R_ueV"])[sel],
             ]
         )
-        entry["valley_splitting_ueV"] = _stats(pooled, thr)
         res_flag = np.asarray(results["tunnel_coupling_resolved"])[sel]
-        entry["tunnel_coupling_not_resolved"] = int(np.sum(res_flag == 0))
-        entry["no_anticrossing_in_range"] = int(np.sum(~np.isfinite(res_flag)))
         bounds = np.asarray(results["error_bound_meV"])[sel]
-        entry["max_error_bound_ueV"] = (
-            1e3 * float(np.nanmax(bounds)) if np.any(np.isfinite(bounds)) else None
+        per.append(
+            CombinationStatistics(
+                parameters=combo,
+                realisations=int(sel.sum()),
+                **stats,
+                valley_splitting_ueV=Statistics.of(pooled, thr),
+                tunnel_coupling_not_resolved=int(np.sum(res_flag == 0)),
+                no_anticrossing_in_range=int(np.sum(~np.isfinite(res_flag))),
+                max_error_bound_ueV=(
+                    1e3 * float(np.nanmax(bounds)) if np.any(np.isfinite(bounds)) else None
+                ),
+                points_solved_in_full=int(np.asarray(results["full_solve"])[sel].sum()),
+            )
         )
-        entry["points_solved_in_full"] = int(np.asarray(results["full_solve"])[sel].sum())
-        per.append(entry)
-    return {
-        "realisations": int(done.size),
-        "done": int(done.sum()),
-        "seeds": config.ensemble.seed_values(),
-        "threshold_ueV": thr,
-        "combinations": per,
-    }
-
-
-def _json_default(x: Any) -> Any:
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    raise TypeError(f"cannot write {type(x).__name__} to JSON")
+    return EnsembleSummary(
+        realisations=int(done.size),
+        done=int(done.sum()),
+        seeds=config.ensemble.seed_values(),
+        threshold_ueV=thr,
+        combinations=per,
+    )

@@ -38,11 +38,12 @@ from typing import Any
 
 import numpy as np
 
-from femvalley.analysis import format_value
 from femvalley.config import StudyConfig
 from femvalley.convergence import ConvergenceTable, RichardsonOptions, converge
 from femvalley.io import DirectoryLock
 from femvalley.io.atomic import write_text
+from femvalley.records import plain
+from femvalley.reported import ReportedNumber, format_value
 
 __all__ = [
     "CONVERGENCE_SUMMARY_NAME",
@@ -77,9 +78,12 @@ OBSERVABLES: dict[str, str] = {
 def level_observables(results: Mapping[str, Any]) -> dict[str, float]:
     """Return the observables of :data:`OBSERVABLES` from one finished study (``run_study``).
 
-    A number the study does not resolve (or does not report) is NaN.
+    A number the study does not resolve (or does not report) is NaN. ``results["summary"]``
+    is the study's :class:`~femvalley.study.StudySummary` or the JSON object of its
+    ``summary.json``.
     """
-    nums = results["summary"].get("numbers", {})
+    # a StudySummary or the JSON object of summary.json: both read as that JSON object
+    nums = (results["summary"] or {}).get("numbers") or {}
     out: dict[str, float] = {}
     for name, (key, _) in _NUMBERS.items():
         value = nums.get(key, {}).get("value")
@@ -101,33 +105,34 @@ class StudyConvergence:
     ----------
     table : ConvergenceTable
         Every observable at every level, with its extrapolation.
-    numbers : dict
+    numbers : dict of str to ReportedNumber
         The converged headline numbers (as in a study's ``summary.json``: ``value``,
-        ``solver_bound`` of the finest level, ``discretisation_error``, ``unit``, ``status``
-        of the extrapolation, ``text``).
+        ``solver_bound`` of the finest level, ``discretisation_error``, ``unit``, ``text``;
+        its ``details``: ``status`` of the extrapolation, ``observed_order``,
+        ``finest_level_value``, ``extrapolated``).
     level_dirs : list of Path
         The study directory of every level, coarse to fine.
     """
 
     table: ConvergenceTable
-    numbers: dict[str, dict[str, Any]]
+    numbers: dict[str, ReportedNumber]
     level_dirs: list[Path]
 
     def format(self) -> str:
         """Return the table and the converged numbers as plain text."""
         lines = [self.table.format(digits=8), "", "converged numbers:"]
-        lines += [f"  {name}: {num['text']}" for name, num in self.numbers.items()]
+        lines += [f"  {name}: {num.text}" for name, num in self.numbers.items()]
         return "\n".join(lines)
 
 
 def _converged_numbers(
-    table: ConvergenceTable, finest_numbers: dict[str, dict[str, Any]]
-) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
+    table: ConvergenceTable, finest_numbers: Mapping[str, ReportedNumber]
+) -> dict[str, ReportedNumber]:
+    out: dict[str, ReportedNumber] = {}
     for name, (key, unit) in _NUMBERS.items():
         ex = table.extrapolations[name]
-        finest = finest_numbers.get(key, {})
-        bound = finest.get("solver_bound")
+        finest = finest_numbers.get(key)
+        bound = None if finest is None else finest.solver_bound
         bound_f = math.inf if bound is None else float(bound)
         if key == "anticrossing_detuning":
             bound_f = 0.0  # a position: no certified bound of its own
@@ -146,17 +151,19 @@ def _converged_numbers(
         else:
             text = format_value(value, max(bound_f, 1e-300), unit, discretisation=disc)
         text += f" [{ex.status}" + (f", order {ex.order:.2g}]" if np.isfinite(ex.order) else "]")
-        out[key] = {
-            "value": float(value) if np.isfinite(value) else None,
-            "solver_bound": None if not np.isfinite(bound_f) else bound_f,
-            "discretisation_error": float(disc) if np.isfinite(disc) else None,
-            "unit": unit,
-            "status": ex.status,
-            "observed_order": float(ex.order) if np.isfinite(ex.order) else None,
-            "finest_level_value": float(ex.finest) if np.isfinite(ex.finest) else None,
-            "extrapolated": converging,
-            "text": text,
-        }
+        out[key] = ReportedNumber(
+            value=float(value) if np.isfinite(value) else None,
+            unit=unit,
+            text=text,
+            solver_bound=None if not np.isfinite(bound_f) else bound_f,
+            discretisation_error=float(disc) if np.isfinite(disc) else None,
+            details={
+                "status": ex.status,
+                "observed_order": float(ex.order) if np.isfinite(ex.order) else None,
+                "finest_level_value": float(ex.finest) if np.isfinite(ex.finest) else None,
+                "extrapolated": converging,
+            },
+        )
     return out
 
 
@@ -244,7 +251,7 @@ def _converge_locked(
     out.mkdir(parents=True, exist_ok=True)
     mesh_levels = config.mesh_levels()
     level_dirs = [out / f"level_{i}" for i in range(len(mesh_levels))]
-    numbers: list[dict[str, dict[str, Any]]] = []
+    numbers: list[dict[str, ReportedNumber]] = []
     index = {"i": 0}
     previous: dict[str, Any] = {}
 
@@ -271,7 +278,7 @@ def _converge_locked(
             system=system,
         )
         previous["system"] = res.system  # none when the level was already finished
-        numbers.append(res.summary.get("numbers", {}))
+        numbers.append(dict((res.summary.numbers if res.summary is not None else None) or {}))
         return level_observables(res)
 
     first = next(iter(mesh_levels[0]))
@@ -293,8 +300,8 @@ def _converge_locked(
         "levels": table.levels(),
         "wall_time_s": [float(t) for t in table.wall_time_s],
         "level_dirs": [p.name for p in level_dirs],
-        "numbers": result.numbers,
-        "per_level_numbers": numbers,
+        "numbers": plain(result.numbers),
+        "per_level_numbers": plain(numbers),
     }
     write_text(out / CONVERGENCE_SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
     if figures:

@@ -25,15 +25,15 @@ models of the same device.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from femvalley.analysis import (
     FullSpectrum,
@@ -42,21 +42,23 @@ from femvalley.analysis import (
     Spectrum,
     SweepAnalysis,
     analyse_sweep,
-    format_value,
 )
 from femvalley.config import OutputConfig, ReductionConfig, StudyConfig
 from femvalley.io import DirectoryLock, read_store
-from femvalley.io.atomic import write_text
 from femvalley.io.results import STORE_NAME, read_results
 from femvalley.linalg import serial_blas
 from femvalley.progress import QUIET, Phases
 from femvalley.rb import SingleValleyBasis
+from femvalley.records import FieldMapping, JsonRecord
+from femvalley.reported import ReportedNumber
 from femvalley.resources import check_fits, estimate_study, size_fields
 from femvalley.sweep import SweepResult, run_sweep
 from femvalley.system import StudySystem, device_potentials, kp_input
 
 __all__ = [
+    "BarrierScan",
     "StudyResult",
+    "StudySummary",
     "COARSER_DIR",
     "SCAN_MODELS",
     "SUMMARY_NAME",
@@ -136,25 +138,101 @@ def run_study(
     return StudyResult.from_sweep(results, summary)
 
 
+@dataclass(frozen=True, kw_only=True, eq=False)
+class StudySummary(JsonRecord):
+    """The summary of a study (``summary.json``): its numbers with their bounds, and its cost.
+
+    As a mapping it is exactly the JSON object of ``summary.json``
+    (:class:`femvalley.records.JsonRecord`); the attributes are typed.
+
+    Attributes
+    ----------
+    device, model : str
+        The device and the k.p model (``"3d"``, ``"bo2d"``, ``"slice2d"``).
+    points, points_done : int
+        Detuning points of the sweep, and how many of them are done.
+    n_states : int
+        States solved per point.
+    kp_mesh : mapping
+        ``vertices``, ``elements`` and ``complex_dofs`` of the k.p problem.
+    device_mesh_vertices : int
+        Vertices of the electrostatic device mesh.
+    method : str
+        ``solver.method`` (``"reduced_basis"`` or ``"full"``).
+    timings_s : mapping
+        Seconds: ``setup`` (per phase), per point (mean, full solves, reused, amortised),
+        ``sweep_total``, ``reduced_basis_build``.
+    numbers : mapping of str to ReportedNumber, optional
+        The headline numbers (:func:`study_numbers`): tunnel coupling, valley splitting and
+        phase of each dot, lever arm, anticrossing detuning. Absent when the sweep was not
+        analysed (fewer than 2 points or states, or the analysis failed).
+    reduced_basis, discretisation, model_fit : mapping, optional
+        The certified basis (size, snapshots, largest bound, points solved in full); how the
+        discretisation errors were estimated; the two-dot model fit (a description only).
+    anticrossings : list of mapping, optional
+        Every resolved anticrossing of the range
+        (:meth:`femvalley.analysis.Anticrossing.as_dict`).
+    slice_z_nm : float, optional
+        The height of a fixed-z slice model.
+    note, analysis_error : str, optional
+        Why no tunnel coupling is reported; why the sweep could not be analysed.
+    figures, paraview : list of str
+        Files written (relative to the study directory).
+    extra : mapping
+        Keys of the file this version does not know (kept, written back).
+    """
+
+    device: str
+    model: str
+    points: int
+    points_done: int
+    n_states: int
+    kp_mesh: Mapping[str, int]
+    device_mesh_vertices: int
+    method: str
+    timings_s: Mapping[str, Any]
+    slice_z_nm: float | None = None
+    reduced_basis: Mapping[str, Any] | None = None
+    analysis_error: str | None = None
+    numbers: Mapping[str, ReportedNumber] | None = None
+    discretisation: Mapping[str, Any] | None = None
+    anticrossings: Sequence[Mapping[str, Any]] | None = None
+    note: str | None = None
+    model_fit: Mapping[str, Any] | None = None
+    figures: Sequence[str] = ()
+    paraview: Sequence[str] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StudySummary:
+        """Read the JSON object of ``summary.json``."""
+        summary: StudySummary = super().from_dict(data)
+        if summary.numbers is not None:
+            numbers = {k: ReportedNumber.from_dict(v) for k, v in summary.numbers.items()}
+            summary = dataclasses.replace(summary, numbers=numbers)
+        return summary
+
+
 @dataclass(frozen=True, eq=False)
 class StudyResult(SweepResult):
     """The results of a study: its sweep (:class:`femvalley.sweep.SweepResult`) and summary.
 
-    ``summary`` is the content of ``summary.json`` (the numbers with their bounds and
-    discretisation errors, the timings, the figures written); ``already_finished`` is true
-    when :func:`run_study` found the study finished in its directory and computed nothing.
+    ``summary`` is the content of ``summary.json`` (:class:`StudySummary`: the numbers with
+    their bounds and discretisation errors, the timings, the figures written; ``None`` when a
+    stored study has no summary yet); ``already_finished`` is true when :func:`run_study`
+    found the study finished in its directory and computed nothing.
     """
 
-    summary: Mapping[str, Any] = field(default_factory=dict)
+    summary: StudySummary | None = None
     already_finished: bool = False
 
     @classmethod
     def from_sweep(
-        cls, sweep: SweepResult, summary: Mapping[str, Any], *, already_finished: bool = False
+        cls, sweep: SweepResult, summary: StudySummary | None, *, already_finished: bool = False
     ) -> StudyResult:
         """Return ``sweep`` with its summary."""
         fields = {f.name: getattr(sweep, f.name) for f in dataclasses.fields(SweepResult)}
-        return cls(**fields, summary=dict(summary), already_finished=already_finished)
+        return cls(**fields, summary=summary, already_finished=already_finished)
 
     @classmethod
     def load(cls, path: str | Path) -> StudyResult:
@@ -165,9 +243,9 @@ class StudyResult(SweepResult):
         p = Path(path)
         out = p.parent if p.is_file() else p
         sweep = SweepResult.load(out / STORE_NAME)
-        summary: dict[str, Any] = {}
+        summary = None
         if (out / SUMMARY_NAME).is_file():
-            summary = json.loads((out / SUMMARY_NAME).read_text(encoding="utf-8"))
+            summary = StudySummary.read(out / SUMMARY_NAME)
         return cls.from_sweep(sweep, summary)
 
     def save(self, path: str | Path) -> Path:
@@ -177,9 +255,8 @@ class StudyResult(SweepResult):
             out = out.parent
         out.mkdir(parents=True, exist_ok=True)
         super().save(out / STORE_NAME)
-        write_text(
-            out / SUMMARY_NAME, json.dumps(self.summary, indent=2, default=_json_default) + "\n"
-        )
+        if self.summary is not None:
+            self.summary.write(out / SUMMARY_NAME)
         return out
 
 
@@ -206,10 +283,10 @@ def stored_study(out_dir: str | Path, config: StudyConfig) -> StudyResult | None
     if summary_path.stat().st_mtime_ns < store.stat().st_mtime_ns:
         return None  # the run stopped between the sweep and its summary
     try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        summary = StudySummary.read(summary_path)
+    except (OSError, ValueError, TypeError):
         return None
-    if not isinstance(summary, dict) or summary.get("points_done") != done.size:
+    if summary.points_done != done.size:
         return None
     if config.convergence.estimate == "coarser_level" and (
         stored_study(out / COARSER_DIR, coarser_level_config(config)) is None
@@ -243,7 +320,7 @@ def run_coarser_level(
     resume: bool = False,
     progress: bool = True,
     workers: int = 1,
-) -> dict[str, Any]:
+) -> StudySummary:
     """Run the study one level coarser (:func:`coarser_level_config`); return its summary.
 
     It is written to ``out_dir / "coarser_level"`` (resumed from there with ``resume``).
@@ -254,12 +331,14 @@ def run_coarser_level(
     res = run_study(
         cfg, out_dir=sub, resume=resume and stored.exists(), progress=progress, workers=workers
     )
-    return dict(res.summary)
+    if res.summary is None:  # run_study always writes one
+        raise RuntimeError(f"the coarser level in {sub} has no summary")
+    return res.summary
 
 
 def discretisation_errors(
-    fine: dict[str, dict[str, Any]],
-    coarse: dict[str, dict[str, Any]],
+    fine: Mapping[str, ReportedNumber],
+    coarse: Mapping[str, ReportedNumber],
     *,
     ratio: float,
 ) -> dict[str, float]:
@@ -277,11 +356,11 @@ def discretisation_errors(
     out: dict[str, float] = {}
     for key, num in fine.items():
         other = coarse.get(key)
-        v_f = num.get("value")
-        v_c = None if other is None else other.get("value")
-        if v_f is None or v_c is None or "solver_bound" not in num:
+        v_f = num.value
+        v_c = None if other is None else other.value
+        if v_f is None or v_c is None or not num.certified:
             continue
-        if num.get("unit") == "rad":
+        if num.unit == "rad":
             v_c = v_f + float(np.angle(np.exp(1j * (v_c - v_f))))
         ex = richardson([ratio, 1.0], [float(v_c), float(v_f)], assumed_order=2.0)
         out[key] = float(ex.error)
@@ -289,18 +368,17 @@ def discretisation_errors(
 
 
 def attach_discretisation(
-    numbers: dict[str, dict[str, Any]], errors: dict[str, float], *, method: str
-) -> None:
-    """Set the ``discretisation_error`` (and the printed text) of every number in place."""
-    for key, num in numbers.items():
-        if key not in errors or "solver_bound" not in num:
-            continue
-        err = errors[key]
-        num["discretisation_error"] = err
-        num["discretisation_method"] = method
-        value = num["value"] if num["value"] is not None else np.nan
-        bound = num["solver_bound"] if num["solver_bound"] is not None else np.inf
-        num["text"] = format_value(value, bound, num["unit"], discretisation=err)
+    numbers: Mapping[str, ReportedNumber], errors: Mapping[str, float], *, method: str
+) -> dict[str, ReportedNumber]:
+    """Return the numbers with the ``discretisation_error`` (and printed text) of ``errors``."""
+    return {
+        key: (
+            num.with_discretisation(errors[key], method=method)
+            if key in errors and num.certified
+            else num
+        )
+        for key, num in numbers.items()
+    }
 
 
 def finish_study(
@@ -308,9 +386,9 @@ def finish_study(
     results: SweepResult,
     *,
     sweep_s: float | None = None,
-    coarser: dict[str, Any] | None = None,
+    coarser: StudySummary | None = None,
     phases: Phases = QUIET,
-) -> dict[str, Any]:
+) -> StudySummary:
     """Analysis, figures, ParaView files and ``summary.json`` of a finished sweep.
 
     ``phases`` announces the analysis, the figures and the ParaView files on stderr.
@@ -325,38 +403,26 @@ def finish_study(
     cfg = system.config
     eps = np.asarray(results.detuning_mV)
     e = np.asarray(results.energies_meV)
-    summary: dict[str, Any] = {
-        "device": cfg.device.name,
-        "model": cfg.model,
-        "points": int(eps.size),
-        "points_done": int(np.sum(results.done)),
-        "n_states": cfg.solver.n_states,
-        "kp_mesh": {
-            "vertices": int(system.quantum_mesh.nvertices),
-            "elements": int(system.quantum_mesh.nelements),
-            "complex_dofs": int(system.operators.ndof),
-        },
-        "device_mesh_vertices": int(system.device_mesh.nvertices),
-        "method": cfg.solver.method,
-        "timings_s": {
-            "setup": {k: round(v, 3) for k, v in system.timings_s.items()},
-            "per_point_mean": float(np.nanmean(results.solve_s)),
-            "per_point_full_solve_mean": _mean_where(results, 1),
-            "per_point_reused_mean": _mean_where(results, 0),
-            "sweep_total": sweep_s,
-        },
+    points_done = int(np.sum(results.done))
+    timings: dict[str, Any] = {
+        "setup": {k: round(v, 3) for k, v in system.timings_s.items()},
+        "per_point_mean": float(np.nanmean(results.solve_s)),
+        "per_point_full_solve_mean": _mean_where(results, 1),
+        "per_point_reused_mean": _mean_where(results, 0),
+        "sweep_total": sweep_s,
     }
+    parts: dict[str, Any] = {}  # the optional parts of the summary
     if system.reduction is not None and system.reduction.slice_z_nm is not None:
-        summary["slice_z_nm"] = system.reduction.slice_z_nm
+        parts["slice_z_nm"] = system.reduction.slice_z_nm
     reduced = results.reduced
     if reduced is not None:
         build = float(results.reduced_build_s or 0.0)
-        summary["timings_s"]["reduced_basis_build"] = build
-        summary["timings_s"]["per_point_amortised"] = (
-            build + float(np.nansum(results.solve_s))
-        ) / max(summary["points_done"], 1)
+        timings["reduced_basis_build"] = build
+        timings["per_point_amortised"] = (build + float(np.nansum(results.solve_s))) / max(
+            points_done, 1
+        )
         bounds = np.asarray(results.error_bound_meV, dtype=float)
-        summary["reduced_basis"] = {
+        parts["reduced_basis"] = {
             "size": reduced.size,
             "snapshot_detuning_mV": [s.scales["detuning"] for s in reduced.snapshots],
             "tolerance_ueV": cfg.solver.tolerance_ueV,
@@ -368,7 +434,7 @@ def finish_study(
             "points_solved_in_full": int(np.sum(results.full_solve)),
         }
     analysis = None
-    if summary["points_done"] >= 2 and cfg.solver.n_states >= 2 and bool(np.all(results.done)):
+    if points_done >= 2 and cfg.solver.n_states >= 2 and bool(np.all(results.done)):
         spectrum = study_spectrum(system, reduced)
         # the reduced solves of the sweep points again, with per-state bounds: small dense
         # problems, one BLAS thread (two spinning pools on two cores slow each 2-5x)
@@ -382,51 +448,65 @@ def finish_study(
             ):
                 analysis = analyse_sweep(spectrum, eps, levels=levels)
         except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
-            summary["analysis_error"] = str(err)
+            parts["analysis_error"] = str(err)
     if analysis is not None:
-        summary["numbers"] = study_numbers(analysis)
+        numbers = study_numbers(analysis)
         if coarser is not None:
             ratio = cfg.convergence.ratio
-            errors = discretisation_errors(
-                summary["numbers"], coarser.get("numbers", {}), ratio=ratio
+            coarse_numbers = coarser.numbers or {}
+            errors = discretisation_errors(numbers, coarse_numbers, ratio=ratio)
+            numbers = attach_discretisation(
+                numbers, errors, method=f"change from the mesh {ratio:.4g}x coarser"
             )
-            attach_discretisation(
-                summary["numbers"], errors, method=f"change from the mesh {ratio:.4g}x coarser"
-            )
-            summary["discretisation"] = {
+            parts["discretisation"] = {
                 "method": "coarser_level",
                 "ratio": ratio,
                 "coarser_mesh_nm": coarser_level_config(cfg).mesh_sizes_nm(),
                 "coarser_dir": COARSER_DIR,
-                "coarser_numbers": {
-                    k: v.get("value") for k, v in coarser.get("numbers", {}).items()
-                },
+                "coarser_numbers": {k: v.value for k, v in coarse_numbers.items()},
             }
-        summary["anticrossings"] = [c.as_dict() for c in analysis.anticrossings]
+        parts["numbers"] = numbers
+        parts["anticrossings"] = [c.as_dict() for c in analysis.anticrossings]
         if analysis.tunnel_coupling is None:
-            summary["note"] = (
+            parts["note"] = (
                 f"the detuning range {eps.min():g} .. {eps.max():g} mV brackets no interdot "
                 "anticrossing of the two lowest states: no tunnel coupling is reported"
             )
-    if cfg.solver.n_states >= 4 and summary["points_done"] >= 8:
+    if cfg.solver.n_states >= 4 and points_done >= 8:
         from femvalley.analysis import fit_anticrossing
 
         try:
             fit = fit_anticrossing(eps, e, results.dot_weight)
-            summary["model_fit"] = fit.as_dict()
+            parts["model_fit"] = fit.as_dict()
         except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
-            summary["model_fit"] = {"error": str(err)}
+            parts["model_fit"] = {"error": str(err)}
     figures: list[str] = []
     if cfg.output.figures:
         with phases.phase("figures"):
             figures = [p.name for p in _figures(out, results, system, analysis, reduced)]
-    summary["figures"] = figures
     if cfg.output.vtu_states > 0:
         from femvalley.export import export_study
 
         with phases.phase("ParaView files"):
-            summary["paraview"] = [str(p.relative_to(out)) for p in export_study(out)]
-    write_text(out / SUMMARY_NAME, json.dumps(summary, indent=2, default=_json_default) + "\n")
+            parts["paraview"] = [str(p.relative_to(out)) for p in export_study(out)]
+    summary = StudySummary(
+        device=cfg.device.name,
+        model=cfg.model,
+        points=int(eps.size),
+        points_done=points_done,
+        n_states=cfg.solver.n_states,
+        kp_mesh={
+            "vertices": int(system.quantum_mesh.nvertices),
+            "elements": int(system.quantum_mesh.nelements),
+            "complex_dofs": int(system.operators.ndof),
+        },
+        device_mesh_vertices=int(system.device_mesh.nvertices),
+        method=cfg.solver.method,
+        timings_s=timings,
+        figures=figures,
+        **parts,
+    )
+    summary.write(out / SUMMARY_NAME)
     return summary
 
 
@@ -481,31 +561,20 @@ def number(
     unit: str,
     *,
     discretisation: float | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
+    **details: Any,
+) -> ReportedNumber:
     """Return one reported number: value, certified solver bound, discretisation error.
 
     A value not larger than its bound is not resolved: ``value`` is then ``None`` and
-    ``below`` holds what is known (``|value| + bound``). ``text`` is the printed form.
+    ``below`` holds what is known (``|value| + bound``). ``text`` is the printed form
+    (:meth:`femvalley.reported.ReportedNumber.bounded`).
     """
-    resolved = bool(np.isfinite(value) and np.isfinite(bound) and abs(value) > bound)
-    out: dict[str, Any] = {
-        "value": float(value) if resolved or not np.isfinite(bound) else None,
-        "solver_bound": float(bound) if np.isfinite(bound) else None,
-        "discretisation_error": discretisation,
-        "unit": unit,
-        "resolved": resolved,
-        "text": format_value(value, bound, unit, discretisation=discretisation),
-    }
-    if not resolved and np.isfinite(bound) and np.isfinite(value):
-        out["below"] = abs(float(value)) + float(bound)
-    out.update(extra)
-    return out
+    return ReportedNumber.bounded(value, bound, unit, discretisation=discretisation, **details)
 
 
-def study_numbers(analysis: SweepAnalysis) -> dict[str, dict[str, Any]]:
+def study_numbers(analysis: SweepAnalysis) -> dict[str, ReportedNumber]:
     """Return the headline numbers of a sweep, each with its bound (see :func:`number`)."""
-    nums: dict[str, dict[str, Any]] = {}
+    nums: dict[str, ReportedNumber] = {}
     tc = analysis.tunnel_coupling
     if tc is not None:
         nums["tunnel_coupling"] = number(
@@ -515,11 +584,9 @@ def study_numbers(analysis: SweepAnalysis) -> dict[str, dict[str, Any]]:
             at_detuning_mV=tc.detuning_mV,
             method="half the smallest E1 - E0, located by root finding (not a fit)",
         )
-        nums["anticrossing_detuning"] = {
-            "value": tc.detuning_mV,
-            "unit": "mV",
-            "text": f"{tc.detuning_mV:.6g} mV",
-        }
+        nums["anticrossing_detuning"] = ReportedNumber.descriptive(
+            tc.detuning_mV, "mV", f"{tc.detuning_mV:.6g} mV"
+        )
     for dot, name in ((0, "dot_L"), (1, "dot_R")):
         d = analysis.doublets.get(dot)
         if d is None:
@@ -532,11 +599,11 @@ def study_numbers(analysis: SweepAnalysis) -> dict[str, dict[str, Any]]:
             localisation=d.localisation,
             range_over_sweep_ueV=list(analysis.valley_splitting_range_ueV.get(dot, ())),
         )
-        nums[f"valley_phase_{name}"] = {
-            "value": d.valley_phase_rad,
-            "unit": "rad",
-            "text": f"{d.valley_phase_rad:.4f} rad (arg <Delta> over the doublet)",
-        }
+        nums[f"valley_phase_{name}"] = ReportedNumber.descriptive(
+            d.valley_phase_rad,
+            "rad",
+            f"{d.valley_phase_rad:.4f} rad (arg <Delta> over the doublet)",
+        )
     if np.isfinite(analysis.lever_arm_meV_per_mV):
         nums["lever_arm"] = number(
             analysis.lever_arm_meV_per_mV,
@@ -551,14 +618,6 @@ def study_numbers(analysis: SweepAnalysis) -> dict[str, dict[str, Any]]:
 def _mean_where(results: Mapping[str, Any], flag: int) -> float | None:
     sel = (np.asarray(results["done"]) == 1) & (np.asarray(results["full_solve"]) == flag)
     return float(np.mean(np.asarray(results["solve_s"])[sel])) if sel.any() else None
-
-
-def _json_default(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    raise TypeError(f"cannot write {type(v).__name__} to JSON")
 
 
 def _figures(
@@ -626,6 +685,29 @@ def _figures(
     return written
 
 
+@dataclass(frozen=True, eq=False)
+class BarrierScan(FieldMapping):
+    """Tunnel coupling against one gate's voltage, per model (:func:`barrier_scan`).
+
+    Also a read-only mapping of its fields (``scan["tunnel_coupling_ueV"]["bo2d"]``).
+    """
+
+    #: the scanned gate
+    gate: str
+    #: its voltages (n,), V
+    voltages_V: NDArray[np.float64]
+    #: model -> tunnel coupling (n,), ueV: half the smallest E1 - E0 over the detuning
+    tunnel_coupling_ueV: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    #: model -> the detuning of that smallest gap (n,), mV
+    anticrossing_mV: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    #: model -> mean seconds per eigensolve
+    solve_s: dict[str, float] = field(default_factory=dict)
+    #: fixed-z slice models -> the height of the slice at every voltage (n,), nm
+    slice_z_nm: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    #: model -> number of unknowns of its orbital problem
+    unknowns: dict[str, int] = field(default_factory=dict)
+
+
 def barrier_scan(
     config: StudyConfig,
     *,
@@ -634,7 +716,7 @@ def barrier_scan(
     models: Any = SCAN_MODELS,
     bracket_mV: tuple[float, float] = (-100.0, 100.0),
     system: StudySystem | None = None,
-) -> dict[str, Any]:
+) -> BarrierScan:
     """Tunnel coupling against the voltage of one gate, for several models of the same device.
 
     For every voltage of ``gate`` (the other gates at the study's biases) and every model,
@@ -662,8 +744,8 @@ def barrier_scan(
 
     Returns
     -------
-    dict
-        ``voltages_V`` (n,), and per model (dicts keyed by model): ``tunnel_coupling_ueV``
+    BarrierScan
+        ``voltages_V`` (n,), and per model (mappings keyed by model): ``tunnel_coupling_ueV``
         (n,), ``anticrossing_mV`` (n,), ``solve_s`` (mean seconds per eigensolve),
         ``slice_z_nm`` (slices), ``unknowns``.
     """
@@ -684,15 +766,7 @@ def barrier_scan(
         _, _, qmesh, gq = system.device_parts(config)
     else:
         _, _, qmesh, gq = device_potentials(config)
-    out: dict[str, Any] = {
-        "gate": gate,
-        "voltages_V": np.asarray(volts_list),
-        "tunnel_coupling_ueV": {},
-        "anticrossing_mV": {},
-        "solve_s": {},
-        "slice_z_nm": {},
-        "unknowns": {},
-    }
+    out = BarrierScan(gate=gate, voltages_V=np.asarray(volts_list))
     for name in models:
         model, _, where = name.partition(":")
         cfg = dataclasses.replace(
@@ -729,10 +803,10 @@ def barrier_scan(
             at.append(mg.at_mV)
             if kin.reduction is not None and kin.reduction.slice_z_nm is not None:
                 zs.append(kin.reduction.slice_z_nm)
-        out["tunnel_coupling_ueV"][name] = np.asarray(t_ueV)
-        out["anticrossing_mV"][name] = np.asarray(at)
-        out["solve_s"][name] = float(np.mean(times))
-        out["unknowns"][name] = int(ops.ndof)
+        out.tunnel_coupling_ueV[name] = np.asarray(t_ueV)
+        out.anticrossing_mV[name] = np.asarray(at)
+        out.solve_s[name] = float(np.mean(times))
+        out.unknowns[name] = int(ops.ndof)
         if zs:
-            out["slice_z_nm"][name] = np.asarray(zs)
+            out.slice_z_nm[name] = np.asarray(zs)
     return out

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from femvalley.analysis import StateObservables
 from femvalley.born_oppenheimer import PlanarReduction, reduce_to_plane
-from femvalley.config import StudyConfig
+from femvalley.config import StudyConfig, ValleyMapConfig
 from femvalley.eigen import EigenResult, solve
 from femvalley.electrostatics import GatePotentials, solve_gates
 from femvalley.kp import KPOperators, assemble, make_basis, two_valley_model
@@ -257,7 +257,7 @@ def device_potentials(
 
 
 def valley_map(
-    config: StudyConfig,
+    config: StudyConfig | ValleyMapConfig,
     points_nm: NDArray[np.float64],
     *,
     vertices_nm: NDArray[np.float64] | None = None,
@@ -266,8 +266,9 @@ def valley_map(
 
     Parameters
     ----------
-    config : StudyConfig
-        The study; ``config.valley_map`` chooses the map: the Gaussian field (drawn by
+    config : StudyConfig or ValleyMapConfig
+        The study (or only its ``valley_map`` table, what an ensemble's workers receive);
+        ``config.valley_map`` chooses the map: the Gaussian field (drawn by
         ``sampler`` on the nodes' bounding box), a heterostructure's alloy map (on the tensor
         axes of a structured mesh's vertices), a uniform Delta, or a grid file (which must
         cover the nodes' bounding box; a relative path is resolved against the current
@@ -299,7 +300,7 @@ def valley_map(
     """
     from femvalley.valley_map import file_valley_map, node_bounds, uniform_valley_map
 
-    vm = config.valley_map
+    vm = config if isinstance(config, ValleyMapConfig) else config.valley_map
     p = np.asarray(points_nm, dtype=float)
     v = p if vertices_nm is None else np.asarray(vertices_nm, dtype=float)
     if vm.model == "alloy":

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 
-from femvalley.analysis import Levels, analyse_sweep, format_value, resolve_anticrossings
+from femvalley.analysis import Levels, analyse_sweep, resolve_anticrossings
+from femvalley.reported import format_value
 
 GRID = np.linspace(-10.0, 10.0, 21)  # mV
 BOUND = 1e-12  # meV: the per-state bound the test spectra claim

@@ -15,7 +15,8 @@ from femvalley.ensemble import ENSEMBLE_ARRAYS, EnsembleResult
 from femvalley.io.ensemble import TEXT_BYTES, read_ensemble
 from femvalley.io.snapshots import read_snapshots, write_snapshots
 from femvalley.rb import OrbitalSnapshot, Snapshot
-from femvalley.study import StudyResult
+from femvalley.reported import ReportedNumber
+from femvalley.study import StudyResult, StudySummary
 from femvalley.sweep import SWEEP_ARRAYS, SweepResult
 from femvalley.valley_map import ValleyGrid, load_valley_grid, save_valley_grid
 
@@ -96,8 +97,21 @@ def test_an_unfinished_end_point_has_no_end_state_after_reading(tmp_path):
 
 
 def test_a_study_result_survives_its_directory(tmp_path):
-    a = StudyResult.from_sweep(_sweep(), {"points": P, "numbers": {"lever_arm": {"value": 0.05}}})
+    summary = StudySummary(
+        device="tunnel_falls",
+        model="3d",
+        points=P,
+        points_done=P - 1,
+        n_states=2,
+        kp_mesh={"vertices": 10},
+        device_mesh_vertices=20,
+        method="full",
+        timings_s={"setup": {}},
+        numbers={"lever_arm": ReportedNumber.bounded(0.05, 1e-6, "meV/mV")},
+    )
+    a = StudyResult.from_sweep(_sweep(), summary)
     b = write_read(a, tmp_path / "study")
+    assert isinstance(b.summary, StudySummary) and b.summary.numbers["lever_arm"].value == 0.05
     assert (tmp_path / "study" / "results.h5").is_file()
     assert (tmp_path / "study" / "summary.json").is_file()
     assert_same(a, b)

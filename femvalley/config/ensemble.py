@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from femvalley.config.checks import MAX_SEED, read_section
-from femvalley.config.study import StudyConfig
+from femvalley.config.study import StudyConfig, ValleyMapConfig
 from femvalley.io.toml import dump_toml, read_toml, text_digest
 
 __all__ = ["EnsembleConfig", "EnsembleSpec", "ExecutionConfig", "is_ensemble_file"]
@@ -183,9 +183,34 @@ class EnsembleConfig:
         return int(index) // len(seeds), seeds[int(index) % len(seeds)]
 
     def point_config(self, index: int) -> StudyConfig:
-        """Return the resolved study of realisation ``index``."""
+        """Return the resolved study of realisation ``index``.
+
+        The study of its parameter combination (:meth:`combination_config`, built and
+        validated once per combination) with the realisation's valley-map seed.
+        """
         combo, seed = self.realisation(index)
-        return self._apply(self._combinations[combo], seed)
+        return dataclasses.replace(
+            self.combination_config(combo), valley_map=self.valley_map_config(index)
+        )
+
+    def n_combinations(self) -> int:
+        """Return the number of parameter combinations (1 without parameters)."""
+        return len(self._combinations)
+
+    def combination_config(self, combination: int) -> StudyConfig:
+        """Return the study of parameter combination ``combination`` (the study's own seed)."""
+        return self._combination_studies[combination]
+
+    def valley_map_config(self, index: int) -> ValleyMapConfig:
+        """Return the valley map of realisation ``index``: its combination's, with its seed."""
+        combo, seed = self.realisation(index)
+        vm = self.combination_config(combo).valley_map
+        return vm if vm.seed == seed else dataclasses.replace(vm, seed=seed)
+
+    @functools.cached_property
+    def _combination_studies(self) -> list[StudyConfig]:
+        seed = self.study.valley_map.seed
+        return [self._apply(combo, seed) for combo in self._combinations]
 
     @functools.cached_property
     def _seeds(self) -> list[int]:

@@ -15,8 +15,9 @@
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,9 @@ from femvalley.heterostructure.valley import (
 )
 from femvalley.heterostructure.vertical import solve_vertical
 from femvalley.io.atomic import atomic_path, write_text
+from femvalley.records import JsonRecord
 
-__all__ = ["deterministic_splittings_ueV", "valley_splitting_report"]
+__all__ = ["ValleySplittingReport", "deterministic_splittings_ueV", "valley_splitting_report"]
 
 
 def deterministic_splittings_ueV(config: HeterostructureConfig) -> dict[str, float]:
@@ -87,17 +89,34 @@ def _commensurate_window(centre: float, half_min: float) -> tuple[float, float]:
     return (centre - half, centre + half)
 
 
-def _write_json(path: Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2) + "\n")
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ValleySplittingReport(JsonRecord):
+    """What :func:`valley_splitting_report` computes (``valley_splitting.json``), typed.
+
+    As a mapping it is exactly the JSON object of the file
+    (:class:`femvalley.records.JsonRecord`).
+    """
+
+    #: the mean profile's splitting by every model (:func:`deterministic_splittings_ueV`)
+    deterministic_ueV: Mapping[str, float]
+    #: the alloy-disorder ensemble: statistics in ueV, fractions below 50 and 100 ueV, the
+    #: Rician law, the measured and expected E|J|^2, the method and seed
+    disorder: Mapping[str, Any]
+    #: seconds: ``deterministic``, ``ensemble``
+    timings_s: Mapping[str, float]
+    #: the resolved profile configuration
+    config: Mapping[str, Any]
+    #: figures written (relative to the output directory)
+    figures: Sequence[str] | None = None
 
 
 def valley_splitting_report(
     config: HeterostructureConfig, *, out_dir: str | Path | None = None, figures: bool = True
-) -> dict[str, Any]:
+) -> ValleySplittingReport:
     """Compute every model and the disorder ensemble of ``config``; write files to ``out_dir``.
 
-    Returns the summary (also ``valley_splitting.json``) with ``deterministic_ueV``,
-    ``disorder`` (statistics in ueV) and ``timings_s``.
+    Returns the report (also ``valley_splitting.json``): ``deterministic_ueV``, ``disorder``
+    (statistics in ueV) and ``timings_s``.
     """
     from femvalley.io.toml import dump_toml
 
@@ -128,12 +147,7 @@ def valley_splitting_report(
             "seed": config.seed,
         }
     )
-    summary: dict[str, Any] = {
-        "deterministic_ueV": det,
-        "disorder": stats,
-        "timings_s": {"deterministic": t1 - t0, "ensemble": t2 - t1},
-        "config": config.to_dict(),
-    }
+    written: list[str] | None = None
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -143,7 +157,7 @@ def valley_splitting_report(
         if figures:
             from femvalley.plot import plot_valley_splitting_histogram
 
-            summary["figures"] = [
+            written = [
                 str(
                     plot_valley_splitting_histogram(
                         ev_ueV,
@@ -156,5 +170,13 @@ def valley_splitting_report(
                     ).name
                 )
             ]
-        _write_json(out / "valley_splitting.json", summary)
-    return summary
+    report = ValleySplittingReport(
+        deterministic_ueV=det,
+        disorder=stats,
+        timings_s={"deterministic": t1 - t0, "ensemble": t2 - t1},
+        config=config.to_dict(),
+        figures=written,
+    )
+    if out_dir is not None:
+        report.write(Path(out_dir) / "valley_splitting.json")
+    return report

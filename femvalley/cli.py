@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from femvalley.config import StudyConfig
     from femvalley.study import StudySummary
 
 __all__ = [
@@ -248,7 +249,7 @@ def _valley_splitting(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(config: Any, args: argparse.Namespace, out: Path) -> int:
+def _run(config: StudyConfig, args: argparse.Namespace, out: Path) -> int:
     import dataclasses
 
     from femvalley.study import run_study
@@ -295,7 +296,7 @@ def _run(config: Any, args: argparse.Namespace, out: Path) -> int:
     return 0
 
 
-def _converge(config: Any, args: argparse.Namespace, out: Path) -> int:
+def _converge(config: StudyConfig, args: argparse.Namespace, out: Path) -> int:
     import dataclasses
 
     from femvalley.refinement import converge_study

@@ -50,7 +50,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from femvalley.analysis import FullSpectrum, Levels, ReducedSpectrum, analyse_sweep
+from femvalley.analysis import (
+    FullSpectrum,
+    Levels,
+    ReducedSpectrum,
+    StateObservables,
+    analyse_sweep,
+)
 from femvalley.config import StudyConfig, ValleyMapConfig
 from femvalley.config.ensemble import (
     EnsembleConfig,
@@ -205,7 +211,7 @@ class _GroupKit:
     vertices_nm: NDArray[np.float64]  # the k.p mesh vertices (the map's grid)
     detuning_mV: NDArray[np.float64]
     dot_mass: tuple[NDArray[np.float64], NDArray[np.float64]]
-    observables: Any
+    observables: StateObservables
     backend: str
 
 

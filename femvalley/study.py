@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from femvalley.analysis import (
     FullSpectrum,
@@ -48,7 +48,7 @@ from femvalley.io import DirectoryLock, read_store
 from femvalley.io.results import STORE_NAME, read_results
 from femvalley.linalg import serial_blas
 from femvalley.progress import QUIET, Phases
-from femvalley.rb import SingleValleyBasis
+from femvalley.rb import SingleValleyBasis, TwoValleyBasis
 from femvalley.records import FieldMapping, JsonRecord
 from femvalley.reported import ReportedNumber
 from femvalley.resources import check_fits, estimate_study, size_fields
@@ -434,6 +434,7 @@ def finish_study(
             "points_solved_in_full": int(np.sum(results.full_solve)),
         }
     analysis = None
+    spectrum: Spectrum | None = None
     if points_done >= 2 and cfg.solver.n_states >= 2 and bool(np.all(results.done)):
         spectrum = study_spectrum(system, reduced)
         # the reduced solves of the sweep points again, with per-state bounds: small dense
@@ -483,7 +484,7 @@ def finish_study(
     figures: list[str] = []
     if cfg.output.figures:
         with phases.phase("figures"):
-            figures = [p.name for p in _figures(out, results, system, analysis, reduced)]
+            figures = [p.name for p in _figures(out, results, system, analysis, spectrum)]
     if cfg.output.vtu_states > 0:
         from femvalley.export import export_study
 
@@ -510,7 +511,9 @@ def finish_study(
     return summary
 
 
-def study_spectrum(system: StudySystem, reduced: Any = None) -> Spectrum:
+def study_spectrum(
+    system: StudySystem, reduced: SingleValleyBasis | TwoValleyBasis | None = None
+) -> Spectrum:
     """Return the levels of a study at any detuning: its reduced basis, else full solves.
 
     With the single-valley reduced basis every evaluation is a certified reduced solve
@@ -625,15 +628,14 @@ def _figures(
     results: SweepResult,
     system: StudySystem,
     analysis: SweepAnalysis | None,
-    reduced: Any,
+    spectrum: Spectrum | None,
 ) -> list[Path]:
     from femvalley.plot import plot_density_slices, plot_spectrum, plot_valley_splitting_map
 
     cfg = system.config
     zoom = None
     tc = None if analysis is None else analysis.tunnel_coupling
-    if tc is not None and isinstance(reduced, SingleValleyBasis):
-        spectrum = ReducedSpectrum(reduced, system.observables)
+    if tc is not None and isinstance(spectrum, ReducedSpectrum):  # the analysis's own
         w = 6.0 * tc.width_mV if np.isfinite(tc.width_mV) and tc.width_mV > 0 else 0.1
 
         def branches(x: Any) -> Any:
@@ -712,8 +714,8 @@ def barrier_scan(
     config: StudyConfig,
     *,
     gate: str,
-    voltages_V: Any,
-    models: Any = SCAN_MODELS,
+    voltages_V: ArrayLike,
+    models: Sequence[str] = SCAN_MODELS,
     bracket_mV: tuple[float, float] = (-100.0, 100.0),
     system: StudySystem | None = None,
 ) -> BarrierScan:
@@ -751,7 +753,7 @@ def barrier_scan(
     """
     from femvalley.analysis import minimum_gap
     from femvalley.eigen import solve
-    from femvalley.kp import assemble, single_band_model
+    from femvalley.kp import KPOperators, assemble, single_band_model
 
     if gate not in config.device.module.GATES:
         raise ValueError(
@@ -792,7 +794,7 @@ def barrier_scan(
                 kin.basis,
             )
 
-            def gap(eps: float, ops: Any = ops, times: list[float] = times) -> float:
+            def gap(eps: float, ops: KPOperators = ops, times: list[float] = times) -> float:
                 t0 = time.perf_counter()
                 e = solve(ops, k=2, scales={"detuning": eps}).energies_meV
                 times.append(time.perf_counter() - t0)

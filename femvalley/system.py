@@ -79,7 +79,9 @@ class StudySystem:
             warm_start=warm_start,
         )
 
-    def device_parts(self, config: StudyConfig) -> tuple[Any, GatePotentials, Any, GatePotentials]:
+    def device_parts(
+        self, config: StudyConfig
+    ) -> tuple[Mesh, GatePotentials, Mesh, GatePotentials]:
         """Device mesh, gate potentials, 3-D quantum mesh and its potentials, for reuse.
 
         ``config`` must describe the same device (``config.device`` equal), so that another
@@ -146,7 +148,7 @@ class KPInput:
 def kp_input(
     config: StudyConfig,
     *,
-    volume_mesh: Any,
+    volume_mesh: Mesh,
     potentials: GatePotentials,
     voltages_V: Mapping[str, float] | None = None,
 ) -> KPInput:
@@ -211,9 +213,9 @@ def device_potentials(
     config: StudyConfig,
     *,
     timings: dict[str, float] | None = None,
-    device: tuple[Any, GatePotentials] | None = None,
+    device: tuple[Mesh, GatePotentials] | None = None,
     phases: Phases = QUIET,
-) -> tuple[Any, GatePotentials, Any, GatePotentials]:
+) -> tuple[Mesh, GatePotentials, Mesh, GatePotentials]:
     """Device mesh, its gate potentials, the 3-D quantum mesh and the potentials on it.
 
     The quantum mesh is the device's structured k.p mesh (``build_quantum``, potentials

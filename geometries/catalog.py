@@ -1,0 +1,96 @@
+"""The shipped device descriptions and the templates, by name or file.
+
+A description file is either explicit (layers, gates, dots; see
+:mod:`geometries.description`) or names a template and its parameters::
+
+    template = "linear_array"      # a name of TEMPLATES
+    [params]                       # fields of the template's parameter class
+    n_dots = 3
+    finger_pitch_nm = 50.0
+
+:func:`load_description` reads either (a shipped name from :func:`shipped_devices`, or a
+path), with parameter overrides (``{"finger_pitch_nm": 50.0}``) for templates.
+
+Units: nm, V.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from geometries.description import DeviceDescription
+from geometries.linear_array import LinearArrayParams
+
+__all__ = ["DEVICE_DIR", "TEMPLATES", "load_description", "shipped_devices", "template_params"]
+
+#: where the shipped description files are
+DEVICE_DIR = Path(__file__).with_name("devices")
+
+#: templates by name: their parameter classes (with a ``description()`` method)
+TEMPLATES: dict[str, type[LinearArrayParams]] = {"linear_array": LinearArrayParams}
+
+
+def shipped_devices() -> list[str]:
+    """Names of the description files shipped with the package."""
+    return sorted(p.stem for p in DEVICE_DIR.glob("*.toml"))
+
+
+def template_params(
+    template: str, params: Mapping[str, Any], *, where: str = "params"
+) -> LinearArrayParams:
+    """Return the parameters of ``template`` with ``params`` set (checked by name)."""
+    if template not in TEMPLATES:
+        raise ValueError(f"template = {template!r} is not known; allowed: {sorted(TEMPLATES)}")
+    cls = TEMPLATES[template]
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(params) - names)
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown field(s) {unknown} of template {template!r}; allowed: "
+            f"{sorted(names)}"
+        )
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}: {err}") from err
+
+
+def load_description(
+    device: str | Path, params: Mapping[str, Any] | None = None
+) -> DeviceDescription:
+    """Read a device description: a shipped name (:func:`shipped_devices`) or a TOML path.
+
+    ``params`` override the template parameters of a template file (an explicit description
+    takes none).
+    """
+    from femvalley.io.toml import read_toml
+
+    path = Path(device)
+    if path.suffix != ".toml":
+        if str(device) not in shipped_devices():
+            raise ValueError(
+                f"device = {str(device)!r} is neither a .toml file nor a shipped device; "
+                f"shipped: {shipped_devices()}"
+            )
+        path = DEVICE_DIR / f"{device}.toml"
+    data = read_toml(path, what="device description")
+    try:
+        if "template" in data:
+            unknown = sorted(set(data) - {"template", "params"})
+            if unknown:
+                raise ValueError(
+                    f"unknown key(s) {unknown} next to template; allowed: template, params"
+                )
+            merged = {**data.get("params", {}), **(params or {})}
+            return template_params(data["template"], merged).description()
+        if params:
+            raise ValueError(
+                f"params {sorted(params)} given, but the description is explicit (no template)"
+            )
+        return DeviceDescription.from_dict(data)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err

@@ -1,0 +1,256 @@
+"""Device descriptions meshed with pygmsh: groups, measured volumes and areas, symmetry,
+determinism, the template against the gmsh-API builder it replaces, and bad descriptions."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import shapely
+
+from geometries import tunnel_falls
+from geometries.catalog import load_description, shipped_devices
+from geometries.description import DeviceDescription
+from geometries.linear_array import LinearArrayParams
+from geometries.mesher import build, build_plane, build_quantum
+
+COARSE = {"mesh_size_nm": 40.0, "device_mesh_size_nm": 20.0, "quantum_mesh_size_nm": 8.0}
+
+
+def _volume(mesh, name):
+    tets = mesh.cells[0].data[mesh.cell_sets[name][0]]
+    p = mesh.points[tets]
+    d = np.einsum("ij,ij->i", np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), p[:, 3] - p[:, 0])
+    return np.abs(d).sum() / 6
+
+
+def _area(mesh, name):
+    tri = mesh.cells[1].data[mesh.cell_sets[name][1]]
+    p = mesh.points[tri]
+    return 0.5 * np.linalg.norm(np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), axis=1).sum()
+
+
+@pytest.fixture(scope="module")
+def tf_description():
+    return load_description("tunnel_falls", COARSE)
+
+
+@pytest.fixture(scope="module")
+def tf_mesh(tf_description):
+    return build(tf_description)
+
+
+def test_every_shipped_description_loads_and_reads_back_from_its_tables():
+    assert {"tunnel_falls", "triple_dot"} <= set(shipped_devices())
+    for name in shipped_devices():
+        d = load_description(name)
+        assert DeviceDescription.from_dict(copy.deepcopy(d.to_dict())) == d
+
+
+def test_the_mesh_has_every_group_and_each_layer_the_volume_of_the_stack_less_the_gates(
+    tf_description, tf_mesh
+):
+    d, m = tf_description, tf_mesh
+    x0, x1, y0, y1 = d.domain_nm
+    domain = shapely.box(x0, y0, x1, y1)
+    expected_groups = {*(x.name for x in d.layers), *d.gate_names, "dot_L", "dot_R", "quantum"}
+    assert set(m.cell_sets) == expected_groups
+    for layer in d.layers:
+        z0, z1 = d.layer_bounds_nm()[layer.name]
+        metal = shapely.union_all([g.outline() for g in d.gates if g.layer == layer.name])
+        area = domain.area - (metal.area if not metal.is_empty else 0.0)
+        assert _volume(m, layer.name) == pytest.approx(area * (z1 - z0), rel=1e-9)
+    q0, q1 = d.quantum_z_nm
+    for dot in d.dots:
+        assert _volume(m, dot.name) == pytest.approx(d.dot_box(dot).area * (q1 - q0), rel=1e-9)
+    assert _volume(m, "quantum") == pytest.approx(
+        sum(d.dot_box(dot).area for dot in d.dots) * (q1 - q0), rel=1e-9
+    )
+
+
+def test_every_gate_surface_is_the_boundary_of_its_solid_at_its_heights(tf_description, tf_mesh):
+    d, m = tf_description, tf_mesh
+    x0, x1, _, _ = d.domain_nm
+    for g in d.gates:
+        z0, z1 = d.gate_z_nm(g)
+        tri = m.cells[1].data[m.cell_sets[g.name][1]]
+        z = m.points[tri][..., 2]
+        assert z.min() == pytest.approx(z0, abs=1e-9) and z.max() == pytest.approx(z1, abs=1e-9)
+        outline = g.outline()
+        # the whole surface of the solid, less the side faces on the domain's ends (x = x0, x1)
+        ends = sum(
+            (z1 - z0) * np.ptp([p[1] for p in g.polygon_nm])
+            for x in (x0, x1)
+            if np.isclose(outline.bounds[0 if x == x0 else 2], x)
+        )
+        expected = 2 * outline.area + outline.length * (z1 - z0) - ends
+        assert _area(m, g.name) == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_mirror_symmetric_description_gives_an_exactly_mirror_symmetric_mesh(tf_mesh):
+    m = tf_mesh
+    pts = m.points
+    mirrored = pts * np.array([-1.0, 1.0, 1.0])
+    key = np.lexsort(pts.T[::-1])
+    key_m = np.lexsort(mirrored.T[::-1])
+    np.testing.assert_array_equal(pts[key], mirrored[key_m])  # exact, not to a tolerance
+    for a, b in (("P5", "P6"), ("B4", "B6")):  # each gate's surface is its twin's image
+        ta = m.points[np.unique(m.cells[1].data[m.cell_sets[a][1]])] * [-1.0, 1.0, 1.0]
+        tb = m.points[np.unique(m.cells[1].data[m.cell_sets[b][1]])]
+        np.testing.assert_array_equal(ta[np.lexsort(ta.T[::-1])], tb[np.lexsort(tb.T[::-1])])
+        assert _area(m, a) == pytest.approx(_area(m, b), rel=1e-12)
+
+
+def test_meshing_is_deterministic(tf_description, tf_mesh):
+    again = build(tf_description)
+    np.testing.assert_array_equal(again.points, tf_mesh.points)
+    for a, b in zip(again.cells, tf_mesh.cells):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_the_template_reproduces_the_gmsh_api_builder_it_replaces():
+    """Same groups and volumes, about the same mesh; the same structured k.p grid to 1e-12."""
+    sizes = {"mesh_size_nm": 40.0, "device_mesh_size_nm": 20.0, "quantum_mesh_size_nm": 8.0}
+    new = build(load_description("tunnel_falls", sizes))
+    old = tunnel_falls.build(tunnel_falls.Params(**sizes))
+    assert set(new.cell_sets) == set(old.cell_sets)
+    for name in old.cell_sets:
+        if len(old.cell_sets[name][0]):
+            assert _volume(new, name) == pytest.approx(_volume(old, name), rel=1e-9)
+        else:
+            assert _area(new, name) == pytest.approx(_area(old, name), rel=1e-9)
+    assert abs(len(new.points) / len(old.points) - 1) < 0.05
+    q_new = build_quantum(load_description("tunnel_falls"))
+    q_old = tunnel_falls.build_quantum()
+    np.testing.assert_allclose(q_new.points, q_old.points, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(q_new.cells[0].data, q_old.cells[0].data)
+    for name, cells in q_old.cell_sets.items():
+        np.testing.assert_array_equal(q_new.cell_sets[name][0], cells[0])
+
+
+def test_dot_regions_follow_the_pitch():
+    """The complaint of the issue: at pitch 40 nm the dot regions used to leave the domain."""
+    for pitch in (40.0, 60.0, 80.0):
+        d = LinearArrayParams(finger_pitch_nm=pitch, finger_width_nm=pitch / 2).description()
+        (left, right) = d.dots
+        assert left.rectangle_nm[1] == 0.0 == right.rectangle_nm[0]
+        assert right.rectangle_nm[1] == pytest.approx(1.75 * pitch)  # 105 nm at 60 nm
+        assert right.rectangle_nm[1] < d.domain_nm[1]
+
+
+def test_a_linear_array_has_a_dot_region_under_every_plunger_and_meshes():
+    p = LinearArrayParams(n_dots=3, **COARSE)
+    d = p.description()
+    assert d.gate_names[:7] == ("B1", "P1", "B2", "P2", "B3", "P3", "B4")
+    assert [dot.name for dot in d.dots] == ["dot_1", "dot_2", "dot_3"]
+    centres = p.finger_centres_nm()
+    for dot in d.dots:
+        x0, x1, _, _ = dot.rectangle_nm
+        assert x0 < centres[dot.plunger] < x1
+    m = build(d)
+    assert {"dot_1", "dot_2", "dot_3", "quantum"} <= set(m.cell_sets)
+    plane = build_plane(d)
+    assert {"dot_1", "dot_2", "dot_3", "quantum", "edge"} <= set(plane.cell_sets)
+
+
+def test_n_dots_form_under_the_n_plungers_at_the_reference_biases():
+    """The band edge along the channel (middle of the well) has one minimum per plunger,
+    under it, each below the barriers on both sides (P2 electrostatics on a coarse mesh)."""
+    from femvalley.electrostatics import solve_gates
+    from femvalley.mesh import from_meshio
+
+    d = load_description("triple_dot", COARSE)
+    p = LinearArrayParams(n_dots=3, **COARSE)
+    mesh = from_meshio(build(d), dim=3)
+    gp = solve_gates(mesh, permittivity=d.materials, gates=d.gate_names)
+    x = np.linspace(d.dots[0].rectangle_nm[0], d.dots[-1].rectangle_nm[1], 241)
+    line = np.vstack([x, np.zeros_like(x), np.zeros_like(x)])
+    u = -1000.0 * gp.potential_at_V(line, d.reference_biases_V)  # electron energy, meV
+    minima = [i for i in range(1, x.size - 1) if u[i] < u[i - 1] and u[i] <= u[i + 1]]
+    assert len(minima) == 3
+    centres = p.finger_centres_nm()
+    at = {
+        g: -1000.0 * gp.potential_at_V([[c], [0.0], [0.0]], d.reference_biases_V)[0]
+        for g, c in centres.items()
+    }
+    for i, dot in zip(minima, d.dots):
+        assert abs(x[i] - centres[dot.plunger]) < p.finger_pitch_nm / 4
+        k = p.fingers.index(dot.plunger)
+        barrier = min(at[p.fingers[k - 1]], at[p.fingers[k + 1]])
+        assert barrier - u[i] > 5.0  # meV: a dot, not a shoulder
+
+
+def _tf_tables():
+    return copy.deepcopy(load_description("tunnel_falls").to_dict())
+
+
+def _set(tables, edit):
+    edit(tables)
+    return tables
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda t: t["gates"][1].update(
+                polygon_nm=[[-110, -45], [-45, -45], [-45, 45], [-110, 45]]
+            ),
+            "gates.B4 and gates.P5 overlap",
+        ),
+        (
+            lambda t: t["gates"][0].update(
+                polygon_nm=[[-200, -45], [-105, -45], [-105, 45], [-200, 45]]
+            ),
+            "gates.B4: the outline leaves the domain",
+        ),
+        (
+            lambda t: t["gates"][2].update(layer="metal_1"),
+            "gates.B5.layer = 'metal_1' is not a layer",
+        ),
+        (
+            lambda t: t["gates"][2].update(polygon_nm=[[-15, -45], [15, 45], [15, -45], [-15, 45]]),
+            "gates.B5.polygon_nm is not a simple polygon",
+        ),
+        (
+            lambda t: t["layers"][3].update(thickness_nm=0.0),
+            "layers.cap.thickness_nm = 0.0 must be > 0",
+        ),
+        (
+            lambda t: t["dots"][1].update(rectangle_nm=[0.0, 150.0, -40.0, 40.0]),
+            "dots.dot_R.rectangle_nm = .* leaves the domain",
+        ),
+        (
+            lambda t: t["layers"][1].update(material="unobtainium"),
+            "layers.well.material = 'unobtainium' is not known",
+        ),
+        (lambda t: t["reference_biases_V"].pop("P5"), r"no bias for gate\(s\) \['P5'\]"),
+        (
+            lambda t: t["gates"][1].update(
+                polygon_nm=[[-76, -45], [-45, -45], [-45, 45], [-76, 45]]
+            ),
+            "gates.P5 has no mirror image in x = 0",
+        ),
+        (lambda t: t["dots"][0].update(plunger="P9"), "dots.dot_L.plunger = 'P9' is not a gate"),
+        (lambda t: t["quantum"].update(margin_nm=60.0), "quantum.margin_nm = 60.0 must be <"),
+        (lambda t: t["gates"][0].update(z_nm=[-1.0, 1.0]), "cuts the quantum region"),
+        (lambda t: t.update(colour="blue"), r"unknown key\(s\) \['colour'\]"),
+    ],
+)
+def test_a_bad_description_is_refused_by_field_before_meshing(edit, message):
+    with pytest.raises(ValueError, match=message):
+        DeviceDescription.from_dict(_set(_tf_tables(), edit))
+
+
+def test_template_parameters_are_checked_by_name(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown field\(s\) \['pitch_nm'\]"):
+        load_description("tunnel_falls", {"pitch_nm": 50.0})
+    with pytest.raises(ValueError, match="finger_width_nm = 30.0 must be < finger_pitch_nm"):
+        load_description("tunnel_falls", {"finger_pitch_nm": 25.0})
+    with pytest.raises(ValueError, match="neither a .toml file nor a shipped device"):
+        load_description("tunnel_fals")
+    bad = tmp_path / "d.toml"
+    bad.write_text('template = "spiral"\n')
+    with pytest.raises(ValueError, match="d.toml: template = 'spiral' is not known"):
+        load_description(bad)

@@ -37,12 +37,12 @@ def naive_point(system, detuning_mV: float) -> tuple[float, np.ndarray]:
     from femvalley.materials import get_material
 
     cfg = system.config
-    dev = cfg.device.module
+    dev = cfg.device.resolved()
     t0 = time.perf_counter()
-    gp = solve_gates(system.device_mesh, permittivity=dev.MATERIALS, gates=dev.GATES)
+    gp = solve_gates(system.device_mesh, permittivity=dev.materials, gates=dev.gates)
     gq = gp.interpolated_to(system.quantum_mesh)
     basis = make_basis(system.quantum_mesh, element=cfg.solver.element)
-    layers = {r: m for r, m in dev.MATERIALS.items() if r in system.quantum_mesh.subdomains}
+    layers = {r: m for r, m in dev.materials.items() if r in system.quantum_mesh.subdomains}
     offsets = {r: get_material(m).band_offset_meV for r, m in layers.items()}
     u = gq.band_edge_meV(cfg.voltages(detuning_mV), band_offset_meV=offsets, basis=basis)
     ops = assemble(

@@ -598,15 +598,14 @@ def _mesh(args: argparse.Namespace) -> int:
             raise ValueError(f"--set {item!r}: expected NAME=VALUE")
         name, value = item.split("=", 1)
         overrides[name.strip()] = _parse_value(value.strip())
-    dev = DeviceConfig(name=args.device, params=overrides)
-    params = dev.build_params()
+    dev = DeviceConfig(name=args.device, params=overrides).resolved()
     t0 = time.perf_counter()
     if args.kp:
-        if not hasattr(dev.module, "build_quantum"):
+        if not dev.has_structured_mesh:
             raise ValueError(f"--kp: device {args.device!r} has no structured k.p mesh")
-        m = dev.module.build_quantum(params)
+        m = dev.build_quantum()
     else:
-        m = dev.module.build(params)
+        m = dev.build()
     elapsed = time.perf_counter() - t0
     out = Path(args.out or f"{args.device}{'_kp' if args.kp else ''}.vtu")
     out.parent.mkdir(parents=True, exist_ok=True)

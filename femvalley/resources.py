@@ -110,8 +110,7 @@ def estimate_study(config: StudyConfig, *, realisations: int = 1) -> ResourceEst
     mesh estimated from its volumes. ``realisations`` > 1 adds an ensemble's per-realisation
     results (one system and basis shared by all).
     """
-    params = config.device.build_params()
-    counts = params.vertex_estimate()
+    counts = config.device.resolved().vertex_estimate()
     device = int(counts["device"])
     dim = 3 if config.model == "3d" else 2
     if config.device.uses_structured_mesh():

@@ -434,7 +434,6 @@ def finish_study(
             "points_solved_in_full": int(np.sum(results.full_solve)),
         }
     analysis = None
-    spectrum: Spectrum | None = None
     if points_done >= 2 and cfg.solver.n_states >= 2 and bool(np.all(results.done)):
         spectrum = study_spectrum(system, reduced)
         # the reduced solves of the sweep points again, with per-state bounds: small dense
@@ -484,7 +483,7 @@ def finish_study(
     figures: list[str] = []
     if cfg.output.figures:
         with phases.phase("figures"):
-            figures = [p.name for p in _figures(out, results, system, analysis, spectrum)]
+            figures = [p.name for p in _figures(out, results, system, analysis, reduced)]
     if cfg.output.vtu_states > 0:
         from femvalley.export import export_study
 
@@ -628,14 +627,18 @@ def _figures(
     results: SweepResult,
     system: StudySystem,
     analysis: SweepAnalysis | None,
-    spectrum: Spectrum | None,
+    reduced: SingleValleyBasis | TwoValleyBasis | None,
 ) -> list[Path]:
     from femvalley.plot import plot_density_slices, plot_spectrum, plot_valley_splitting_map
 
     cfg = system.config
     zoom = None
     tc = None if analysis is None else analysis.tunnel_coupling
-    if tc is not None and isinstance(spectrum, ReducedSpectrum):  # the analysis's own
+    if tc is not None and isinstance(reduced, SingleValleyBasis):
+        # reduced solves without a full-solve fallback: a figure needs no certificate, and
+        # the analysis's spectrum would solve in full wherever the zoom leaves the basis's
+        # certified range (minutes, measured: benchmarks/bench_sweep_online.py)
+        spectrum = ReducedSpectrum(reduced, system.observables)
         w = 6.0 * tc.width_mV if np.isfinite(tc.width_mV) and tc.width_mV > 0 else 0.1
 
         def branches(x: Any) -> Any:
@@ -672,10 +675,8 @@ def _figures(
         if name in states
     }
     if densities:
-        params = cfg.device.build_params()
-        outlines = {
-            g: o for g, o in params.gate_outlines_nm().items() if g in cfg.device.module.GATES
-        }
+        device = cfg.device.resolved()
+        outlines = {g: o for g, o in device.gate_outlines_nm().items() if g in device.gates}
         written.append(
             plot_density_slices(
                 out / "density_slices.png",
@@ -755,11 +756,9 @@ def barrier_scan(
     from femvalley.eigen import solve
     from femvalley.kp import KPOperators, assemble, single_band_model
 
-    if gate not in config.device.module.GATES:
-        raise ValueError(
-            f"gate = {gate!r} is not a gate of {config.device.name}; "
-            f"gates: {config.device.module.GATES}"
-        )
+    gates = config.device.resolved().gates
+    if gate not in gates:
+        raise ValueError(f"gate = {gate!r} is not a gate of {config.device.name}; gates: {gates}")
     bad = [m for m in models if m not in SCAN_MODELS]
     if bad:
         raise ValueError(f"models {bad} are not known; allowed: {list(SCAN_MODELS)}")

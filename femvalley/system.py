@@ -159,8 +159,8 @@ def kp_input(
     edge is reduced to the plane (:func:`femvalley.born_oppenheimer.reduce_to_plane`), the detuning
     term with it.
     """
-    dev = config.device.module
-    layers = {r: m for r, m in dev.MATERIALS.items() if r in (volume_mesh.subdomains or {})}
+    dev = config.device.resolved()
+    layers = {r: m for r, m in dev.materials.items() if r in (volume_mesh.subdomains or {})}
     offsets = {r: get_material(m).band_offset_meV for r, m in layers.items()}
     volts = dict(config.voltages(0.0) if voltages_V is None else voltages_V)
     weights = config.detuning_weights()
@@ -223,32 +223,31 @@ def device_potentials(
     says. ``timings`` (if given) receives the seconds of each step. ``device``: a device
     mesh and its gate potentials already computed for this device (not built again).
     """
-    dev = config.device.module
-    params = config.device.build_params()
+    dev = config.device.resolved()
     timings = {} if timings is None else timings
     if device is not None:
         mesh, gp = device
     else:
         t0 = time.perf_counter()
         with phases.phase(f"meshing the device ({config.device.name})"):
-            mesh = from_meshio(dev.build(params), dim=3)
+            mesh = from_meshio(dev.build(), dim=3)
         timings["mesh"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         with phases.phase(
-            f"gate electrostatics ({len(dev.GATES)} unit solves and the offset, "
+            f"gate electrostatics ({len(dev.gates)} unit solves and the offset, "
             f"{mesh.p.shape[1]} vertices)"
         ):
             gp = solve_gates(
                 mesh,
-                permittivity=dev.MATERIALS,
-                gates=dev.GATES,
+                permittivity=dev.materials,
+                gates=dev.gates,
                 order=config.device.electrostatics_order,
             )
         timings["electrostatics"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     with phases.phase("k.p mesh of the quantum region and its gate potentials"):
         if config.device.uses_structured_mesh():
-            qmesh = from_meshio(dev.build_quantum(params), dim=3)
+            qmesh = from_meshio(dev.build_quantum(), dim=3)
             gq = gp.interpolated_to(qmesh)
         else:
             sub = submesh(mesh, "quantum")

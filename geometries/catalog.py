@@ -24,7 +24,15 @@ from typing import Any
 from geometries.description import DeviceDescription
 from geometries.linear_array import LinearArrayParams
 
-__all__ = ["DEVICE_DIR", "TEMPLATES", "load_description", "shipped_devices", "template_params"]
+__all__ = [
+    "DEVICE_DIR",
+    "TEMPLATES",
+    "description_path",
+    "load_description",
+    "load_with_params",
+    "shipped_devices",
+    "template_params",
+]
 
 #: where the shipped description files are
 DEVICE_DIR = Path(__file__).with_name("devices")
@@ -52,11 +60,24 @@ def template_params(
             f"{where}: unknown field(s) {unknown} of template {template!r}; allowed: "
             f"{sorted(names)}"
         )
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
     try:
         return cls(**values)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{where}: {err}") from err
+
+
+def description_path(device: str | Path) -> Path:
+    """The file of a device description: a shipped name, or the path itself (``*.toml``)."""
+    path = Path(device)
+    if path.suffix == ".toml":
+        return path
+    if str(device) not in shipped_devices():
+        raise ValueError(
+            f"device = {str(device)!r} is neither a .toml file nor a shipped device; "
+            f"shipped: {shipped_devices()}"
+        )
+    return DEVICE_DIR / f"{device}.toml"
 
 
 def load_description(
@@ -67,16 +88,16 @@ def load_description(
     ``params`` override the template parameters of a template file (an explicit description
     takes none).
     """
+    return load_with_params(device, params)[0]
+
+
+def load_with_params(
+    device: str | Path, params: Mapping[str, Any] | None = None
+) -> tuple[DeviceDescription, LinearArrayParams | None]:
+    """Like :func:`load_description`; also return the template parameters (None if explicit)."""
     from femvalley.io.toml import read_toml
 
-    path = Path(device)
-    if path.suffix != ".toml":
-        if str(device) not in shipped_devices():
-            raise ValueError(
-                f"device = {str(device)!r} is neither a .toml file nor a shipped device; "
-                f"shipped: {shipped_devices()}"
-            )
-        path = DEVICE_DIR / f"{device}.toml"
+    path = description_path(device)
     data = read_toml(path, what="device description")
     try:
         if "template" in data:
@@ -86,11 +107,12 @@ def load_description(
                     f"unknown key(s) {unknown} next to template; allowed: template, params"
                 )
             merged = {**data.get("params", {}), **(params or {})}
-            return template_params(data["template"], merged).description()
+            p = template_params(data["template"], merged)
+            return p.description(), p
         if params:
             raise ValueError(
                 f"params {sorted(params)} given, but the description is explicit (no template)"
             )
-        return DeviceDescription.from_dict(data)
+        return DeviceDescription.from_dict(data), None
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from err

@@ -254,3 +254,44 @@ def test_template_parameters_are_checked_by_name(tmp_path):
     bad.write_text('template = "spiral"\n')
     with pytest.raises(ValueError, match="d.toml: template = 'spiral' is not known"):
         load_description(bad)
+
+
+def test_a_study_on_the_described_tunnel_falls_gives_the_physics_of_the_builder(tmp_path):
+    """The same study on the description (pygmsh) and on the gmsh-API builder: the same
+    levels within the discretisation (lever arm within 2 %, the dot's centre within one
+    k.p step)."""
+    from femvalley.config import StudyConfig
+    from femvalley.system import build_system
+
+    from .conftest import COARSE_STUDY_PARAMS
+
+    path = tmp_path / "my_tunnel_falls.toml"
+    path.write_text(
+        'template = "linear_array"\n[params]\nname = "my_tunnel_falls"\n'
+        'finger_names = ["B4", "P5", "B5", "P6", "B6"]\n'
+    )
+    systems = {}
+    for name in ("tunnel_falls", str(path)):
+        cfg = StudyConfig.from_dict(
+            {"model": "bo2d", "device": {"name": name, "params": COARSE_STUDY_PARAMS}}
+        )
+        systems[name] = build_system(cfg)
+    old, new = systems["tunnel_falls"], systems[str(path)]
+    assert new.config.device.resolved().gates == old.config.device.resolved().gates
+    np.testing.assert_allclose(new.quantum_mesh.p, old.quantum_mesh.p, rtol=0, atol=1e-9)
+    for eps in (-10.0, 10.0):
+        a, b = old.solve(eps), new.solve(eps)
+        x = new.quantum_mesh.p[0]
+        density = [np.sum(np.abs(s.components[0]) ** 2, axis=0) for s in (a, b)]
+        centre = [float(np.sum(x * d) / np.sum(d)) for d in density]  # nodal, same grid
+        assert abs(centre[0] - centre[1]) < COARSE_STUDY_PARAMS["kp_mesh_size_nm"]
+        assert abs(b.energies_meV[0] - a.energies_meV[0]) < 0.5  # meV, of a ~100 meV level
+    slopes = [(s.solve(10.0).energies_meV[0] - s.solve(9.0).energies_meV[0]) for s in (old, new)]
+    assert slopes[1] == pytest.approx(slopes[0], rel=0.02)
+
+
+def test_a_study_needs_a_double_dot_and_says_so():
+    from femvalley.config import StudyConfig
+
+    with pytest.raises(ValueError, match="a study needs a double dot"):
+        StudyConfig.from_dict({"device": {"name": "triple_dot"}})

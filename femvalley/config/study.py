@@ -64,6 +64,7 @@ computation; errors name the field, the value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -86,6 +87,7 @@ from femvalley.valley_map import ValleyMapSpec
 
 if TYPE_CHECKING:
     from femvalley.heterostructure.config import HeterostructureConfig
+    from geometries.device import Device
 
 __all__ = [
     "ESTIMATES",
@@ -106,7 +108,14 @@ __all__ = [
 
 @dataclass(frozen=True, kw_only=True)
 class DeviceConfig:
-    """Which device, and overrides of its parameters (``geometries.<name>.Params``)."""
+    """Which device, and overrides of its parameters.
+
+    ``name`` is a builder module of ``geometries`` (``tunnel_falls``, ``five_gate_dqd``), a
+    shipped description (``geometries/devices/*.toml``, e.g. ``triple_dot``) or the path of a
+    description file (``*.toml``; see ``docs/devices.md``). ``params`` override the builder's
+    parameters (``geometries.<name>.Params``), a template's parameters, or the mesh sizes of an
+    explicit description.
+    """
 
     name: str = "tunnel_falls"
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -119,27 +128,43 @@ class DeviceConfig:
     electrostatics_order: int = 2
 
     def __post_init__(self) -> None:
-        from geometries import DEVICES
-
         if isinstance(self.electrostatics_order, bool) or self.electrostatics_order not in (1, 2):
             raise ValueError(
                 f"device.electrostatics_order = {self.electrostatics_order!r}; allowed: 1, 2"
             )
-        if self.name not in DEVICES:
-            raise ValueError(f"device.name = {self.name!r} is not known; allowed: {list(DEVICES)}")
-        self.build_params()  # validates the overrides
+        device = self.resolved()  # validates the name and the overrides
         allowed = ["auto", "device"]
-        if hasattr(self.module, "build_quantum"):
+        if device.has_structured_mesh:
             allowed.append("structured")
         if self.kp_mesh not in allowed:
             raise ValueError(
                 f"device.kp_mesh = {self.kp_mesh!r}; allowed for {self.name!r}: {allowed}"
             )
 
+    def resolved(self) -> Device:
+        """Return the device with its parameters (:class:`geometries.device.Device`).
+
+        Resolved once per configuration object (a description file is read once).
+        """
+        return self._device
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_device", None)  # holds a module: resolved again where it is unpickled
+        return state
+
+    @functools.cached_property
+    def _device(self) -> Device:
+        from geometries.device import resolve_device
+
+        if not isinstance(self.params, Mapping):
+            raise ValueError(f"device.params = {self.params!r} must be a table")
+        return resolve_device(self.name, self.params, check=check_like)
+
     def uses_structured_mesh(self) -> bool:
         """Return whether the k.p problem lives on the device's structured quantum mesh."""
         return self.kp_mesh == "structured" or (
-            self.kp_mesh == "auto" and hasattr(self.module, "build_quantum")
+            self.kp_mesh == "auto" and self.resolved().has_structured_mesh
         )
 
     def same_device_mesh(self, other: DeviceConfig) -> bool:
@@ -163,31 +188,9 @@ class DeviceConfig:
             if not f.name.startswith("kp_")
         )
 
-    @property
-    def module(self) -> Any:
-        """The device module."""
-        from geometries import get_device
-
-        return get_device(self.name)
-
     def build_params(self) -> Any:
         """Return the device's parameter dataclass with the overrides applied."""
-        cls = self.module.Params
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(self.params) - names)
-        if unknown:
-            raise ValueError(
-                f"device.params: unknown field(s) {unknown} for device {self.name!r}; "
-                f"allowed: {sorted(names)}"
-            )
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-        for key, value in self.params.items():
-            check_like(f"device.params.{key}", value, defaults.get(key, dataclasses.MISSING))
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in self.params.items()}
-        try:
-            return cls(**values)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"device.params: {err}") from err
+        return self.resolved().params
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -621,7 +624,14 @@ class StudyConfig:
                 f"device.kp_mesh = {self.device.kp_mesh!r} does not give one for "
                 f"{self.device.name!r} (use 'structured' or 'auto')"
             )
-        gates = self.device.module.GATES
+        device = self.device.resolved()
+        gates = device.gates
+        if not {"dot_L", "dot_R"} <= set(device.plungers):
+            raise ValueError(
+                f"device.name = {self.device.name!r} has the dot regions "
+                f"{sorted(device.plungers)}; a study needs a double dot, dot regions 'dot_L' "
+                "and 'dot_R'"
+            )
         for g, v in self.biases_V.items():
             if g not in gates:
                 raise ValueError(
@@ -673,7 +683,7 @@ class StudyConfig:
     # -- resolved values -------------------------------------------------------------------
     def biases(self) -> dict[str, float]:
         """Every gate's bias (V): the device's reference biases updated by ``biases_V``."""
-        out = dict(self.device.module.REFERENCE_BIASES_V)
+        out = dict(self.device.resolved().reference_biases_V)
         out.update({g: float(v) for g, v in self.biases_V.items()})
         return out
 
@@ -681,7 +691,7 @@ class StudyConfig:
         """``dV_g / d eps`` in V per V (eps and V in the same unit)."""
         if self.detuning.weights is not None:
             return {g: float(w) for g, w in self.detuning.weights.items()}
-        plungers = self.device.module.PLUNGERS
+        plungers = self.device.resolved().plungers
         return {plungers["dot_L"]: 0.5, plungers["dot_R"]: -0.5}
 
     def voltages(self, detuning_mV: float) -> dict[str, float]:

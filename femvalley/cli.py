@@ -154,7 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build the labelled 3-D mesh of a device (geometries/) and write it with "
         "meshio; print its size and its groups.",
     )
-    mesh.add_argument("device", metavar="DEVICE", help="tunnel_falls or five_gate_dqd")
+    mesh.add_argument(
+        "device",
+        metavar="DEVICE",
+        help="a builder (tunnel_falls, five_gate_dqd), a shipped description (femvalley "
+        "devices) or a description file (*.toml)",
+    )
     mesh.add_argument(
         "--out",
         metavar="FILE",
@@ -170,6 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mesh.add_argument(
         "--kp", action="store_true", help="write the structured k.p mesh of the quantum region"
+    )
+
+    sub.add_parser(
+        "devices",
+        help="list the devices: builder modules and shipped descriptions",
+        description="List the device builders of geometries/ and the description files "
+        "shipped in geometries/devices/ (any of them, or your own *.toml file, is a study's "
+        "[device] name; docs/devices.md).",
     )
 
     export = sub.add_parser(
@@ -569,6 +582,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _converge(config, args, _output_dir(args, default, suffix="-converge"))
     if args.command == "mesh":
         return _mesh(args)
+    if args.command == "devices":
+        return _devices()
     if args.command == "valley-splitting":
         return _valley_splitting(args)
     if args.command == "export":
@@ -583,6 +598,24 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f)
         return 0
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _devices() -> int:
+    from geometries import DEVICES
+    from geometries.catalog import load_description, shipped_devices
+    from geometries.device import resolve_device
+
+    rows = [("builder", n, resolve_device(n).gates, resolve_device(n).plungers) for n in DEVICES]
+    for name in shipped_devices():
+        d = load_description(name)
+        rows.append(("description", name, d.gate_names, d.plungers))
+    for kind, name, gates, plungers in rows:
+        dots = ", ".join(f"{d} under {g}" for d, g in plungers.items())
+        note = ""
+        if kind == "description" and name in DEVICES:
+            note = " (by name, the builder is used; this file: docs/devices.md)"
+        print(f"{name:14s} {kind:11s} gates {', '.join(gates)}; dots {dots}{note}")
+    return 0
 
 
 def _mesh(args: argparse.Namespace) -> int:

@@ -92,9 +92,12 @@ def load_description(
 
 
 def load_with_params(
-    device: str | Path, params: Mapping[str, Any] | None = None
+    device: str | Path, params: Mapping[str, Any] | None = None, *, where: str = "params"
 ) -> tuple[DeviceDescription, LinearArrayParams | None]:
-    """Like :func:`load_description`; also return the template parameters (None if explicit)."""
+    """Like :func:`load_description`; also return the template parameters (None if explicit).
+
+    ``where`` names the overrides in messages (``"device.params"`` for a study's).
+    """
     from femvalley.io.toml import read_toml
 
     path = description_path(device)
@@ -107,7 +110,7 @@ def load_with_params(
                     f"unknown key(s) {unknown} next to template; allowed: template, params"
                 )
             merged = {**data.get("params", {}), **(params or {})}
-            p = template_params(data["template"], merged)
+            p = template_params(data["template"], merged, where=where)
             return p.description(), p
         if params:
             raise ValueError(

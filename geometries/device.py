@@ -212,7 +212,7 @@ def _described(
     if template is not None:
         if template in TEMPLATES:
             _check_overrides(TEMPLATES[template], params, check)
-        return load_with_params(name, params)
+        return load_with_params(name, params, where="device.params")
     _check_overrides(ExplicitMeshParams, params, check)
     base = load_description(name)  # explicit: the overrides are its mesh sizes
     p = _explicit_params(base, params)

@@ -52,11 +52,12 @@ EXPLICIT_MESH_PARAMETERS = {
 class ExplicitMeshParams:
     """The parameters of an explicit description: its mesh sizes (nm)."""
 
-    mesh_size_nm: float
-    device_mesh_size_nm: float
-    quantum_mesh_size_nm: float
-    kp_mesh_size_nm: float
-    kp_vertical_mesh_size_nm: float
+    # (the defaults are those of an empty [mesh] table; a file's own sizes replace them)
+    mesh_size_nm: float = 25.0
+    device_mesh_size_nm: float = 10.0
+    quantum_mesh_size_nm: float = 2.0
+    kp_mesh_size_nm: float = 2.5
+    kp_vertical_mesh_size_nm: float = 0.5
 
     def mesh(self) -> MeshSizes:
         """The [mesh] table of these sizes."""

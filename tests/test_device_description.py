@@ -295,3 +295,21 @@ def test_a_study_needs_a_double_dot_and_says_so():
 
     with pytest.raises(ValueError, match="a study needs a double dot"):
         StudyConfig.from_dict({"device": {"name": "triple_dot"}})
+
+
+def test_an_explicit_description_file_takes_its_mesh_sizes_as_parameters(tmp_path):
+    from femvalley.config import DeviceConfig
+    from femvalley.io.toml import dump_toml
+
+    path = tmp_path / "explicit.toml"
+    path.write_text(dump_toml(load_description("tunnel_falls").to_dict()))
+    dev = DeviceConfig(name=str(path), params={"quantum_mesh_size_nm": 8.0}).resolved()
+    assert dev.params.quantum_mesh_size_nm == 8.0 and dev.description.mesh.quantum_nm == 8.0
+    assert dev.params.kp_mesh_size_nm == 2.5  # the file's own
+    assert dev.gates == ("B4", "P5", "B5", "P6", "B6", "SG", "CS")
+    with pytest.raises(ValueError, match=r"unknown field\(s\) \['finger_pitch_nm'\]"):
+        DeviceConfig(name=str(path), params={"finger_pitch_nm": 50.0})
+    with pytest.raises(ValueError, match="device.params.quantum_mesh_size_nm"):
+        DeviceConfig(name=str(path), params={"quantum_mesh_size_nm": "fine"})
+    with pytest.raises(ValueError, match="no such description file"):
+        DeviceConfig(name=str(tmp_path / "missing.toml"))

@@ -38,9 +38,27 @@ def test_version(capsys):
 def test_every_subcommand_is_documented():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert set(sub.choices) == {"demo", "run", "converge", "mesh", "export", "valley-splitting"}
+    assert set(sub.choices) == {
+        "demo",
+        "run",
+        "converge",
+        "mesh",
+        "export",
+        "valley-splitting",
+        "devices",
+    }
     for p in sub.choices.values():
         assert p.description
+
+
+def test_devices_lists_the_builders_and_the_shipped_descriptions(capsys):
+    assert main(["devices"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    kinds = {tuple(line.split()[:2]) for line in lines}
+    assert {("tunnel_falls", "builder"), ("five_gate_dqd", "builder")} <= kinds
+    assert {("triple_dot", "description"), ("tunnel_falls", "description")} <= kinds
+    triple = next(line for line in lines if line.startswith("triple_dot"))
+    assert "dot_1 under P1, dot_2 under P2, dot_3 under P3" in triple
 
 
 def test_demo_is_the_reference_study():

@@ -313,3 +313,28 @@ def test_an_explicit_description_file_takes_its_mesh_sizes_as_parameters(tmp_pat
         DeviceConfig(name=str(path), params={"quantum_mesh_size_nm": "fine"})
     with pytest.raises(ValueError, match="no such description file"):
         DeviceConfig(name=str(tmp_path / "missing.toml"))
+
+
+def test_a_study_on_a_description_file_refuses_an_edited_file(tmp_path):
+    """The study records the description's content: the same study file with the same
+    description has the same identity (resume works); an edited description is refused by
+    name, and a resume into the old store would see another configuration."""
+    from femvalley.config import StudyConfig
+
+    path = tmp_path / "dev.toml"
+    path.write_text('template = "linear_array"\n[params]\nname = "dev"\n')
+    cfg = StudyConfig.from_dict({"device": {"name": str(path)}})
+    digest = cfg.device.description_sha256
+    assert digest is not None and len(digest) == 64
+    stored = cfg.to_toml()
+    assert "description_sha256" in stored
+    assert StudyConfig.from_dict({"device": {"name": str(path)}}).to_toml() == stored
+    levels = cfg.with_mesh_sizes({"quantum_mesh_size_nm": 3.0})  # params change, file not
+    assert levels.device.description_sha256 == digest
+    path.write_text('template = "linear_array"\n[params]\nname = "dev"\nwell_nm = 6.0\n')
+    study = tmp_path / "study.toml"
+    study.write_text(stored)
+    with pytest.raises(ValueError, match="device.description_sha256 = .* is not the one"):
+        StudyConfig.from_toml(study)
+    assert StudyConfig.from_dict({"device": {"name": str(path)}}).to_toml() != stored
+    assert StudyConfig().device.description_sha256 is None  # a builder: nothing to record

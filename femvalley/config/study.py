@@ -82,7 +82,7 @@ from femvalley.config.checks import (
     read_section,
     short_value,
 )
-from femvalley.io.toml import dump_toml, loads, read_toml
+from femvalley.io.toml import dump_toml, loads, read_toml, text_digest
 from femvalley.valley_map import ValleyMapSpec
 
 if TYPE_CHECKING:
@@ -126,6 +126,10 @@ class DeviceConfig:
     #: degree of the Lagrange elements of the gate electrostatics: 2 (default) or 1 (about 8x
     #: fewer unknowns in 3-D, but the potential in the well is then far from converged)
     electrostatics_order: int = 2
+    #: a description file's content, resolved (sha256 of its TOML): set when the study is
+    #: read, checked against the file when given, so that a study (and its resume) cannot
+    #: silently run on an edited description
+    description_sha256: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.electrostatics_order, bool) or self.electrostatics_order not in (1, 2):
@@ -133,6 +137,19 @@ class DeviceConfig:
                 f"device.electrostatics_order = {self.electrostatics_order!r}; allowed: 1, 2"
             )
         device = self.resolved()  # validates the name and the overrides
+        digest = None
+        if device.description is not None and str(self.name).endswith(".toml"):
+            from geometries.catalog import load_description
+
+            # the file as written (params are part of the study already)
+            digest = text_digest(dump_toml(load_description(self.name).to_dict()))
+        if self.description_sha256 is not None and self.description_sha256 != digest:
+            raise ValueError(
+                f"device.description_sha256 = {self.description_sha256!r}: the description "
+                f"{self.name!r} is not the one this study was written with (now "
+                f"{digest!r}); restore that file, or remove the line to use the file as it is"
+            )
+        object.__setattr__(self, "description_sha256", digest)
         allowed = ["auto", "device"]
         if device.has_structured_mesh:
             allowed.append("structured")
@@ -741,13 +758,17 @@ class StudyConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Fully resolved nested mapping (biases and weights filled in)."""
+        device: dict[str, Any] = {
+            "name": self.device.name,
+            "kp_mesh": self.device.kp_mesh,
+            "electrostatics_order": self.device.electrostatics_order,
+            "params": dict(self.device.params),
+        }
+        if self.device.description_sha256 is not None:
+            device["description_sha256"] = self.device.description_sha256
         out: dict[str, Any] = {
             "model": self.model,
-            "device": {
-                "name": self.device.name,
-                "kp_mesh": self.device.kp_mesh,
-                "params": dict(self.device.params),
-            },
+            "device": device,
             "biases_V": self.biases(),
         }
         det = dataclasses.asdict(self.detuning)

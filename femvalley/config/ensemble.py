@@ -237,6 +237,8 @@ class EnsembleConfig:
                 raise ValueError(f"{path!r} is not a study field")
             node[keys[-1]] = value
         data["valley_map"]["seed"] = int(seed)
+        if "device.name" in combo:  # another device: its own description, its own digest
+            data["device"].pop("description_sha256", None)
         return StudyConfig.from_dict(data)
 
     # -- I/O -------------------------------------------------------------------------------

@@ -338,3 +338,22 @@ def test_a_study_on_a_description_file_refuses_an_edited_file(tmp_path):
         StudyConfig.from_toml(study)
     assert StudyConfig.from_dict({"device": {"name": str(path)}}).to_toml() != stored
     assert StudyConfig().device.description_sha256 is None  # a builder: nothing to record
+
+
+def test_an_ensemble_over_description_files_gives_each_realisation_its_own_device(tmp_path):
+    from femvalley.config.ensemble import EnsembleConfig
+
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    a.write_text('template = "linear_array"\n[params]\nname = "a"\n')
+    b.write_text('template = "linear_array"\n[params]\nname = "b"\nwell_nm = 6.0\n')
+    e = EnsembleConfig.from_dict(
+        {
+            "device": {"name": str(a)},
+            "ensemble": {"seeds": 2, "parameters": {"device.name": [str(a), str(b)]}},
+        }
+    )
+    studies = [e.point_config(i) for i in range(4)]
+    assert [s.device.name for s in studies] == [str(a), str(a), str(b), str(b)]
+    wells = [s.device.resolved().description.layers[1].thickness_nm for s in studies]
+    assert wells == [4.6, 4.6, 6.0, 6.0]
+    assert studies[0].device.description_sha256 != studies[2].device.description_sha256

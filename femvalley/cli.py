@@ -176,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     mesh.add_argument(
         "--kp", action="store_true", help="write the structured k.p mesh of the quantum region"
     )
+    mesh.add_argument(
+        "--show",
+        action="store_true",
+        help="also draw the layout (top view with the gates and dot regions, and the stack's "
+        "cross-section) to OUT_layout.png, before meshing (descriptions only)",
+    )
 
     sub.add_parser(
         "devices",
@@ -632,6 +638,21 @@ def _mesh(args: argparse.Namespace) -> int:
         name, value = item.split("=", 1)
         overrides[name.strip()] = _parse_value(value.strip())
     dev = DeviceConfig(name=args.device, params=overrides).resolved()
+    out = Path(args.out or f"{Path(args.device).stem}{'_kp' if args.kp else ''}.vtu")
+    if args.show:
+        from femvalley.plot import plot_device_layout
+        from geometries.catalog import load_description, shipped_devices
+
+        description = dev.description
+        if description is None and args.device in shipped_devices():
+            description = load_description(args.device, overrides)  # the builder's twin
+        if description is None:
+            raise ValueError(
+                f"--show: device {args.device!r} is a builder without a description; "
+                f"descriptions: {shipped_devices()} or a *.toml file"
+            )
+        layout = plot_device_layout(description, out.with_name(f"{out.stem}_layout.png"))
+        print(f"layout of {description.name} -> {layout}")
     t0 = time.perf_counter()
     if args.kp:
         if not dev.has_structured_mesh:
@@ -640,7 +661,6 @@ def _mesh(args: argparse.Namespace) -> int:
     else:
         m = dev.build()
     elapsed = time.perf_counter() - t0
-    out = Path(args.out or f"{args.device}{'_kp' if args.kp else ''}.vtu")
     out.parent.mkdir(parents=True, exist_ok=True)
     # every group as a 0/1 cell field (ParaView: Threshold), as not every format has sets
     m.cell_data = {

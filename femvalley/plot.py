@@ -22,6 +22,7 @@ __all__ = [
     "plot_band_edge_top_view",
     "plot_convergence",
     "plot_density_slices",
+    "plot_device_layout",
     "plot_ensemble_distributions",
     "plot_spectrum",
     "plot_tunnel_coupling_scan",
@@ -733,3 +734,74 @@ def plot_convergence(
         ax.set_visible(False)
     fig.tight_layout()
     return _save(fig, path, dpi=dpi)
+
+
+def plot_device_layout(description: Any, path: str | Path) -> Path:
+    """Top view and cross-section of a device description, before anything is meshed.
+
+    Left: the domain, every gate's outline (coloured by the layer it sits in, named) and the
+    dot regions (dashed, with their plungers). Right: the cross-section at y = 0 (x, z): the
+    layers with their names and materials, the gates the plane cuts, and the quantum region
+    (dashed). ``description``: a :class:`geometries.description.DeviceDescription`. Units: nm.
+    """
+    import shapely
+
+    plt = _pyplot()
+    d = description
+    x0, x1, y0, y1 = d.domain_nm
+    layers = d.layer_bounds_nm()
+    names = [x.name for x in d.layers]
+    colours = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(names), 2)))
+    colour = dict(zip(names, colours))
+    fig, (top, side) = plt.subplots(1, 2, figsize=(13, 5.2), gridspec_kw={"width_ratios": [1, 1]})
+    top.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, lw=1.0, color="0.3"))
+    for g in d.gates:
+        xy = np.asarray(g.polygon_nm)
+        z0, _ = d.gate_z_nm(g)
+        layer = g.layer or next((n for n, (a, b) in layers.items() if a <= z0 < b), names[-1])
+        top.add_patch(plt.Polygon(xy, closed=True, alpha=0.55, color=colour[layer], lw=0.8))
+        c = g.outline().representative_point()
+        top.text(c.x, c.y, g.name, ha="center", va="center", fontsize=8)
+    for dot in d.dots:
+        a, b, c0, c1 = dot.rectangle_nm
+        top.add_patch(plt.Rectangle((a, c0), b - a, c1 - c0, fill=False, ls="--", color="k"))
+        top.text(
+            (a + b) / 2, c0, f"{dot.name} ({dot.plunger})", ha="center", va="bottom", fontsize=7
+        )
+    top.set(
+        xlim=(x0, x1),
+        ylim=(y0, y1),
+        xlabel="x (nm)",
+        ylabel="y (nm)",
+        aspect="equal",
+        title=f"{d.name}: top view (gates by layer; dot regions dashed)",
+    )
+    for name, (a, b) in layers.items():
+        side.add_patch(plt.Rectangle((x0, a), x1 - x0, b - a, color=colour[name], alpha=0.35, lw=0))
+        material = d.materials[name]
+        side.text(x1, (a + b) / 2, f" {name} ({material}, {b - a:g} nm)", va="center", fontsize=7)
+    cut = shapely.LineString([(x0, 0.0), (x1, 0.0)])
+    for g in d.gates:
+        z0, z1 = d.gate_z_nm(g)
+        part = g.outline().intersection(cut)
+        for seg in getattr(part, "geoms", [part]):
+            if seg.is_empty or seg.length <= 0:
+                continue
+            a, b = seg.bounds[0], seg.bounds[2]
+            side.add_patch(plt.Rectangle((a, z0), b - a, z1 - z0, color="0.25"))
+            side.text((a + b) / 2, z1, g.name, ha="center", va="bottom", fontsize=7)
+    q0, q1 = d.quantum_z_nm
+    qx = [dot.rectangle_nm[i] for dot in d.dots for i in (0, 1)]
+    side.add_patch(
+        plt.Rectangle((min(qx), q0), max(qx) - min(qx), q1 - q0, fill=False, ls="--", color="k")
+    )
+    bottom, top_z = d.stack_z_nm
+    side.set(
+        xlim=(x0, x1),
+        ylim=(bottom, top_z),
+        xlabel="x (nm)",
+        ylabel="z (nm)",
+        title="cross-section at y = 0 (gates dark; quantum region dashed)",
+    )
+    fig.tight_layout()
+    return _save(fig, path, dpi=130)

@@ -357,3 +357,21 @@ def test_an_ensemble_over_description_files_gives_each_realisation_its_own_devic
     wells = [s.device.resolved().description.layers[1].thickness_nm for s in studies]
     assert wells == [4.6, 4.6, 6.0, 6.0]
     assert studies[0].device.description_sha256 != studies[2].device.description_sha256
+
+
+def test_femvalley_mesh_show_draws_the_layout_before_meshing(tmp_path, capsys):
+    import matplotlib.image
+
+    from femvalley.cli import main
+
+    sets = [f"--set={k}={v}" for k, v in COARSE.items()]
+    out = tmp_path / "td.vtu"
+    assert main(["mesh", "triple_dot", "--show", "--out", str(out), *sets]) == 0
+    layout = tmp_path / "td_layout.png"
+    assert out.stat().st_size > 10_000
+    image = matplotlib.image.imread(layout)
+    assert image.shape[1] > 2 * image.shape[0]  # the two panels side by side
+    assert image[..., :3].std() > 0.1  # something is drawn
+    assert "layout of triple_dot" in capsys.readouterr().out
+    assert main(["mesh", "five_gate_dqd", "--show", "--out", str(tmp_path / "f.vtu")]) == 2
+    assert "builder without a description" in capsys.readouterr().err

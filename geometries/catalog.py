@@ -116,6 +116,6 @@ def load_with_params(
             raise ValueError(
                 f"params {sorted(params)} given, but the description is explicit (no template)"
             )
-        return DeviceDescription.from_dict(data), None
+        return DeviceDescription.from_dict(data, base_dir=path.parent), None
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from err

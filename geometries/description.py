@@ -493,9 +493,16 @@ class DeviceDescription:
 
     # -- I/O -------------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DeviceDescription:
-        """Build from the tables of a description file (see the module docstring)."""
+    def from_dict(
+        cls, data: Mapping[str, Any], *, base_dir: str | Path | None = None
+    ) -> DeviceDescription:
+        """Build from the tables of a description file (see the module docstring).
+
+        A ``[gds]`` table takes gates from a GDS layout (:mod:`geometries.gds`; its file is
+        relative to ``base_dir``, the description file's directory).
+        """
         allowed = {
+            "gds",
             "name",
             "layers",
             "gates",
@@ -511,9 +518,16 @@ class DeviceDescription:
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise ValueError(f"unknown key(s) {unknown}; allowed: {sorted(allowed)}")
-        for key in ("name", "layers", "gates", "domain_nm", "dots", "quantum"):
+        for key in ("name", "layers", "domain_nm", "dots", "quantum"):
             if key not in data:
                 raise ValueError(f"{key!r} is missing from the description")
+        if "gates" not in data and "gds" not in data:
+            raise ValueError("'gates' is missing from the description (or a [gds] layout)")
+        gates = [_gate(i, g) for i, g in enumerate(_list(data, "gates"))] if "gates" in data else []
+        if "gds" in data:
+            from geometries.gds import gates_from_gds
+
+            gates += gates_from_gds(_table(data, "gds", None), base_dir=base_dir)
         quantum = _table(data, "quantum", {"layers", "margin_nm"})
         origin = _table(data, "origin", {"layer", "at"})
         symmetry = _table(data, "symmetry", {"mirror_x"})
@@ -530,7 +544,7 @@ class DeviceDescription:
         return cls(
             name=data["name"],
             layers=tuple(_layer(i, x) for i, x in enumerate(_list(data, "layers"))),
-            gates=tuple(_gate(i, g) for i, g in enumerate(_list(data, "gates"))),
+            gates=tuple(gates),
             domain_nm=data["domain_nm"],
             dots=tuple(_dot(i, d) for i, d in enumerate(_list(data, "dots"))),
             quantum_layers=tuple(layers),
@@ -549,7 +563,7 @@ class DeviceDescription:
 
         data = read_toml(path, what="device description")
         try:
-            return cls.from_dict(data)
+            return cls.from_dict(data, base_dir=Path(path).parent)
         except ValueError as err:
             raise ValueError(f"{path}: {err}") from err
 

@@ -375,3 +375,74 @@ def test_femvalley_mesh_show_draws_the_layout_before_meshing(tmp_path, capsys):
     assert "layout of triple_dot" in capsys.readouterr().out
     assert main(["mesh", "five_gate_dqd", "--show", "--out", str(tmp_path / "f.vtu")]) == 2
     assert "builder without a description" in capsys.readouterr().err
+
+
+def _write_gds(path, description, *, labelled=("P5", "B5", "P6", "SG", "CS")):
+    """The gates of ``description`` as a GDS layout in micrometres: fingers on layer 10,
+    screening strips on layer 20; text labels inside the ``labelled`` gates."""
+    import gdstk
+
+    lib = gdstk.Library(unit=1e-6, precision=1e-9)
+    cell = lib.new_cell("DQD")
+    for g in description.gates:
+        layer = 10 if g.layer == "finger_layer" else 20
+        pts = [(x / 1000.0, y / 1000.0) for x, y in g.polygon_nm]
+        cell.add(gdstk.Polygon(pts, layer=layer, datatype=0))
+        if g.name in labelled:
+            c = g.outline().representative_point()
+            cell.add(gdstk.Label(g.name, (c.x / 1000.0, c.y / 1000.0), layer=layer))
+    cell.add(gdstk.rectangle((0.5, 0.5), (0.6, 0.6), layer=99))  # an unmapped layer
+    lib.write_gds(str(path))
+
+
+def test_a_gds_layout_becomes_the_same_device_as_its_toml_twin(tmp_path):
+    reference = load_description("tunnel_falls")
+    _write_gds(tmp_path / "dqd.gds", reference)
+    tables = copy.deepcopy(reference.to_dict())
+    del tables["gates"]
+    tables["gds"] = {
+        "file": "dqd.gds",
+        "cell": "DQD",
+        "layers": [
+            {"layer": 10, "gate_layer": "finger_layer", "names": ["B4", "B6"]},
+            {"layer": 20, "datatype": 0, "gate_layer": "screening_layer"},
+        ],
+    }
+    from_gds = DeviceDescription.from_dict(tables, base_dir=tmp_path)
+    assert from_gds.gate_names == reference.gate_names
+    for a, b in zip(from_gds.gates, reference.gates):
+        assert a.layer == b.layer
+        assert a.outline().symmetric_difference(b.outline()).area < 1e-9  # nm^2
+    m_gds, m_ref = build(from_gds), build(reference)  # the same device, meshed
+    for name in ("finger_layer", "screening_layer", "P5", "SG"):
+        measure = _volume if len(m_ref.cell_sets[name][0]) else _area
+        assert measure(m_gds, name) == pytest.approx(measure(m_ref, name), rel=1e-9)
+    # the file is read through the catalog too (relative to the description file)
+    from femvalley.io.toml import dump_toml
+
+    (tmp_path / "dqd.toml").write_text(dump_toml(tables))
+    assert load_description(tmp_path / "dqd.toml").gate_names == reference.gate_names
+
+
+def test_bad_gds_mappings_are_refused_by_name(tmp_path):
+    reference = load_description("tunnel_falls")
+    _write_gds(tmp_path / "dqd.gds", reference, labelled=())
+    base = copy.deepcopy(reference.to_dict())
+    del base["gates"]
+
+    def with_gds(gds):
+        return DeviceDescription.from_dict({**base, "gds": gds}, base_dir=tmp_path)
+
+    fingers = {"layer": 10, "gate_layer": "finger_layer"}
+    with pytest.raises(ValueError, match="gds.file = 'missing.gds': no such file"):
+        with_gds({"file": "missing.gds", "layers": [fingers]})
+    with pytest.raises(ValueError, match=r"gds.layers\[0\]: no polygon on GDS layer 7/0"):
+        with_gds({"file": "dqd.gds", "layers": [{"layer": 7, "gate_layer": "finger_layer"}]})
+    with pytest.raises(ValueError, match="gds.cell = 'TOP' is not in the file"):
+        with_gds({"file": "dqd.gds", "cell": "TOP", "layers": [fingers]})
+    with pytest.raises(ValueError, match=r"names lists 6 gates, but layer 10/0 has 5"):
+        with_gds({"file": "dqd.gds", "layers": [{**fingers, "names": list("ABCDEF")}]})
+    # unnamed, unlabelled polygons are named by GDS layer and position: the plungers are gone
+    strips = {"layer": 20, "gate_layer": "screening_layer"}
+    with pytest.raises(ValueError, match=r"'P5' is not a gate; gates: \['L10_1', 'L10_2'"):
+        with_gds({"file": "dqd.gds", "layers": [fingers, strips]})

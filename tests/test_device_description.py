@@ -446,3 +446,47 @@ def test_bad_gds_mappings_are_refused_by_name(tmp_path):
     strips = {"layer": 20, "gate_layer": "screening_layer"}
     with pytest.raises(ValueError, match=r"'P5' is not a gate; gates: \['L10_1', 'L10_2'"):
         with_gds({"file": "dqd.gds", "layers": [fingers, strips]})
+
+
+def test_a_geometry_ensemble_varies_the_pitch_of_a_described_device(tmp_path):
+    """device.params paths of a template device vary the geometry: one device (mesh, gate
+    solves, basis) per pitch, every realisation solved, the dot regions following the pitch."""
+    from femvalley.config.ensemble import EnsembleConfig
+    from femvalley.ensemble import run_ensemble
+
+    from .conftest import COARSE_STUDY_PARAMS
+
+    dev = tmp_path / "dev.toml"
+    dev.write_text(
+        'template = "linear_array"\n[params]\nname = "pitch_study"\n'
+        'finger_names = ["B4", "P5", "B5", "P6", "B6"]\n'
+    )
+    cfg = EnsembleConfig.from_dict(
+        {
+            "model": "bo2d",
+            "device": {"name": str(dev), "params": COARSE_STUDY_PARAMS},
+            "detuning": {"points": 3},
+            "solver": {"n_states": 4},
+            "output": {"figures": False, "vtu_states": 0},
+            "convergence": {"estimate": "none"},
+            "ensemble": {
+                "seeds": 1,
+                "combine": "zip",
+                "parameters": {
+                    "device.params.finger_pitch_nm": [50.0, 70.0],
+                    "device.params.finger_width_nm": [25.0, 35.0],
+                },
+            },
+        }
+    )
+    right = [cfg.point_config(i).device.resolved().description.dots[1] for i in range(2)]
+    assert [d.rectangle_nm[1] for d in right] == [1.75 * 50.0, 1.75 * 70.0]
+    res = run_ensemble(cfg, out_dir=tmp_path / "out", progress=False)
+    assert np.all(res.done == 1)
+    assert np.all(np.isfinite(res.energies_meV))
+    setups = [k for k in res.summary.timings_s if k.startswith("group_")]
+    assert len(setups) == 2  # one device per pitch
+    assert [c.parameters["device.params.finger_pitch_nm"] for c in res.summary.combinations] == [
+        50.0,
+        70.0,
+    ]

@@ -1,7 +1,7 @@
 """Shared gmsh plumbing of the device builders (the only other place gmsh is touched).
 
-- :func:`session`: an initialised, deterministic gmsh model (one thread, fixed seed, quiet),
-  always finalised;
+- :func:`session`: an initialised, deterministic gmsh model, always finalised;
+- :func:`deterministic_options`: one thread, a fixed seed, quiet (also for pygmsh geometries);
 - :func:`in_box`: entities inside an axis-aligned box;
 - :func:`size_boxes`: a minimum of Box size fields (fine boxes in a coarse background);
 - :func:`to_meshio`: the physical groups as a meshio mesh, with groups that may overlap
@@ -36,16 +36,21 @@ def session(name: str) -> Iterator[Any]:
         gmsh.finalize()
     gmsh.initialize(interruptible=False)
     try:
-        gmsh.option.setNumber("General.Terminal", 0)
-        gmsh.option.setNumber("General.NumThreads", 1)  # deterministic meshes
-        gmsh.option.setNumber("Mesh.RandomSeed", 1)
-        gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 0)
-        gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
-        gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
+        deterministic_options(gmsh)
         gmsh.model.add(name)
         yield gmsh
     finally:
         gmsh.finalize()
+
+
+def deterministic_options(gmsh: Any) -> None:
+    """Quiet, one thread, a fixed seed; sizes from the size fields only (not points, curves)."""
+    gmsh.option.setNumber("General.Terminal", 0)
+    gmsh.option.setNumber("General.NumThreads", 1)  # deterministic meshes
+    gmsh.option.setNumber("Mesh.RandomSeed", 1)
+    gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 0)
+    gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
+    gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
 
 
 def in_box(gmsh: Any, dim: int, box: Box, eps: float = 1e-3) -> list[int]:

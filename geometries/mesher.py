@@ -50,12 +50,7 @@ def _geometry() -> Iterator[Any]:
     if gmsh.isInitialized():
         gmsh.finalize()
     with pygmsh.occ.Geometry() as geom:
-        gmsh.option.setNumber("General.Terminal", 0)
-        gmsh.option.setNumber("General.NumThreads", 1)  # deterministic meshes
-        gmsh.option.setNumber("Mesh.RandomSeed", 1)
-        gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 0)
-        gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
-        gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
+        _gmsh.deterministic_options(gmsh)
         yield geom
 
 

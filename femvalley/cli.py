@@ -611,7 +611,8 @@ def _devices() -> int:
     from geometries.catalog import load_description, shipped_devices
     from geometries.device import resolve_device
 
-    rows = [("builder", n, resolve_device(n).gates, resolve_device(n).plungers) for n in DEVICES]
+    builders = [resolve_device(n) for n in DEVICES]
+    rows = [("builder", n, d.gates, d.plungers) for n, d in zip(DEVICES, builders)]
     for name in shipped_devices():
         d = load_description(name)
         rows.append(("description", name, d.gate_names, d.plungers))

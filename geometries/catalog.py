@@ -27,6 +27,7 @@ from geometries.linear_array import LinearArrayParams
 __all__ = [
     "DEVICE_DIR",
     "TEMPLATES",
+    "dataclass_params",
     "description_path",
     "load_description",
     "load_with_params",
@@ -52,14 +53,22 @@ def template_params(
     """Return the parameters of ``template`` with ``params`` set (checked by name)."""
     if template not in TEMPLATES:
         raise ValueError(f"template = {template!r} is not known; allowed: {sorted(TEMPLATES)}")
-    cls = TEMPLATES[template]
+    return dataclass_params(
+        TEMPLATES[template], params, where=where, owner=f"of template {template!r}"
+    )
+
+
+def dataclass_params(cls: type[Any], params: Mapping[str, Any], *, where: str, owner: str) -> Any:
+    """Build the parameter dataclass ``cls`` from ``params``, checked by name.
+
+    Lists become tuples (TOML has no tuples). An unknown field, or an error of the class's
+    own checks, raises ``ValueError`` prefixed with ``where`` (``unknown field(s) [...]
+    {owner}; allowed: [...]``).
+    """
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(params) - names)
     if unknown:
-        raise ValueError(
-            f"{where}: unknown field(s) {unknown} of template {template!r}; allowed: "
-            f"{sorted(names)}"
-        )
+        raise ValueError(f"{where}: unknown field(s) {unknown} {owner}; allowed: {sorted(names)}")
     values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
     try:
         return cls(**values)

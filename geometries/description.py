@@ -61,11 +61,12 @@ Units: nm, V.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from femvalley.config.checks import check_number
 
 __all__ = [
     "DeviceDescription",
@@ -83,14 +84,8 @@ Polygon = tuple[tuple[float, float], ...]
 
 
 def _number(name: str, value: Any, *, positive: bool = False, nonnegative: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} = {value!r} must be a number")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} = {value!r} must be finite")
-    if positive and not v > 0:
-        raise ValueError(f"{name} = {value!r} must be > 0")
-    if nonnegative and not v >= 0:
+    v = check_number(name, value, positive=positive)  # a finite number, named in errors
+    if nonnegative and v < 0:
         raise ValueError(f"{name} = {value!r} must be >= 0")
     return v
 

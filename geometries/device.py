@@ -29,6 +29,7 @@ from typing import Any
 from geometries import DEVICES, get_device
 from geometries.catalog import (
     TEMPLATES,
+    dataclass_params,
     description_path,
     load_description,
     load_with_params,
@@ -177,19 +178,9 @@ def resolve_device(
 
 
 def _module_params(module: ModuleType, name: str, params: Mapping[str, Any]) -> Any:
-    cls = module.Params
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(params) - names)
-    if unknown:
-        raise ValueError(
-            f"device.params: unknown field(s) {unknown} for device {name!r}; "
-            f"allowed: {sorted(names)}"
-        )
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"device.params: {err}") from err
+    return dataclass_params(
+        module.Params, params, where="device.params", owner=f"for device {name!r}"
+    )
 
 
 def _check_overrides(
@@ -242,33 +233,19 @@ def _description_vertex_estimate(desc: DeviceDescription) -> dict[str, int]:
     Tunnel Falls-like device at its default sizes: 50,064 vertices, 33,502 in the quantum
     region, scaled with the volumes and sizes)."""
     from geometries import _grid
-    from geometries.mesher import half_description_parts
+    from geometries.mesher import kp_axes
 
-    _, _, dots = half_description_parts(desc)
-    x0 = min(b.bounds[0] for b in dots.values())
-    y0 = min(b.bounds[1] for b in dots.values())
-    x1 = max(b.bounds[2] for b in dots.values())
-    y1 = max(b.bounds[3] for b in dots.values())
+    x, y, z = kp_axes(desc)  # cheap: three 1-D arrays
+    x0, x1, y0, y1 = x[0], x[-1], y[0], y[-1]
     m = desc.mesh
-    h, hz = m.kp_nm, m.kp_vertical_nm
-    layers = desc.layer_bounds_nm()
     qz0, qz1 = desc.quantum_z_nm
-    lo = min(layers[q][0] for q in desc.quantum_layers)
-    hi = max(layers[q][1] for q in desc.quantum_layers)
     mirrored = desc.mirror_x and abs(x0) < 1e-9
-    nx = _grid.uniform_steps(x1 - x0, h) + 1
-    nx = 2 * nx - 1 if mirrored else nx
-    ny = _grid.uniform_steps(y1 - y0, h) + 1
-    planes = sorted({layers[q][0] for q in desc.quantum_layers} | {hi})
-    nz = (
-        _grid.graded_steps(lo - qz0, fine_step_nm=hz, max_step_nm=h)
-        + sum(_grid.uniform_steps(b - a, hz) for a, b in zip(planes[:-1], planes[1:]))
-        + _grid.graded_steps(qz1 - hi, fine_step_nm=hz, max_step_nm=h)
-        + 1
-    )
+    nx = 2 * x.size - 1 if mirrored else x.size  # the reflection shares the plane x = 0
     volume = (x1 - x0) * (y1 - y0) * (qz1 - qz0) * (2 if mirrored else 1)
     quantum = 0.96 * volume / m.quantum_nm**3
     x0d, x1d, y0d, y1d = desc.domain_nm
     area = (x1d - x0d) * (y1d - y0d) / (270.0 * 200.0)  # relative to the Tunnel Falls domain
     rest = 16562 * area * (10.0 / m.near_gates_nm) ** 2 * (25.0 / m.far_nm)
-    return _grid.vertex_counts(nx, ny, nz, device_quantum=quantum, device_rest=math.ceil(rest))
+    return _grid.vertex_counts(
+        nx, y.size, z.size, device_quantum=quantum, device_rest=math.ceil(rest)
+    )

@@ -32,11 +32,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from geometries import _gmsh, _grid
 from geometries.description import DeviceDescription
 
-__all__ = ["build", "build_plane", "build_quantum", "half_description_parts"]
+__all__ = ["build", "build_plane", "build_quantum", "half_description_parts", "kp_axes"]
 
 Box = _gmsh.Box
 
@@ -264,22 +265,16 @@ def build_plane(desc: DeviceDescription) -> Any:
     return _gmsh.mirror_x(half, mirrored_names=_images(desc, dots, {}), scale_nm=_scale(desc))
 
 
-def build_quantum(desc: DeviceDescription) -> Any:
-    """Structured tetrahedral k.p mesh of the quantum region (no gmsh), for 3-D studies.
+def kp_axes(
+    desc: DeviceDescription,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """The axes (nm) of the structured k.p grid of :func:`build_quantum` (the x >= 0 half
+    with ``mirror_x``): ``mesh.kp_nm`` steps over the dot regions' bounding box in x and y;
+    in z ``mesh.kp_vertical_nm`` steps in the quantum layers, with a plane on each of their
+    interfaces, growing geometrically (ratio 1.5, up to ``mesh.kp_nm``) into the margins.
 
-    A tensor grid over the bounding box of the dot regions: ``mesh.kp_nm`` steps in x and y,
-    ``mesh.kp_vertical_nm`` steps across the quantum layers, growing geometrically (ratio
-    1.5, up to ``mesh.kp_nm``) into the margins, with grid planes on every interface of the
-    quantum layers. Every (x, y) column is discretised the same way, so the error of the
-    vertical confinement is the same everywhere and does not act as an in-plane potential.
-    The dot regions must tile their bounding box. Built for x >= 0 and mirrored with
-    ``mirror_x``.
-
-    Groups: the quantum layers and their neighbours (by name, materials of the description),
-    every dot region and ``quantum`` (everything).
+    Raises ``ValueError`` when the dot regions do not tile their bounding box.
     """
-    import meshio
-
     _, _, dots = half_description_parts(desc)
     bounds = np.array([b.bounds for b in dots.values()])
     x0, y0 = bounds[:, 0].min(), bounds[:, 1].min()
@@ -312,9 +307,28 @@ def build_quantum(desc: DeviceDescription) -> Any:
             else np.zeros(0),
         ]
     )
-    points, tets = _grid.tensor_tetra(
-        _grid.uniform_axis(x0, x1, h), _grid.uniform_axis(y0, y1, h), z
-    )
+    return _grid.uniform_axis(x0, x1, h), _grid.uniform_axis(y0, y1, h), z
+
+
+def build_quantum(desc: DeviceDescription) -> Any:
+    """Structured tetrahedral k.p mesh of the quantum region (no gmsh), for 3-D studies.
+
+    A tensor grid over the bounding box of the dot regions: ``mesh.kp_nm`` steps in x and y,
+    ``mesh.kp_vertical_nm`` steps across the quantum layers, growing geometrically (ratio
+    1.5, up to ``mesh.kp_nm``) into the margins, with grid planes on every interface of the
+    quantum layers. Every (x, y) column is discretised the same way, so the error of the
+    vertical confinement is the same everywhere and does not act as an in-plane potential.
+    The dot regions must tile their bounding box. Built for x >= 0 and mirrored with
+    ``mirror_x``.
+
+    Groups: the quantum layers and their neighbours (by name, materials of the description),
+    every dot region and ``quantum`` (everything).
+    """
+    import meshio
+
+    _, _, dots = half_description_parts(desc)
+    layers = desc.layer_bounds_nm()
+    points, tets = _grid.tensor_tetra(*kp_axes(desc))
     centres = points[tets].mean(axis=1)
     everything = np.arange(len(tets))
     cell_sets: dict[str, list[Any]] = {}

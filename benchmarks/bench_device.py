@@ -1,7 +1,8 @@
 """Tunnel Falls device: mesh generation and all gate solves at three refinement levels.
 
 For each level (quantum / device / far mesh size in nm), in a fresh process: gmsh meshing of
-the x >= 0 half plus the mirror (``geometries.tunnel_falls.build``) and conversion to
+the x >= 0 half plus the mirror (the shipped description ``tunnel_falls``, meshed by
+``geometries.mesher.build``) and conversion to
 scikit-fem, then the 7 unit-gate solves + offset solve with the direct method (one CHOLMOD
 factorisation) and with AMG-preconditioned CG, each with wall time and peak resident memory
 above the level at its start. Also the minimum of U under each plunger at the reference biases,
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 LEVELS = {
     "coarse": {"quantum_mesh_size_nm": 4.0, "device_mesh_size_nm": 15.0, "mesh_size_nm": 30.0},
-    "default": {},  # TunnelFallsParams() defaults: 2 / 10 / 25 nm
+    "default": {},  # the template's defaults: 2 / 10 / 25 nm
     "fine": {"quantum_mesh_size_nm": 1.4, "device_mesh_size_nm": 7.0, "mesh_size_nm": 20.0},
 }
 
@@ -35,17 +36,12 @@ def run(level: str) -> dict:
 
     from femvalley.electrostatics import solve_gates
     from femvalley.mesh import from_meshio
-    from geometries.tunnel_falls import (
-        GATES,
-        MATERIALS,
-        REFERENCE_BIASES_V,
-        TunnelFallsParams,
-        build,
-    )
+    from geometries.device import resolve_device
 
-    params = TunnelFallsParams(**LEVELS[level])
+    dev = resolve_device("tunnel_falls", LEVELS[level])
+    params = dev.params
     with PeakRSS() as m:
-        mesh = from_meshio(build(params), dim=3)
+        mesh = from_meshio(dev.build(), dim=3)
     out = {
         "level": level,
         "sizes_nm": [
@@ -62,9 +58,9 @@ def run(level: str) -> dict:
     phis = {}
     for method in ("direct", "amg"):
         with PeakRSS() as s:
-            gp = solve_gates(mesh, permittivity=MATERIALS, gates=GATES, method=method)
+            gp = solve_gates(mesh, permittivity=dev.materials, gates=dev.gates, method=method)
         out[method] = {"s": s.seconds, "mb": s.delta_mb, "timings": gp.timings_s}
-        phis[method] = gp.potential_V(REFERENCE_BIASES_V)
+        phis[method] = gp.potential_V(dev.reference_biases_V)
     out["max_dphi_V"] = float(np.abs(phis["direct"] - phis["amg"]).max())
     u = -1000.0 * phis["direct"]
     well = np.unique(mesh.t[:, mesh.subdomains["well"]])

@@ -27,14 +27,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 def main() -> None:
     from _memory import PeakRSS
 
-    import geometries.tunnel_falls as tf
     from femvalley.electrostatics import solve_gates
     from femvalley.mesh import from_meshio
+    from geometries.device import resolve_device
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--levels", type=int, default=3)
     args = ap.parse_args()
-    biases = dict(tf.REFERENCE_BIASES_V, B5=1.45)
+    biases = dict(resolve_device("tunnel_falls").reference_biases_V, B5=1.45)
     # top of the well under the plunger and under the barrier; 4 nm lower for the field
     pts = np.array([[-52.5, 0.0, 2.0], [0.0, 0.0, 2.0], [-52.5, 0.0, -2.0]]).T
     print(f"# machine: {platform.machine()}, Python {platform.python_version()}, 2 cores")
@@ -47,14 +47,13 @@ def main() -> None:
     for level in range(args.levels):
         q, d = 4.0 / 2 ** (level / 2), 10.0 / 2 ** (level / 2)
         t0 = time.perf_counter()
-        mesh = from_meshio(
-            tf.build(tf.TunnelFallsParams(quantum_mesh_size_nm=q, device_mesh_size_nm=d)), dim=3
-        )
+        dev = resolve_device("tunnel_falls", {"quantum_mesh_size_nm": q, "device_mesh_size_nm": d})
+        mesh = from_meshio(dev.build(), dim=3)
         meshes.append((q, d, mesh, time.perf_counter() - t0))
     for order in (1, 2):
         for q, d, mesh, t_mesh in meshes:
             with PeakRSS() as mem:
-                gp = solve_gates(mesh, permittivity=tf.MATERIALS, gates=tf.GATES, order=order)
+                gp = solve_gates(mesh, permittivity=dev.materials, gates=dev.gates, order=order)
             u = -1000.0 * gp.potential_at_V(pts, biases)
             n = mesh.nvertices + (0 if gp.edge_offset_V is None else gp.edge_offset_V.size)
             print(

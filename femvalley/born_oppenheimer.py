@@ -14,7 +14,7 @@ detuning) becomes ``<chi|D|chi>(x, y)``: exact to first order (Hellmann-Feynman)
 second order is ``(variation of D across the ~5 nm of chi)^2 / (vertical gap)``, negligible.
 
 The columns are the vertical lines of a tensor grid (the structured k.p mesh,
-:func:`geometries.tunnel_falls.build_quantum`). Every column is discretised with P1 elements
+:func:`geometries.mesher.build_quantum`). Every column is discretised with P1 elements
 on the grid's z nodes: the stiffness and the potential mass matrices are tridiagonal, and the
 lowest eigenvalue of every column is found at once, vectorised over the columns: bisection on
 the Sturm count (the number of negative pivots of ``A - lambda B`` is the number of eigenvalues
@@ -472,7 +472,7 @@ def reduce_to_plane(
     Parameters
     ----------
     mesh : skfem.MeshTet
-        A tensor-grid mesh (e.g. :func:`geometries.tunnel_falls.build_quantum`) with one
+        A tensor-grid mesh (e.g. :func:`geometries.mesher.build_quantum`) with one
         subdomain per material; material interfaces on grid planes (they may be stepped).
     electron_energy_meV : array_like (nvertices,)
         ``-1000 phi`` (or any potential) at the vertices, without the band offsets.

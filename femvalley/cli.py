@@ -157,8 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     mesh.add_argument(
         "device",
         metavar="DEVICE",
-        help="a builder (tunnel_falls, five_gate_dqd), a shipped description (femvalley "
-        "devices) or a description file (*.toml)",
+        help="a shipped device (femvalley devices: tunnel_falls, five_gate_dqd, ...) or a "
+        "description file (*.toml)",
     )
     mesh.add_argument(
         "--out",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-DEVICES = ("tunnel_falls", "five_gate_dqd")
+DEVICES = ("five_gate_dqd",)
 
 __all__ = ["DEVICES", "get_device"]
 

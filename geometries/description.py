@@ -428,6 +428,15 @@ class DeviceDescription:
         hi = max(b[q][1] for q in self.quantum_layers)
         return lo - self.quantum_margin_nm, hi + self.quantum_margin_nm
 
+    @property
+    def plane_z_nm(self) -> float:
+        """Height of the in-plane cut for top views and 2-D samples: the middle of the quantum
+        layers, nm."""
+        b = self.layer_bounds_nm()
+        lo = min(b[q][0] for q in self.quantum_layers)
+        hi = max(b[q][1] for q in self.quantum_layers)
+        return 0.5 * (lo + hi)
+
     def gate_z_nm(self, gate: Gate) -> tuple[float, float]:
         """(z_bottom, z_top) of a gate, nm."""
         if gate.z_nm is not None:

@@ -119,6 +119,13 @@ class Device:
         assert self.description is not None
         return build_quantum(self.description)
 
+    @property
+    def plane_z_nm(self) -> float:
+        """Height of the in-plane cut for top views and 2-D samples (nm)."""
+        if self.description is not None:
+            return self.description.plane_z_nm
+        return float(self.params.plane_z_nm)
+
     def gate_outlines_nm(self) -> dict[str, tuple[float, float, float, float]]:
         """Top-view bounding rectangle (x0, x1, y0, y1) of every gate, for plots."""
         if self.description is not None:

@@ -27,9 +27,11 @@ Units: nm, V.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
+from femvalley.config.checks import check_number
 from geometries.description import DeviceDescription, DotRegion, Gate, Layer, MeshSizes
 
 __all__ = ["LinearArrayParams", "STACK"]
@@ -95,6 +97,14 @@ class LinearArrayParams:
     screening_V: float = -0.5
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith(("_nm", "_V")) and value is not None:
+                # lengths > 0 except the margins (>= 0); biases of any sign
+                positive = f.name.endswith("_nm") and not f.name.startswith("margin_")
+                check_number(f.name, value, positive=positive)
+                if f.name.startswith("margin_") and value < 0:
+                    raise ValueError(f"{f.name} = {value!r} must be >= 0")
         n = self.n_dots
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n_dots = {n!r} must be an integer >= 1")
@@ -107,6 +117,13 @@ class LinearArrayParams:
             raise ValueError(
                 f"finger_width_nm = {self.finger_width_nm} must be < finger_pitch_nm = "
                 f"{self.finger_pitch_nm} (fingers must not touch)"
+            )
+        q, below, above = self.quantum_margin_nm, self.buffer_nm, self.barrier_nm
+        numbers = all(isinstance(v, (int, float)) for v in (q, below, above))
+        if numbers and not q < min(below, above):
+            raise ValueError(
+                f"quantum_margin_nm = {q!r} must be < buffer_nm = {below!r} and barrier_nm = "
+                f"{above!r}: the quantum region ends inside the SiGe on both sides of the well"
             )
         w = self.dot_width_nm
         if w is not None and not (math.isfinite(w) and 0 < w <= self.domain_nm[3] * 2):

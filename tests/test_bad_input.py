@@ -331,9 +331,9 @@ STUDY_CASES = [
         id="int-in-alloy-profile",
     ),
     pytest.param(
-        '[device.params]\ndot_centre_x_nm = "x"\n',
-        ["dot_centre_x_nm"],
-        id="string-for-dot-centre",
+        '[device.params]\ndot_width_nm = "x"\n',
+        ["dot_width_nm"],
+        id="string-for-dot-width",
     ),
 ]
 

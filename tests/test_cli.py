@@ -55,7 +55,7 @@ def test_devices_lists_the_builders_and_the_shipped_descriptions(capsys):
     assert main(["devices"]) == 0
     lines = capsys.readouterr().out.splitlines()
     kinds = {tuple(line.split()[:2]) for line in lines}
-    assert {("tunnel_falls", "builder"), ("five_gate_dqd", "builder")} <= kinds
+    assert ("five_gate_dqd", "builder") in kinds
     assert {("triple_dot", "description"), ("tunnel_falls", "description")} <= kinds
     triple = next(line for line in lines if line.startswith("triple_dot"))
     assert "dot_1 under P1, dot_2 under P2, dot_3 under P3" in triple

@@ -45,11 +45,10 @@ def test_valley_dot_2d(tmp_path):
     ],
 )
 def test_device_electrostatics(tmp_path, device, sizes, plungers):
-    from geometries import get_device
+    from geometries.device import resolve_device
 
     mod = _load("device_electrostatics")
-    params = get_device(device).Params(mesh_size_nm=30.0, **sizes)
-    out = mod.run(tmp_path, device, params)
+    out = mod.run(tmp_path, device, {"mesh_size_nm": 30.0, **sizes})
     # one minimum per dot, on the channel axis, mirror images of each other, nearer to its
     # plunger than to any other finger (the barrier between the dots, biased above the outer
     # ones, pushes both minima inwards: 15.6 nm from the plunger's centre for tunnel_falls
@@ -61,7 +60,7 @@ def test_device_electrostatics(tmp_path, device, sizes, plungers):
         xs.append(x)
     # each plunger acts more on its own dot than on the other one
     arms = out["lever_arms_meV_per_mV"]
-    left, right = get_device(device).PLUNGERS.values()
+    left, right = resolve_device(device).plungers.values()
     assert arms["dot_L"][left] > 1.2 * arms["dot_L"][right]
     assert arms["dot_R"][right] > 1.2 * arms["dot_R"][left]
     # the channel-axis U has a barrier between the two minima

@@ -1,4 +1,5 @@
-"""The Tunnel Falls-like Si/SiGe double dot: labels, volumes, gates, mesh sizes, electrostatics."""
+"""The Tunnel Falls-like Si/SiGe double dot (the shipped description ``tunnel_falls``):
+partition, gate heights, conformity, mesh sizes, electrostatics, plane and k.p meshes."""
 
 from __future__ import annotations
 
@@ -9,21 +10,29 @@ from skfem import Basis, ElementTetP0, ElementTetP2, ElementTriP0, Functional
 from femvalley.electrostatics import solve_gates
 from femvalley.materials import get_material
 from femvalley.mesh import from_meshio, probe_matrix, require_groups
-from geometries.tunnel_falls import (
-    FINGERS,
-    GATES,
-    MATERIALS,
-    REFERENCE_BIASES_V,
-    TunnelFallsParams,
-    build,
-    build_plane,
-    build_quantum,
-)
+from geometries.catalog import load_with_params
+from geometries.mesher import build, build_plane, build_quantum
 
 from .conftest import edge_lengths
 
-COARSE = TunnelFallsParams(mesh_size_nm=30.0, device_mesh_size_nm=15.0, quantum_mesh_size_nm=5.0)
+SIZES = {"mesh_size_nm": 30.0, "device_mesh_size_nm": 15.0, "quantum_mesh_size_nm": 5.0}
+COARSE, PARAMS = load_with_params("tunnel_falls", SIZES)
+MATERIALS = COARSE.materials
+GATES = COARSE.gate_names
+FINGERS = ("B4", "P5", "B5", "P6", "B6")
+REFERENCE_BIASES_V = dict(COARSE.reference_biases_V)
 LAYERS = tuple(MATERIALS)
+
+
+def _box(name):
+    """(x0, y0, z0, dx, dy, dz) of a gate."""
+    x0, x1, y0, y1 = COARSE.gate_outlines_nm()[name]
+    z0, z1 = COARSE.gate_z_nm(next(g for g in COARSE.gates if g.name == name))
+    return (x0, y0, z0, x1 - x0, y1 - y0, z1 - z0)
+
+
+GATE_BOXES = {g: _box(g) for g in GATES}
+DOT_SIZE_NM = (105.0, 80.0)
 
 
 @pytest.fixture(scope="module")
@@ -57,36 +66,30 @@ def test_every_group_is_present(device):
     assert left | right == set(mesh.subdomains["quantum"])
 
 
-def test_layer_volumes_match_thickness_times_area(device):
+def test_dot_regions_are_those_of_the_reference_study(device):
+    """105 x 80 nm centred at x = -52.5 and +52.5 nm, the well and 6 nm of SiGe on both sides."""
     _, mesh = device
-    lx, ly = COARSE.domain_nm
-    boxes = COARSE.gate_boxes()
-    gate_volume = {
-        "screening_layer": sum(boxes[g][3] * boxes[g][4] * boxes[g][5] for g in ("SG", "CS")),
-        "finger_layer": sum(boxes[g][3] * boxes[g][4] * boxes[g][5] for g in FINGERS),
-    }
-    for layer, (z0, z1) in COARSE.layer_bounds_nm().items():
-        expected = lx * ly * (z1 - z0) - gate_volume.get(layer, 0.0)
-        assert _volume(mesh, layer) == pytest.approx(expected, rel=1e-9), layer
-    dx, dy = COARSE.dot_size_nm
+    dx, dy = DOT_SIZE_NM
     qz0, qz1 = COARSE.quantum_z_nm
-    for dot in ("dot_L", "dot_R"):
-        assert _volume(mesh, dot) == pytest.approx(dx * dy * (qz1 - qz0), rel=1e-9)
-    # the quantum region holds the whole well under the dots and 6 nm of SiGe on both sides
     assert qz1 - qz0 == pytest.approx(4.6 + 2 * 6.0)
+    for dot, centre in (("dot_L", -52.5), ("dot_R", 52.5)):
+        assert _volume(mesh, dot) == pytest.approx(dx * dy * (qz1 - qz0), rel=1e-9)
+        pts = mesh.p[:, np.unique(mesh.t[:, mesh.subdomains[dot]])]
+        np.testing.assert_allclose(pts.min(axis=1), [centre - dx / 2, -dy / 2, qz0], atol=1e-9)
+        np.testing.assert_allclose(pts.max(axis=1), [centre + dx / 2, dy / 2, qz1], atol=1e-9)
 
 
 def test_gates_are_surfaces_at_the_right_heights(device):
     _, mesh = device
     layers = COARSE.layer_bounds_nm()
-    for name, (x0, y0, z0, dx, dy, dz) in COARSE.gate_boxes().items():
+    for name, (x0, y0, z0, dx, dy, dz) in GATE_BOXES.items():
         pts = mesh.p[:, np.unique(mesh.facets[:, mesh.boundaries[name]])]
         np.testing.assert_allclose(pts.min(axis=1), [x0, y0, z0], atol=1e-9)
         np.testing.assert_allclose(pts.max(axis=1), [x0 + dx, y0 + dy, z0 + dz], atol=1e-9)
         layer = "finger_layer" if name in FINGERS else "screening_layer"
         assert (z0, z0 + dz) == pytest.approx(layers[layer])
     # fingers at 60 nm pitch, centres -120 ... 120; the finger layer starts 5 nm above SG/CS
-    centres = [COARSE.gate_boxes()[g][0] + 15.0 for g in FINGERS]
+    centres = [GATE_BOXES[g][0] + 15.0 for g in FINGERS]
     np.testing.assert_allclose(centres, [-120.0, -60.0, 0.0, 60.0, 120.0])
     assert layers["finger_layer"][0] - layers["screening_layer"][1] == pytest.approx(5.0)
     # z = 0 is the middle of the 4.6 nm well; 50 nm of SiGe, 1 nm cap, 5 + 5 nm oxides above
@@ -97,7 +100,8 @@ def test_gates_are_surfaces_at_the_right_heights(device):
 def test_mesh_is_conforming_across_material_interfaces(device):
     """Every facet with a single element lies on the outer box or on a gate surface."""
     _, mesh = device
-    lx, ly = COARSE.domain_nm
+    x0, x1, y0, y1 = COARSE.domain_nm
+    lx, ly = x1 - x0, y1 - y0
     layers = COARSE.layer_bounds_nm()
     zmin, zmax = layers["buffer"][0], layers["cover"][1]
     c = mesh.p[:, mesh.facets[:, mesh.boundary_facets()]].mean(axis=1)
@@ -108,7 +112,7 @@ def test_mesh_is_conforming_across_material_interfaces(device):
         | np.isclose(c[2], zmax)
     )
     on_gate = np.zeros(c.shape[1], dtype=bool)
-    for x0, y0, z0, dx, dy, dz in COARSE.gate_boxes().values():
+    for x0, y0, z0, dx, dy, dz in GATE_BOXES.values():
         inside = np.all(
             (c >= np.array([[x0], [y0], [z0]]) - 1e-9)
             & (c <= np.array([[x0 + dx], [y0 + dy], [z0 + dz]]) + 1e-9),
@@ -120,8 +124,11 @@ def test_mesh_is_conforming_across_material_interfaces(device):
 
 def test_requested_mesh_size_holds_in_quantum_region(device):
     _, mesh = device
-    finer = TunnelFallsParams(mesh_size_nm=40.0, device_mesh_size_nm=20.0, quantum_mesh_size_nm=3.5)
-    for m, h in ((mesh, COARSE.quantum_mesh_size_nm), (from_meshio(build(finer)), 3.5)):
+    finer = load_with_params(
+        "tunnel_falls",
+        {"mesh_size_nm": 40.0, "device_mesh_size_nm": 20.0, "quantum_mesh_size_nm": 3.5},
+    )[0]
+    for m, h in ((mesh, PARAMS.quantum_mesh_size_nm), (from_meshio(build(finer)), 3.5)):
         lengths = edge_lengths(m, "quantum")
         assert np.median(lengths) <= 1.35 * h
         assert np.percentile(lengths, 95) <= 2.0 * h
@@ -131,25 +138,15 @@ def test_requested_mesh_size_holds_in_quantum_region(device):
         assert np.median(np.linalg.norm(m.p[:, t[0]] - m.p[:, t[1]], axis=0)) > 2.0 * h
 
 
-def test_meshing_is_deterministic(device):
-    m1, _ = device
-    m2 = build(COARSE)
-    np.testing.assert_array_equal(m1.points, m2.points)
-    np.testing.assert_array_equal(m1.cells_dict["tetra"], m2.cells_dict["tetra"])
-    for name in m1.cell_sets:
-        for a, b in zip(m1.cell_sets[name], m2.cell_sets[name]):
-            np.testing.assert_array_equal(a, b)
-
-
 def test_bad_parameters_name_the_field():
-    with pytest.raises(ValueError, match="finger_width_nm"):
-        TunnelFallsParams(finger_width_nm=60.0)
-    with pytest.raises(ValueError, match="well_nm"):
-        TunnelFallsParams(well_nm=-1.0)
-    with pytest.raises(ValueError, match="quantum_margin_nm"):
-        TunnelFallsParams(quantum_margin_nm=60.0)
-    with pytest.raises(ValueError, match="dot_centre_x_nm"):
-        TunnelFallsParams(dot_centre_x_nm=40.0)
+    for params, field in (
+        ({"finger_width_nm": 60.0}, "finger_width_nm"),
+        ({"well_nm": -1.0}, "well"),
+        ({"quantum_margin_nm": 60.0}, "quantum_margin_nm"),
+        ({"dot_width_nm": 400.0}, "dot_width_nm"),
+    ):
+        with pytest.raises(ValueError, match=field):
+            load_with_params("tunnel_falls", params)
 
 
 def _band_edge_at_vertices(mesh, phi):
@@ -164,7 +161,7 @@ def _band_edge_at_vertices(mesh, phi):
 def test_minima_of_U_lie_in_the_well_under_the_plungers(device, potentials):
     _, mesh = device
     u = _band_edge_at_vertices(mesh, potentials.potential_V(REFERENCE_BIASES_V))
-    centres = COARSE.finger_centres_nm()
+    centres = PARAMS.finger_centres_nm()
     well = COARSE.layer_bounds_nm()["well"]
     minima = {}
     for dot, plunger in (("dot_L", "P5"), ("dot_R", "P6")):
@@ -232,7 +229,7 @@ def test_plane_mesh_of_the_dot_regions(potentials):
     require_groups(plane, regions=["dot_L", "dot_R", "quantum"], boundaries=["edge"])
     # the edge is the outer boundary only: the mirror plane between the dots is interior
     assert len(plane.boundaries["edge"]) == len(plane.boundary_facets())
-    dx, dy = COARSE.dot_size_nm
+    dx, dy = DOT_SIZE_NM
     for dot in ("dot_L", "dot_R"):
         area = Functional(lambda w: 1.0 + 0 * w.x[0]).assemble(
             Basis(plane, ElementTriP0(), elements=plane.subdomains[dot])
@@ -265,11 +262,13 @@ def test_plane_mesh_of_the_dot_regions(potentials):
 def test_structured_kp_mesh_of_the_quantum_region(potentials):
     """Tensor grid: exact volumes, grid planes on the interfaces, conforming, mirror symmetric,
     and the same vertical grid in every column."""
-    p = TunnelFallsParams(kp_mesh_size_nm=6.0, kp_vertical_mesh_size_nm=0.8)
-    m = from_meshio(build_quantum(p), dim=3)
+    d, p = load_with_params(
+        "tunnel_falls", {"kp_mesh_size_nm": 6.0, "kp_vertical_mesh_size_nm": 0.8}
+    )
+    m = from_meshio(build_quantum(d), dim=3)
     require_groups(m, regions=["buffer", "well", "barrier", "dot_L", "dot_R", "quantum"])
-    dx, dy = p.dot_size_nm
-    z0, z1 = p.quantum_z_nm
+    dx, dy = DOT_SIZE_NM
+    z0, z1 = d.quantum_z_nm
     for region, height in (
         ("well", p.well_nm),
         ("buffer", -p.well_nm / 2 - z0),

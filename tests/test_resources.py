@@ -25,7 +25,8 @@ from femvalley.resources import (
     machine_memory_bytes,
 )
 from femvalley.study import run_study
-from geometries import _grid, five_gate_dqd, tunnel_falls
+from geometries import _grid
+from geometries.device import resolve_device
 
 from .conftest import COARSE_STUDY_PARAMS
 
@@ -42,21 +43,22 @@ def test_step_counts_equal_the_axes_they_count():
 
 
 @pytest.mark.parametrize(
-    ("module", "params"),
+    ("name", "params"),
     [
-        (tunnel_falls, {}),
-        (tunnel_falls, {"kp_mesh_size_nm": 3.0}),
-        (tunnel_falls, {"kp_mesh_size_nm": 4.1, "kp_vertical_mesh_size_nm": 0.37}),
-        (tunnel_falls, {"dot_size_nm": (60.0, 50.0), "dot_centre_x_nm": 40.0}),
-        (five_gate_dqd, {}),
-        (five_gate_dqd, {"stepped_interface": True, "kp_mesh_size_nm": 2.7}),
-        (five_gate_dqd, {"kp_box_nm": (90.0, 30.0), "kp_vertical_mesh_size_nm": 0.4}),
+        ("tunnel_falls", {}),
+        ("tunnel_falls", {"kp_mesh_size_nm": 3.0}),
+        ("tunnel_falls", {"kp_mesh_size_nm": 4.1, "kp_vertical_mesh_size_nm": 0.37}),
+        ("tunnel_falls", {"dot_width_nm": 50.0, "finger_pitch_nm": 45.0}),
+        ("triple_dot", {"kp_mesh_size_nm": 3.3}),
+        ("five_gate_dqd", {}),
+        ("five_gate_dqd", {"stepped_interface": True, "kp_mesh_size_nm": 2.7}),
+        ("five_gate_dqd", {"kp_box_nm": (90.0, 30.0), "kp_vertical_mesh_size_nm": 0.4}),
     ],
 )
-def test_structured_kp_meshes_are_counted_exactly_without_building_them(module, params):
-    p = module.Params(**params)
-    counts = p.vertex_estimate()
-    mesh = module.build_quantum(p)
+def test_structured_kp_meshes_are_counted_exactly_without_building_them(name, params):
+    device = resolve_device(name, params)
+    counts = device.vertex_estimate()
+    mesh = device.build_quantum()
     assert counts["structured_kp"] == len(mesh.points)
     assert counts["plane"] * counts["columns_z"] == len(mesh.points)
 

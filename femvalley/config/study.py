@@ -110,11 +110,11 @@ __all__ = [
 class DeviceConfig:
     """Which device, and overrides of its parameters.
 
-    ``name`` is a builder module of ``geometries`` (``tunnel_falls``, ``five_gate_dqd``), a
-    shipped description (``geometries/devices/*.toml``, e.g. ``triple_dot``) or the path of a
-    description file (``*.toml``; see ``docs/devices.md``). ``params`` override the builder's
-    parameters (``geometries.<name>.Params``), a template's parameters, or the mesh sizes of an
-    explicit description.
+    ``name`` is a shipped description (``geometries/devices/*.toml``: ``tunnel_falls``,
+    ``triple_dot``), a builder module of ``geometries`` (``five_gate_dqd``) or the path of a
+    description file (``*.toml``; see ``docs/devices.md``). ``params`` override a template's
+    parameters (``tunnel_falls``: ``geometries.linear_array.LinearArrayParams``), the mesh sizes
+    of an explicit description, or the builder's parameters (``geometries.<name>.Params``).
     """
 
     name: str = "tunnel_falls"

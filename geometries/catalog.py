@@ -19,14 +19,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from geometries.description import DeviceDescription
+from geometries.five_gate import FiveGateParams
 from geometries.linear_array import LinearArrayParams
 
 __all__ = [
     "DEVICE_DIR",
     "TEMPLATES",
+    "TemplateParams",
+    "TemplateParams",
     "dataclass_params",
     "description_path",
     "load_description",
@@ -38,8 +41,17 @@ __all__ = [
 #: where the shipped description files are
 DEVICE_DIR = Path(__file__).with_name("devices")
 
+
+class TemplateParams(Protocol):
+    """The parameters of a template: a frozen dataclass that makes its description."""
+
+    def description(self) -> DeviceDescription:
+        """The device description of these parameters."""
+        ...
+
+
 #: templates by name: their parameter classes (with a ``description()`` method)
-TEMPLATES: dict[str, type[LinearArrayParams]] = {"linear_array": LinearArrayParams}
+TEMPLATES: dict[str, type[Any]] = {"linear_array": LinearArrayParams, "five_gate": FiveGateParams}
 
 
 def shipped_devices() -> list[str]:
@@ -49,7 +61,7 @@ def shipped_devices() -> list[str]:
 
 def template_params(
     template: str, params: Mapping[str, Any], *, where: str = "params"
-) -> LinearArrayParams:
+) -> TemplateParams:
     """Return the parameters of ``template`` with ``params`` set (checked by name)."""
     if template not in TEMPLATES:
         raise ValueError(f"template = {template!r} is not known; allowed: {sorted(TEMPLATES)}")
@@ -102,7 +114,7 @@ def load_description(
 
 def load_with_params(
     device: str | Path, params: Mapping[str, Any] | None = None, *, where: str = "params"
-) -> tuple[DeviceDescription, LinearArrayParams | None]:
+) -> tuple[DeviceDescription, TemplateParams | None]:
     """Like :func:`load_description`; also return the template parameters (None if explicit).
 
     ``where`` names the overrides in messages (``"device.params"`` for a study's).

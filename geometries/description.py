@@ -74,6 +74,7 @@ __all__ = [
     "Gate",
     "Layer",
     "MeshSizes",
+    "Step",
     "ORIGIN_AT",
 ]
 
@@ -135,12 +136,23 @@ def _polygon(name: str, value: Any) -> Polygon:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Step:
+    """A terrace of a layer's top surface: raised by ``dz_nm`` (lowered if negative) over
+    ``x_nm = (x0, x1)``, across the whole domain in y. The layer above follows it."""
+
+    x_nm: tuple[float, float]
+    dz_nm: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class Layer:
-    """One layer of the stack: a name, a material and a thickness (nm)."""
+    """One layer of the stack: a name, a material, a thickness (nm) and, optionally, a
+    stepped top surface (terraces in x, e.g. a Si/SiO2 interface with atomic steps)."""
 
     name: str
     material: str
     thickness_nm: float
+    top_steps: tuple[Step, ...] = ()
 
     def __post_init__(self) -> None:
         from femvalley.materials import MATERIALS
@@ -152,6 +164,33 @@ class Layer:
                 f"{where}.material = {self.material!r} is not known; allowed: {sorted(MATERIALS)}"
             )
         _number(f"{where}.thickness_nm", self.thickness_nm, positive=True)
+        steps = []
+        for i, s in enumerate(self.top_steps):
+            at = f"{where}.top_steps[{i}]"
+            if not isinstance(s, Step):
+                raise ValueError(f"{at} must be a table {{x_nm = [x0, x1], dz_nm = dz}}")
+            x = s.x_nm
+            if not isinstance(x, (list, tuple)) or len(x) != 2:
+                raise ValueError(f"{at}.x_nm = {x!r} must be [x0, x1] in nm")
+            x0, x1 = (_number(f"{at}.x_nm[{j}]", v) for j, v in enumerate(x))
+            if not x1 > x0:
+                raise ValueError(f"{at}.x_nm = {list(x)!r} must have x1 > x0")
+            steps.append(Step(x_nm=(x0, x1), dz_nm=_number(f"{at}.dz_nm", s.dz_nm)))
+        steps.sort(key=lambda s: s.x_nm)
+        for a, b in zip(steps[:-1], steps[1:]):
+            if b.x_nm[0] < a.x_nm[1] - 1e-9:
+                raise ValueError(
+                    f"{where}.top_steps: the terraces x_nm = {list(a.x_nm)} and {list(b.x_nm)} "
+                    "overlap"
+                )
+        object.__setattr__(self, "top_steps", tuple(steps))
+
+    def top_shift_nm(self, x: float) -> float:
+        """How far the top surface is raised at ``x`` (nm; 0 off the terraces)."""
+        for s in self.top_steps:
+            if s.x_nm[0] <= x <= s.x_nm[1]:
+                return s.dz_nm
+        return 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -232,9 +271,12 @@ class DeviceDescription:
     #: (x0, x1, y0, y1) of the simulated region, nm
     domain_nm: tuple[float, float, float, float]
     dots: tuple[DotRegion, ...]
-    #: the layers of the quantum region and how far it reaches into their neighbours (nm)
+    #: the layers of the quantum region and how far it reaches into their neighbours (nm):
+    #: one number for both sides, or (below, above)
     quantum_layers: tuple[str, ...]
-    quantum_margin_nm: float = 6.0
+    quantum_margin_nm: float | tuple[float, float] = 6.0
+    #: (x0, x1, y0, y1) of the structured k.p grid, nm; default: the dot regions' bounding box
+    kp_box_nm: tuple[float, float, float, float] | None = None
     #: z = 0 at this point of this layer
     origin_layer: str | None = None
     origin_at: str = "bottom"
@@ -251,6 +293,9 @@ class DeviceDescription:
         object.__setattr__(self, "dots", tuple(self.dots))
         object.__setattr__(self, "quantum_layers", tuple(self.quantum_layers))
         object.__setattr__(self, "domain_nm", _rectangle("domain_nm", self.domain_nm))
+        if self.kp_box_nm is not None:
+            box = _rectangle("quantum.kp_box_nm", self.kp_box_nm)
+            object.__setattr__(self, "kp_box_nm", box)
         object.__setattr__(self, "reference_biases_V", dict(self.reference_biases_V))
         self._check_names()
         self._check_stack()
@@ -291,17 +336,44 @@ class DeviceDescription:
         idx = sorted(layers.index(q) for q in self.quantum_layers)
         if idx != list(range(idx[0], idx[-1] + 1)):
             raise ValueError(f"quantum.layers = {list(self.quantum_layers)} must be adjacent")
-        m = _number("quantum.margin_nm", self.quantum_margin_nm, nonnegative=True)
-        for side, j in (("below", idx[0] - 1), ("above", idx[-1] + 1)):
+        self._check_steps()
+        margins = self.quantum_margins_nm
+        sections = self.sections_nm()
+        for side, j, m in zip(("below", "above"), (idx[0] - 1, idx[-1] + 1), margins):
             if m > 0 and not 0 <= j < len(layers):
                 raise ValueError(
-                    f"quantum.margin_nm = {m}: there is no layer {side} the quantum layers"
+                    f"quantum.margin_nm = {m} ({side}): there is no layer {side} the quantum layers"
                 )
-            if 0 <= j < len(layers) and not m < self.layers[j].thickness_nm:
-                raise ValueError(
-                    f"quantum.margin_nm = {m} must be < the thickness of {layers[j]!r} "
-                    f"({self.layers[j].thickness_nm} nm, {side} the quantum layers)"
-                )
+            if 0 <= j < len(layers):
+                thinnest = min(b[layers[j]][1] - b[layers[j]][0] for _, _, b in sections)
+                if not m < thinnest:
+                    raise ValueError(
+                        f"quantum.margin_nm = {m} ({side}) must be < the thickness of "
+                        f"{layers[j]!r} ({thinnest:g} nm, {side} the quantum layers)"
+                    )
+
+    def _check_steps(self) -> None:
+        x0, x1, _, _ = self.domain_nm
+        for i, layer in enumerate(self.layers):
+            for k, s in enumerate(layer.top_steps):
+                where = f"layers.{layer.name}.top_steps[{k}]"
+                if i == len(self.layers) - 1:
+                    raise ValueError(
+                        f"{where}: the top layer ends the stack; only a layer with a layer "
+                        "above it can have a stepped top"
+                    )
+                if s.x_nm[0] < x0 - 1e-9 or s.x_nm[1] > x1 + 1e-9:
+                    raise ValueError(
+                        f"{where}.x_nm = {list(s.x_nm)} leaves the domain's x range "
+                        f"[{x0:g}, {x1:g}]"
+                    )
+        for a, b, bounds in self.sections_nm():
+            for name, (z0, z1) in bounds.items():
+                if not z1 - z0 > 1e-9:
+                    raise ValueError(
+                        f"layers.{name}: {z1 - z0:g} nm thick over x in [{a:g}, {b:g}] with the "
+                        "top_steps of it and of the layer below; it must stay > 0"
+                    )
 
     def _check_gates(self) -> None:
         import shapely
@@ -327,6 +399,14 @@ class DeviceDescription:
                     f"{where}: z range [{z0:g}, {z1:g}] nm cuts the quantum region "
                     f"[{q0:g}, {q1:g}] nm"
                 )
+            for layer in self.layers:
+                if layer.top_steps:
+                    tops = [b[layer.name][1] for _, _, b in self.sections_nm()]
+                    if z0 < max(tops) and z1 > min(tops):
+                        raise ValueError(
+                            f"{where}: z range [{z0:g}, {z1:g}] nm cuts the stepped top of "
+                            f"layer {layer.name!r} ({min(tops):g} to {max(tops):g} nm)"
+                        )
             if not domain.buffer(1e-9).contains(g.outline()):
                 raise ValueError(
                     f"{where}: the outline leaves the domain {list(self.domain_nm)} (x0, x1, "
@@ -365,6 +445,14 @@ class DeviceDescription:
             for b in self.dots[i + 1 :]:
                 if self.dot_box(a).intersection(self.dot_box(b)).area > 1e-9:
                     raise ValueError(f"dots.{a.name} and dots.{b.name} overlap")
+        if self.kp_box_nm is not None:
+            bx0, bx1, by0, by1 = self.kp_box_nm
+            union = shapely.union_all([self.dot_box(d) for d in self.dots])
+            if not union.buffer(1e-9).contains(shapely.box(bx0, by0, bx1, by1)):
+                raise ValueError(
+                    f"quantum.kp_box_nm = {list(self.kp_box_nm)} must lie inside the dot "
+                    "regions (their union covers the structured k.p grid)"
+                )
 
     def _check_biases(self) -> None:
         gates = [g.name for g in self.gates]
@@ -414,6 +502,54 @@ class DeviceDescription:
             z += x.thickness_nm
         raise AssertionError("origin layer checked")
 
+    def layer_bounds_at(self, x: float) -> dict[str, tuple[float, float]]:
+        """(z_bottom, z_top) of every layer at ``x`` (with the terraces of ``top_steps``), nm."""
+        nominal = self.layer_bounds_nm()
+        out = {}
+        shift_below = 0.0
+        for layer in self.layers:
+            z0, z1 = nominal[layer.name]
+            shift = layer.top_shift_nm(x)
+            out[layer.name] = (z0 + shift_below, z1 + shift)
+            shift_below = shift
+        return out
+
+    def sections_nm(self) -> list[tuple[float, float, dict[str, tuple[float, float]]]]:
+        """The x intervals ``(x0, x1, bounds)`` over which no layer boundary steps, with the
+        (z_bottom, z_top) of every layer on each: one interval, the whole domain, when no
+        layer has ``top_steps``."""
+        x0, x1, _, _ = self.domain_nm
+        cuts = {x0, x1}
+        for layer in self.layers:
+            for s in layer.top_steps:
+                cuts.update(v for v in s.x_nm if x0 < v < x1)
+        xs = sorted(cuts)
+        return [(a, b, self.layer_bounds_at(0.5 * (a + b))) for a, b in zip(xs[:-1], xs[1:])]
+
+    @property
+    def quantum_margins_nm(self) -> tuple[float, float]:
+        """How far the quantum region reaches below and above its layers, nm."""
+        m = self.quantum_margin_nm
+        if isinstance(m, (list, tuple)):
+            if len(m) != 2:
+                raise ValueError(
+                    f"quantum.margin_nm = {list(m)!r} must be one number or [below, above] in nm"
+                )
+            return (
+                _number("quantum.margin_nm[0]", m[0], nonnegative=True),
+                _number("quantum.margin_nm[1]", m[1], nonnegative=True),
+            )
+        v = _number("quantum.margin_nm", m, nonnegative=True)
+        return v, v
+
+    def quantum_z_at(self, x: float) -> tuple[float, float]:
+        """(z_bottom, z_top) of the quantum region at ``x``, nm."""
+        b = self.layer_bounds_at(x)
+        below, above = self.quantum_margins_nm
+        lo = min(b[q][0] for q in self.quantum_layers)
+        hi = max(b[q][1] for q in self.quantum_layers)
+        return lo - below, hi + above
+
     @property
     def stack_z_nm(self) -> tuple[float, float]:
         """(z_bottom, z_top) of the whole stack, nm."""
@@ -422,11 +558,10 @@ class DeviceDescription:
 
     @property
     def quantum_z_nm(self) -> tuple[float, float]:
-        """(z_bottom, z_top) of the quantum region: its layers and the margins, nm."""
-        b = self.layer_bounds_nm()
-        lo = min(b[q][0] for q in self.quantum_layers)
-        hi = max(b[q][1] for q in self.quantum_layers)
-        return lo - self.quantum_margin_nm, hi + self.quantum_margin_nm
+        """(z_bottom, z_top) of the quantum region, its layers and the margins (the lowest
+        bottom and highest top over the terraces when the layers are stepped), nm."""
+        zs = [self.quantum_z_at(0.5 * (a + b)) for a, b, _ in self.sections_nm()]
+        return min(z[0] for z in zs), max(z[1] for z in zs)
 
     @property
     def plane_z_nm(self) -> float:
@@ -487,15 +622,30 @@ class DeviceDescription:
                         "x = 0: make the description symmetric, or set mirror_x = false"
                     )
                 out[name] = match[0]
-        x0, x1, _, _ = self.domain_nm
-        if abs(x0 + x1) > 1e-9:
-            raise ValueError(
-                f"symmetry.mirror_x = true, but domain_nm x range [{x0:g}, {x1:g}] is not "
-                "centred on x = 0"
-            )
+        for what, (a, b) in (
+            ("domain_nm", self.domain_nm[:2]),
+            ("quantum.kp_box_nm", (self.kp_box_nm or (0.0, 0.0))[:2]),
+        ):
+            if abs(a + b) > 1e-9:
+                raise ValueError(
+                    f"symmetry.mirror_x = true, but {what} x range [{a:g}, {b:g}] is not "
+                    "centred on x = 0"
+                )
+        for layer in self.layers:
+            steps = {(round(s.x_nm[0], 9), round(s.x_nm[1], 9), s.dz_nm) for s in layer.top_steps}
+            images = {(-x1 + 0.0, -x0 + 0.0, dz) for x0, x1, dz in steps}
+            if steps != images:
+                raise ValueError(
+                    f"symmetry.mirror_x = true, but layers.{layer.name}.top_steps are not "
+                    "mirror symmetric in x = 0: set mirror_x = false"
+                )
         return out
 
     # -- I/O -------------------------------------------------------------------------------
+    def _margin_entry(self) -> float | list[float]:
+        below, above = self.quantum_margins_nm
+        return below if below == above else [below, above]
+
     @classmethod
     def from_dict(
         cls, data: Mapping[str, Any], *, base_dir: str | Path | None = None
@@ -532,7 +682,7 @@ class DeviceDescription:
             from geometries.gds import gates_from_gds
 
             gates += gates_from_gds(_table(data, "gds", None), base_dir=base_dir)
-        quantum = _table(data, "quantum", {"layers", "margin_nm"})
+        quantum = _table(data, "quantum", {"layers", "margin_nm", "kp_box_nm"})
         origin = _table(data, "origin", {"layer", "at"})
         symmetry = _table(data, "symmetry", {"mirror_x"})
         mirror = symmetry.get("mirror_x", False)
@@ -552,7 +702,8 @@ class DeviceDescription:
             domain_nm=data["domain_nm"],
             dots=tuple(_dot(i, d) for i, d in enumerate(_list(data, "dots"))),
             quantum_layers=tuple(layers),
-            quantum_margin_nm=quantum.get("margin_nm", 6.0),
+            quantum_margin_nm=_margin(quantum.get("margin_nm", 6.0)),
+            kp_box_nm=quantum.get("kp_box_nm"),
             origin_layer=origin.get("layer"),
             origin_at=origin.get("at", "bottom"),
             mesh=mesh,
@@ -577,12 +728,9 @@ class DeviceDescription:
             "name": self.name,
             "domain_nm": list(self.domain_nm),
             "symmetry": {"mirror_x": self.mirror_x},
-            "quantum": {"layers": list(self.quantum_layers), "margin_nm": self.quantum_margin_nm},
+            "quantum": {"layers": list(self.quantum_layers), "margin_nm": self._margin_entry()},
             "mesh": {f: getattr(self.mesh, f) for f in MeshSizes.__dataclass_fields__},
-            "layers": [
-                {"name": x.name, "material": x.material, "thickness_nm": x.thickness_nm}
-                for x in self.layers
-            ],
+            "layers": [],
             "gates": [],
             "dots": [
                 {"name": d.name, "plunger": d.plunger, "rectangle_nm": list(d.rectangle_nm)}
@@ -590,6 +738,17 @@ class DeviceDescription:
             ],
             "reference_biases_V": dict(self.reference_biases_V),
         }
+        if self.kp_box_nm is not None:
+            out["quantum"]["kp_box_nm"] = list(self.kp_box_nm)
+        for x in self.layers:
+            layer: dict[str, Any] = {
+                "name": x.name,
+                "material": x.material,
+                "thickness_nm": x.thickness_nm,
+            }
+            if x.top_steps:
+                layer["top_steps"] = [{"x_nm": list(s.x_nm), "dz_nm": s.dz_nm} for s in x.top_steps]
+            out["layers"].append(layer)
         if self.origin_layer is not None:
             out["origin"] = {"layer": self.origin_layer, "at": self.origin_at}
         for g in self.gates:
@@ -634,13 +793,31 @@ def _keys(where: str, entry: Mapping[str, Any], allowed: set[str], required: Seq
 
 
 def _layer(i: int, entry: Mapping[str, Any]) -> Layer:
+    where = f"layers[{i}]" if "name" not in entry else f"layers.{entry['name']}"
     _keys(
-        f"layers[{i}]",
+        where,
         entry,
-        {"name", "material", "thickness_nm"},
+        {"name", "material", "thickness_nm", "top_steps"},
         ("name", "material", "thickness_nm"),
     )
-    return Layer(name=entry["name"], material=entry["material"], thickness_nm=entry["thickness_nm"])
+    steps = entry.get("top_steps", [])
+    if not isinstance(steps, list) or not all(isinstance(s, Mapping) for s in steps):
+        raise ValueError(
+            f"{where}.top_steps must be a list of tables {{x_nm = [x0, x1], dz_nm = dz}}"
+        )
+    for k, s in enumerate(steps):
+        _keys(f"{where}.top_steps[{k}]", s, {"x_nm", "dz_nm"}, ("x_nm", "dz_nm"))
+    return Layer(
+        name=entry["name"],
+        material=entry["material"],
+        thickness_nm=entry["thickness_nm"],
+        top_steps=tuple(Step(x_nm=s["x_nm"], dz_nm=s["dz_nm"]) for s in steps),
+    )
+
+
+def _margin(value: Any) -> Any:
+    """A margin as read from TOML: a number, or a list [below, above] made a tuple."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _gate(i: int, entry: Mapping[str, Any]) -> Gate:

@@ -86,18 +86,52 @@ def half_description_parts(
     return (x0, x1, y0, y1), gates, dots
 
 
+def _pieces(
+    sections: Sequence[tuple[float, float, tuple[float, float]]], x0: float, x1: float
+) -> list[tuple[float, float, float, float]]:
+    """(xa, xb, z0, z1) of the boxes of a stepped slab within [x0, x1]: its sections, with
+    neighbours of equal height merged."""
+    out: list[tuple[float, float, float, float]] = []
+    for a, b, (z0, z1) in sections:
+        a, b = max(a, x0), min(b, x1)
+        if b - a <= 1e-9:
+            continue
+        if out and out[-1][1] == a and out[-1][2:] == (z0, z1):
+            out[-1] = (out[-1][0], b, z0, z1)
+        else:
+            out.append((a, b, z0, z1))
+    return out
+
+
+def layer_pieces(
+    desc: DeviceDescription, x0: float, x1: float
+) -> dict[str, list[tuple[float, float, float, float]]]:
+    """The boxes (xa, xb, z0, z1) of every layer within [x0, x1]: one per layer unless a
+    boundary of it is stepped (``top_steps``)."""
+    sections = desc.sections_nm()
+    return {
+        x.name: _pieces([(a, b, bounds[x.name]) for a, b, bounds in sections], x0, x1)
+        for x in desc.layers
+    }
+
+
+def quantum_pieces(desc: DeviceDescription, x0: float, x1: float) -> list[tuple[float, ...]]:
+    """The boxes (xa, xb, z0, z1) of the quantum region's z range within [x0, x1]."""
+    sections = [(a, b, desc.quantum_z_at(0.5 * (a + b))) for a, b, _ in desc.sections_nm()]
+    return list(_pieces(sections, x0, x1))
+
+
 def build(desc: DeviceDescription) -> Any:
     """Mesh the device and return a labelled meshio mesh (tetrahedra, nm)."""
     import gmsh
 
     (x0, x1, y0, y1), gates, dots = half_description_parts(desc)
-    layers = desc.layer_bounds_nm()
-    qz0, qz1 = desc.quantum_z_nm
+    pieces = layer_pieces(desc, x0, x1)
     with _geometry() as geom:
         occ = gmsh.model.occ
         slabs: dict[str, list[Any]] = {
-            name: [geom.add_box([x0, y0, z0], [x1 - x0, y1 - y0, z1 - z0])]
-            for name, (z0, z1) in layers.items()
+            name: [geom.add_box([a, y0, z0], [b - a, y1 - y0, z1 - z0]) for a, b, z0, z1 in boxes]
+            for name, boxes in pieces.items()
         }
         metal = []  # (gate, volume) of every extruded gate piece
         for g in desc.gates:
@@ -107,7 +141,8 @@ def build(desc: DeviceDescription) -> Any:
                 base = geom.add_polygon(np.column_stack([pts, np.full(len(pts), zb)]))
                 _, volume, _ = geom.extrude(base, [0.0, 0.0, zt - zb])
                 metal.append((g, volume))
-        for name, (z0, z1) in layers.items():
+        for name, boxes in pieces.items():
+            z0, z1 = min(p[2] for p in boxes), max(p[3] for p in boxes)
             tools = [
                 v
                 for g, v in metal
@@ -120,15 +155,13 @@ def build(desc: DeviceDescription) -> Any:
         if metal:
             occ.remove([v.dim_tag for _, v in metal], recursive=True)
         dot_boxes = [
-            geom.add_box(
-                [b.bounds[0], b.bounds[1], qz0],
-                [b.bounds[2] - b.bounds[0], b.bounds[3] - b.bounds[1], qz1 - qz0],
-            )
+            geom.add_box([a, b.bounds[1], z0], [c - a, b.bounds[3] - b.bounds[1], z1 - z0])
             for b in dots.values()
+            for a, c, z0, z1 in quantum_pieces(desc, b.bounds[0], b.bounds[2])
         ]
-        geom.boolean_fragments([s for pieces in slabs.values() for s in pieces], dot_boxes)
+        geom.boolean_fragments([s for parts in slabs.values() for s in parts], dot_boxes)
         occ.synchronize()
-        _volume_groups(gmsh, desc, layers, dots)
+        _volume_groups(gmsh, desc, dots)
         _gate_groups(gmsh, desc, gates)
         _mesh_sizes(gmsh, desc, (x0, x1, y0, y1), gates, dots)
         gmsh.option.setNumber("Mesh.Algorithm3D", 10)  # HXT: 5-10x faster (measured here)
@@ -152,26 +185,26 @@ def _images(
     return {n: names[n] for n in (*dots, *gates) if names[n] != n}
 
 
-def _volume_groups(
-    gmsh: Any,
-    desc: DeviceDescription,
-    layers: Mapping[str, tuple[float, float]],
-    dots: Mapping[str, Any],
-) -> None:
-    """Layer groups by the fragments' centres of mass, dot groups by their bounding boxes.
+def _volume_groups(gmsh: Any, desc: DeviceDescription, dots: Mapping[str, Any]) -> None:
+    """Layer groups by the fragments' centres of mass, dot groups by their bounding boxes
+    (the layer bounds and the quantum region's z range where the fragment is: every fragment
+    lies within one section of the terraces).
 
     (The notched remainder of a layer can have its centre of mass inside a dot box: the
     bounding box decides the dot regions.)
     """
     occ = gmsh.model.occ
-    qz0, qz1 = desc.quantum_z_nm
-    groups: dict[str, list[int]] = {name: [] for name in (*layers, *dots, "quantum")}
+    groups: dict[str, list[int]] = {x.name: [] for x in desc.layers}
+    groups.update({name: [] for name in (*dots, "quantum")})
     eps = 1e-6
     for _, tag in gmsh.model.getEntities(3):
-        cz = occ.getCenterOfMass(3, tag)[2]
+        cx, _, cz = occ.getCenterOfMass(3, tag)
+        lo, hi = np.split(np.asarray(gmsh.model.getBoundingBox(3, tag)), 2)
+        mid = 0.5 * (lo[0] + hi[0])
+        layers = desc.layer_bounds_at(mid)
         layer = next(n for n, (z0, z1) in layers.items() if z0 - eps <= cz <= z1 + eps)
         groups[layer].append(tag)
-        lo, hi = np.split(np.asarray(gmsh.model.getBoundingBox(3, tag)), 2)
+        qz0, qz1 = desc.quantum_z_at(mid)
         for name, box in dots.items():
             bx0, by0, bx1, by1 = box.bounds
             if np.all(lo >= np.array([bx0, by0, qz0]) - eps) and np.all(
@@ -265,49 +298,70 @@ def build_plane(desc: DeviceDescription) -> Any:
     return _gmsh.mirror_x(half, mirrored_names=_images(desc, dots, {}), scale_nm=_scale(desc))
 
 
+def _axis(breaks: Sequence[float], step: float) -> NDArray[np.float64]:
+    """Uniform steps of at most ``step`` between consecutive breaks (all of them grid points)."""
+    b: list[float] = []
+    for v in sorted(float(v) for v in breaks):
+        if not b or v - b[-1] > 1e-9:
+            b.append(v)
+    parts = [_grid.uniform_axis(p, q, step)[:-1] for p, q in zip(b[:-1], b[1:])]
+    return np.concatenate([*parts, [b[-1]]])
+
+
 def kp_axes(
     desc: DeviceDescription,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """The axes (nm) of the structured k.p grid of :func:`build_quantum` (the x >= 0 half
-    with ``mirror_x``): ``mesh.kp_nm`` steps over the dot regions' bounding box in x and y;
-    in z ``mesh.kp_vertical_nm`` steps in the quantum layers, with a plane on each of their
-    interfaces, growing geometrically (ratio 1.5, up to ``mesh.kp_nm``) into the margins.
+    with ``mirror_x``): ``mesh.kp_nm`` steps over ``quantum.kp_box_nm`` (default: the dot
+    regions' bounding box) in x and y, with grid planes on the dot regions' edges and the
+    terraces' edges; in z ``mesh.kp_vertical_nm`` steps in the quantum layers, with a plane on
+    each of their interfaces (every terrace's height), growing geometrically (ratio 1.5, up
+    to ``mesh.kp_nm``) into the margins.
 
-    Raises ``ValueError`` when the dot regions do not tile their bounding box.
+    Raises ``ValueError`` when the dot regions do not tile their bounding box (and no
+    ``kp_box_nm`` is given).
     """
-    _, _, dots = half_description_parts(desc)
-    bounds = np.array([b.bounds for b in dots.values()])
-    x0, y0 = bounds[:, 0].min(), bounds[:, 1].min()
-    x1, y1 = bounds[:, 2].max(), bounds[:, 3].max()
-    if abs(sum(b.area for b in dots.values()) - (x1 - x0) * (y1 - y0)) > 1e-6 * (x1 - x0) * (
-        y1 - y0
-    ):
-        raise ValueError(
-            f"{desc.name}: the dot regions do not tile their bounding box; the structured k.p "
-            "mesh needs a rectangular quantum region (use the device mesh: kp_mesh = 'device')"
-        )
+    (hx0, _, _, _), _, dots = half_description_parts(desc)
+    if desc.kp_box_nm is None:
+        bounds = np.array([b.bounds for b in dots.values()])
+        x0, y0 = bounds[:, 0].min(), bounds[:, 1].min()
+        x1, y1 = bounds[:, 2].max(), bounds[:, 3].max()
+        area = (x1 - x0) * (y1 - y0)
+        if abs(sum(b.area for b in dots.values()) - area) > 1e-6 * area:
+            raise ValueError(
+                f"{desc.name}: the dot regions do not tile their bounding box; the structured "
+                "k.p mesh needs a rectangular quantum region (set quantum.kp_box_nm inside "
+                "them, or use the device mesh: kp_mesh = 'device')"
+            )
+    else:
+        x0, x1, y0, y1 = desc.kp_box_nm
+        x0 = max(x0, hx0)
     h, hz = desc.mesh.kp_nm, desc.mesh.kp_vertical_nm
-    layers = desc.layer_bounds_nm()
-    qz0, qz1 = desc.quantum_z_nm
-    lo = min(layers[q][0] for q in desc.quantum_layers)
-    hi = max(layers[q][1] for q in desc.quantum_layers)
-    planes = sorted({layers[q][0] for q in desc.quantum_layers} | {hi})
-    inside = [
-        _grid.uniform_axis(a, b, hz)[(0 if i == 0 else 1) :]
-        for i, (a, b) in enumerate(zip(planes[:-1], planes[1:]))
+    sections = [
+        (a, b, bounds) for a, b, bounds in desc.sections_nm() if b > x0 + 1e-9 and a < x1 - 1e-9
     ]
+    xs = [x0, x1] + [v for a, b, _ in sections for v in (a, b) if x0 < v < x1]
+    ys = [y0, y1]
+    for box in dots.values():
+        xs += [v for v in (box.bounds[0], box.bounds[2]) if x0 < v < x1]
+        ys += [v for v in (box.bounds[1], box.bounds[3]) if y0 < v < y1]
+    planes = sorted(
+        {bounds[q][k] for _, _, bounds in sections for q in desc.quantum_layers for k in (0, 1)}
+    )
+    lo, hi = planes[0], planes[-1]
+    below, above = desc.quantum_margins_nm
     z = np.concatenate(
         [
-            _grid.graded_axis(lo, qz0, fine_step_nm=hz, max_step_nm=h)[:-1]
-            if qz0 < lo
+            _grid.graded_axis(lo, lo - below, fine_step_nm=hz, max_step_nm=h)[:-1]
+            if below > 0
             else np.zeros(0),
-            *inside,
-            _grid.graded_axis(hi, qz1, fine_step_nm=hz, max_step_nm=h)[1:]
-            if qz1 > hi
+            _axis(planes, hz),
+            _grid.graded_axis(hi, hi + above, fine_step_nm=hz, max_step_nm=h)[1:]
+            if above > 0
             else np.zeros(0),
         ]
     )
-    return _grid.uniform_axis(x0, x1, h), _grid.uniform_axis(y0, y1, h), z
+    return _axis(xs, h), _axis(ys, h), z
 
 
 def build_quantum(desc: DeviceDescription) -> Any:
@@ -327,15 +381,19 @@ def build_quantum(desc: DeviceDescription) -> Any:
     import meshio
 
     _, _, dots = half_description_parts(desc)
-    layers = desc.layer_bounds_nm()
     points, tets = _grid.tensor_tetra(*kp_axes(desc))
     centres = points[tets].mean(axis=1)
     everything = np.arange(len(tets))
+    # the layer bounds where each cell is (the terraces' sections)
+    sections = desc.sections_nm()
+    starts = np.array([a for a, _, _ in sections])
+    where = np.clip(np.searchsorted(starts, centres[:, 0], side="right") - 1, 0, None)
     cell_sets: dict[str, list[Any]] = {}
-    for name, (z0, z1) in layers.items():
+    for layer in desc.layers:
+        z0, z1 = (np.array([b[layer.name][k] for _, _, b in sections])[where] for k in (0, 1))
         sel = everything[(centres[:, 2] > z0) & (centres[:, 2] < z1)]
         if sel.size:
-            cell_sets[name] = [sel]
+            cell_sets[layer.name] = [sel]
     for name, b in dots.items():
         bx0, by0, bx1, by1 = b.bounds
         inside_box = (

@@ -43,16 +43,20 @@ Box = _gmsh.Box
 
 
 @contextmanager
-def _geometry() -> Iterator[Any]:
-    """A pygmsh OCC geometry with femvalley's deterministic gmsh options, finalised after."""
-    import gmsh
+def _geometry(name: str) -> Iterator[Any]:
+    """A pygmsh OCC geometry in a fresh gmsh session with femvalley's deterministic options,
+    finalised after.
+
+    The session is opened by :func:`geometries._gmsh.session`, not by the geometry's own
+    ``with`` block: that calls ``gmsh.initialize()`` with its default ``interruptible=True``,
+    which sets Ctrl-C to the default action (kill) and never restores Python's handler (gmsh
+    4.15 keeps the previous handler in a local variable), so a run could no longer be
+    interrupted cleanly and resumed.
+    """
     import pygmsh
 
-    if gmsh.isInitialized():
-        gmsh.finalize()
-    with pygmsh.occ.Geometry() as geom:
-        _gmsh.deterministic_options(gmsh)
-        yield geom
+    with _gmsh.session(name):
+        yield pygmsh.occ.Geometry()
 
 
 def half_description_parts(
@@ -127,7 +131,7 @@ def build(desc: DeviceDescription) -> Any:
 
     (x0, x1, y0, y1), gates, dots = half_description_parts(desc)
     pieces = layer_pieces(desc, x0, x1)
-    with _geometry() as geom:
+    with _geometry(desc.name) as geom:
         occ = gmsh.model.occ
         slabs: dict[str, list[Any]] = {
             name: [geom.add_box([a, y0, z0], [b - a, y1 - y0, z1 - z0]) for a, b, z0, z1 in boxes]

@@ -462,3 +462,14 @@ def test_a_geometry_ensemble_varies_the_pitch_of_a_described_device(tmp_path):
         50.0,
         70.0,
     ]
+
+
+def test_meshing_leaves_the_ctrl_c_handler_in_place(tf_description):
+    """gmsh's default initialisation sets Ctrl-C to kill the process and never restores
+    Python's handler; a run meshed by femvalley must still stop cleanly on Ctrl-C."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    build(tf_description)
+    build_plane(tf_description)
+    assert signal.getsignal(signal.SIGINT) is before

@@ -607,21 +607,15 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _devices() -> int:
-    from geometries import DEVICES
-    from geometries.catalog import load_description, shipped_devices
-    from geometries.device import resolve_device
+    from femvalley.io.toml import read_toml
+    from geometries.catalog import description_path, load_description, shipped_devices
 
-    builders = [resolve_device(n) for n in DEVICES]
-    rows = [("builder", n, d.gates, d.plungers) for n, d in zip(DEVICES, builders)]
     for name in shipped_devices():
         d = load_description(name)
-        rows.append(("description", name, d.gate_names, d.plungers))
-    for kind, name, gates, plungers in rows:
-        dots = ", ".join(f"{d} under {g}" for d, g in plungers.items())
-        note = ""
-        if kind == "description" and name in DEVICES:
-            note = " (by name, the builder is used; this file: docs/devices.md)"
-        print(f"{name:14s} {kind:11s} gates {', '.join(gates)}; dots {dots}{note}")
+        template = read_toml(description_path(name), what="device description").get("template")
+        kind = f"template {template}" if template else "description"
+        dots = ", ".join(f"{dot} under {g}" for dot, g in d.plungers.items())
+        print(f"{name:14s} {kind:22s} gates {', '.join(d.gate_names)}; dots {dots}")
     return 0
 
 
@@ -642,18 +636,9 @@ def _mesh(args: argparse.Namespace) -> int:
     out = Path(args.out or f"{Path(args.device).stem}{'_kp' if args.kp else ''}.vtu")
     if args.show:
         from femvalley.plot import plot_device_layout
-        from geometries.catalog import load_description, shipped_devices
 
-        description = dev.description
-        if description is None and args.device in shipped_devices():
-            description = load_description(args.device, overrides)  # the builder's twin
-        if description is None:
-            raise ValueError(
-                f"--show: device {args.device!r} is a builder without a description; "
-                f"descriptions: {shipped_devices()} or a *.toml file"
-            )
-        layout = plot_device_layout(description, out.with_name(f"{out.stem}_layout.png"))
-        print(f"layout of {description.name} -> {layout}")
+        layout = plot_device_layout(dev.description, out.with_name(f"{out.stem}_layout.png"))
+        print(f"layout of {dev.name} -> {layout}")
     t0 = time.perf_counter()
     if args.kp:
         if not dev.has_structured_mesh:

@@ -1,17 +1,16 @@
-"""One interface to every device: a builder module or a description file, resolved with its
-parameters.
+"""One interface to every device: a description, resolved with its parameters.
 
 :func:`resolve_device` turns a device name and parameter overrides into a :class:`Device`:
-its gates, the material of every volume group, the plunger over each dot region, the
-reference biases, its parameter object (mesh sizes as ``*_mesh_size_nm`` attributes) and the
-builders of its meshes. The name is one of
+its gates, the material of every layer, the plunger over each dot region, the reference
+biases, its parameter object (mesh sizes as ``*_mesh_size_nm`` attributes) and the builders
+of its meshes. The name is one of
 
-- :data:`geometries.DEVICES`: a builder module (``tunnel_falls``, ``five_gate_dqd``);
-- a shipped description (:func:`geometries.catalog.shipped_devices`, e.g. ``triple_dot``);
+- a shipped description (:func:`geometries.catalog.shipped_devices`: ``tunnel_falls``,
+  ``five_gate_dqd``, ``triple_dot``);
 - the path of a description file (``*.toml``, relative to the working directory).
 
 A template description takes the template's parameters as overrides; an explicit one takes
-its mesh sizes under the names the builder modules use (:data:`EXPLICIT_MESH_PARAMETERS`).
+its mesh sizes under the names the templates use (:data:`EXPLICIT_MESH_PARAMETERS`).
 
 Units: nm, V.
 """
@@ -23,13 +22,10 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from geometries import DEVICES, get_device
 from geometries.catalog import (
     TEMPLATES,
-    dataclass_params,
     description_path,
     load_description,
     load_with_params,
@@ -71,72 +67,57 @@ class Device:
 
     name: str
     gates: tuple[str, ...]
-    #: material of every volume group (names of femvalley.materials.MATERIALS)
+    #: material of every layer (names of femvalley.materials.MATERIALS)
     materials: Mapping[str, str]
     #: the plunger over each dot region
     plungers: Mapping[str, str]
     reference_biases_V: Mapping[str, float]
     #: the parameter dataclass (mesh sizes as ``*_mesh_size_nm`` attributes)
     params: Any
-    #: the builder module, or None for a description
-    module: ModuleType | None = None
-    #: the description, or None for a builder module
-    description: DeviceDescription | None = None
+    description: DeviceDescription
 
     @property
     def has_structured_mesh(self) -> bool:
-        """Whether the device has a structured k.p mesh of its quantum region."""
-        if self.module is not None:
-            return hasattr(self.module, "build_quantum")
+        """Whether the device has a structured k.p mesh of its quantum region (its dot
+        regions tile a rectangle, or ``quantum.kp_box_nm`` is given)."""
+        from geometries.mesher import kp_axes
+
+        try:
+            kp_axes(self.description)
+        except ValueError:
+            return False
         return True
 
     def build(self) -> Any:
         """The labelled 3-D device mesh (meshio, nm)."""
-        if self.module is not None:
-            return self.module.build(self.params)
         from geometries.mesher import build
 
-        assert self.description is not None
         return build(self.description)
 
     def build_plane(self) -> Any:
         """The 2-D mesh of the dot regions (meshio, nm)."""
-        if self.module is not None:
-            return self.module.build_plane(self.params)
         from geometries.mesher import build_plane
 
-        assert self.description is not None
         return build_plane(self.description)
 
     def build_quantum(self) -> Any:
         """The structured k.p mesh of the quantum region (meshio, nm)."""
-        if self.module is not None:
-            if not self.has_structured_mesh:
-                raise ValueError(f"device {self.name!r} has no structured k.p mesh")
-            return self.module.build_quantum(self.params)
         from geometries.mesher import build_quantum
 
-        assert self.description is not None
         return build_quantum(self.description)
 
     @property
     def plane_z_nm(self) -> float:
         """Height of the in-plane cut for top views and 2-D samples (nm)."""
-        if self.description is not None:
-            return self.description.plane_z_nm
-        return float(self.params.plane_z_nm)
+        return self.description.plane_z_nm
 
     def gate_outlines_nm(self) -> dict[str, tuple[float, float, float, float]]:
         """Top-view bounding rectangle (x0, x1, y0, y1) of every gate, for plots."""
-        if self.description is not None:
-            return self.description.gate_outlines_nm()
-        return dict(self.params.gate_outlines_nm())
+        return self.description.gate_outlines_nm()
 
     def vertex_estimate(self) -> dict[str, int]:
         """Mesh sizes without meshing (``structured_kp``, ``plane``, ``columns_z``,
         ``device_quantum``, ``device``), for memory and time estimates."""
-        if self.description is None:
-            return dict(self.params.vertex_estimate())
         return _description_vertex_estimate(self.description)
 
 
@@ -152,23 +133,11 @@ def resolve_device(
     parameters are built (a type check that names ``device.params.<field>``).
     """
     params = dict(params or {})
-    if name in DEVICES:
-        module = get_device(name)
-        _check_overrides(module.Params, params, check)
-        return Device(
-            name=name,
-            gates=tuple(module.GATES),
-            materials=dict(module.MATERIALS),
-            plungers=dict(module.PLUNGERS),
-            reference_biases_V=dict(module.REFERENCE_BIASES_V),
-            params=_module_params(module, name, params),
-            module=module,
-        )
     path = Path(name) if isinstance(name, str) else Path()
     if path.suffix != ".toml" and name not in shipped_devices():
         raise ValueError(
-            f"device.name = {name!r} is not known; allowed: a builder {list(DEVICES)}, a shipped "
-            f"description {shipped_devices()}, or the path of a description file (*.toml)"
+            f"device.name = {name!r} is not known; allowed: a shipped description "
+            f"{shipped_devices()}, or the path of a description file (*.toml)"
         )
     if path.suffix == ".toml" and not path.is_file():
         raise ValueError(f"device.name = {name!r}: no such description file")
@@ -181,12 +150,6 @@ def resolve_device(
         reference_biases_V=dict(desc.reference_biases_V),
         params=p,
         description=desc,
-    )
-
-
-def _module_params(module: ModuleType, name: str, params: Mapping[str, Any]) -> Any:
-    return dataclass_params(
-        module.Params, params, where="device.params", owner=f"for device {name!r}"
     )
 
 
@@ -236,23 +199,25 @@ def _explicit_params(desc: DeviceDescription, params: Mapping[str, Any]) -> Expl
 
 
 def _description_vertex_estimate(desc: DeviceDescription) -> dict[str, int]:
-    """Exact counts of the structured k.p grid; the device mesh roughly (calibrated on the
-    Tunnel Falls-like device at its default sizes: 50,064 vertices, 33,502 in the quantum
-    region, scaled with the volumes and sizes)."""
+    """Exact counts of the structured k.p grid (zero without one); the device mesh roughly
+    (calibrated on the Tunnel Falls-like device at its default sizes: 50,064 vertices, 33,502
+    in the quantum region, scaled with the volumes and sizes)."""
     from geometries import _grid
     from geometries.mesher import kp_axes
 
-    x, y, z = kp_axes(desc)  # cheap: three 1-D arrays
-    x0, x1, y0, y1 = x[0], x[-1], y[0], y[-1]
     m = desc.mesh
+    try:
+        x, y, z = kp_axes(desc)  # cheap: three 1-D arrays
+    except ValueError:  # no structured k.p grid: the dot regions do not tile a rectangle
+        nx = ny = nz = 0
+    else:
+        mirrored = desc.mirror_x and abs(x[0]) < 1e-9
+        nx = 2 * x.size - 1 if mirrored else x.size  # the reflection shares the plane x = 0
+        ny, nz = y.size, z.size
     qz0, qz1 = desc.quantum_z_nm
-    mirrored = desc.mirror_x and abs(x0) < 1e-9
-    nx = 2 * x.size - 1 if mirrored else x.size  # the reflection shares the plane x = 0
-    volume = (x1 - x0) * (y1 - y0) * (qz1 - qz0) * (2 if mirrored else 1)
+    volume = sum(desc.dot_box(d).area for d in desc.dots) * (qz1 - qz0)
     quantum = 0.96 * volume / m.quantum_nm**3
     x0d, x1d, y0d, y1d = desc.domain_nm
     area = (x1d - x0d) * (y1d - y0d) / (270.0 * 200.0)  # relative to the Tunnel Falls domain
     rest = 16562 * area * (10.0 / m.near_gates_nm) ** 2 * (25.0 / m.far_nm)
-    return _grid.vertex_counts(
-        nx, y.size, z.size, device_quantum=quantum, device_rest=math.ceil(rest)
-    )
+    return _grid.vertex_counts(nx, ny, nz, device_quantum=quantum, device_rest=math.ceil(rest))

@@ -51,12 +51,15 @@ def test_every_subcommand_is_documented():
         assert p.description
 
 
-def test_devices_lists_the_builders_and_the_shipped_descriptions(capsys):
+def test_devices_lists_the_shipped_descriptions_and_their_templates(capsys):
     assert main(["devices"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    kinds = {tuple(line.split()[:2]) for line in lines}
-    assert ("five_gate_dqd", "builder") in kinds
-    assert {("triple_dot", "description"), ("tunnel_falls", "description")} <= kinds
+    kinds = {tuple(line.split()[:3]) for line in lines}
+    assert ("five_gate_dqd", "template", "five_gate") in kinds
+    assert {
+        ("triple_dot", "template", "linear_array"),
+        ("tunnel_falls", "template", "linear_array"),
+    } <= kinds
     triple = next(line for line in lines if line.startswith("triple_dot"))
     assert "dot_1 under P1, dot_2 under P2, dot_3 under P3" in triple
 

@@ -45,6 +45,10 @@ def test_every_shipped_description_loads_and_reads_back_from_its_tables():
     for name in shipped_devices():
         d = load_description(name)
         assert DeviceDescription.from_dict(copy.deepcopy(d.to_dict())) == d
+    # terraces, one-sided margins and a k.p box read back too
+    d = load_description("five_gate_dqd", {"stepped_interface": True})
+    assert d.layers[1].top_steps and d.quantum_margins_nm == (0.0, 1.5) and d.kp_box_nm
+    assert DeviceDescription.from_dict(copy.deepcopy(d.to_dict())) == d
 
 
 def test_the_mesh_has_every_group_and_each_layer_the_volume_of_the_stack_less_the_gates(
@@ -212,7 +216,55 @@ def _set(tables, edit):
             "gates.P5 has no mirror image in x = 0",
         ),
         (lambda t: t["dots"][0].update(plunger="P9"), "dots.dot_L.plunger = 'P9' is not a gate"),
-        (lambda t: t["quantum"].update(margin_nm=60.0), "quantum.margin_nm = 60.0 must be <"),
+        (
+            lambda t: t["quantum"].update(margin_nm=60.0),
+            r"quantum.margin_nm = 60.0 \(below\) must be <",
+        ),
+        (
+            lambda t: t["quantum"].update(margin_nm=[1.0, 2.0, 3.0]),
+            r"quantum.margin_nm = \[1.0, 2.0, 3.0\] must be one number or \[below, above\]",
+        ),
+        (
+            lambda t: t["quantum"].update(kp_box_nm=[-150.0, 150.0, -40.0, 40.0]),
+            "quantum.kp_box_nm = .* must lie inside the dot regions",
+        ),
+        (
+            lambda t: t["quantum"].update(kp_box_nm=[-100.0, 60.0, -40.0, 40.0]),
+            r"quantum.kp_box_nm x range \[-100, 60\] is not centred",
+        ),
+        (
+            lambda t: t["layers"][1].update(top_steps=[{"x_nm": [-50.0, 10.0], "dz_nm": 0.5}]),
+            "layers.well.top_steps are not mirror symmetric",
+        ),
+        (
+            lambda t: t["layers"][1].update(
+                top_steps=[
+                    {"x_nm": [-50.0, 10.0], "dz_nm": 0.5},
+                    {"x_nm": [0.0, 50.0], "dz_nm": 0.5},
+                ]
+            ),
+            "layers.well.top_steps: the terraces .* overlap",
+        ),
+        (
+            lambda t: t["layers"][1].update(top_steps=[{"x_nm": [-200.0, 200.0], "dz_nm": 0.5}]),
+            r"layers.well.top_steps\[0\].x_nm = .* leaves the domain",
+        ),
+        (
+            lambda t: t["layers"][0].update(top_steps=[{"x_nm": [-10.0, 10.0], "dz_nm": 5.0}]),
+            r"layers.well: -0.4 nm thick over x in \[-10, 10\]",
+        ),
+        (
+            lambda t: t["layers"][-1].update(top_steps=[{"x_nm": [-10.0, 10.0], "dz_nm": 1.0}]),
+            "the top layer ends the stack",
+        ),
+        (
+            lambda t: t["layers"][6].update(top_steps=[{"x_nm": [-10.0, 10.0], "dz_nm": -1.0}]),
+            "gates.SG: z range .* cuts the stepped top of layer 'screening_layer'",
+        ),
+        (
+            lambda t: t["layers"][1].update(top_steps=[{"x_nm": [-10.0, 10.0], "dz": 1.0}]),
+            r"layers.well.top_steps\[0\]: unknown key\(s\) \['dz'\]",
+        ),
         (lambda t: t["gates"][0].update(z_nm=[-1.0, 1.0]), "cuts the quantum region"),
         (lambda t: t.update(colour="blue"), r"unknown key\(s\) \['colour'\]"),
     ],
@@ -345,8 +397,8 @@ def test_femvalley_mesh_show_draws_the_layout_before_meshing(tmp_path, capsys):
     assert image.shape[1] > 2 * image.shape[0]  # the two panels side by side
     assert image[..., :3].std() > 0.1  # something is drawn
     assert "layout of triple_dot" in capsys.readouterr().out
-    assert main(["mesh", "five_gate_dqd", "--show", "--out", str(tmp_path / "f.vtu")]) == 2
-    assert "builder without a description" in capsys.readouterr().err
+    assert main(["mesh", "nowhere.toml", "--show", "--out", str(tmp_path / "f.vtu")]) == 2
+    assert "no such description file" in capsys.readouterr().err
 
 
 def _write_gds(path, description, *, labelled=("P5", "B5", "P6", "SG", "CS")):

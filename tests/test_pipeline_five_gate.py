@@ -10,24 +10,28 @@ from femvalley.eigen import solve
 from femvalley.electrostatics import solve_gates
 from femvalley.kp import assemble, make_basis, two_valley_model
 from femvalley.mesh import from_meshio, lumped_vertex_weights, submesh
-from geometries.five_gate_dqd import GATES, FiveGateParams, build
+from femvalley.materials import get_material
+from geometries.device import resolve_device
+
+DEVICE = resolve_device(
+    "five_gate_dqd",
+    {"mesh_size_nm": 20.0, "device_mesh_size_nm": 20.0, "quantum_mesh_size_nm": 3.5},
+)
 
 
 @pytest.fixture(scope="module")
 def pipeline():
-    mesh = from_meshio(build(FiveGateParams(mesh_size_nm=20.0, quantum_mesh_size_nm=3.5)))
-    gp = solve_gates(
-        mesh, permittivity={"Si": "Si", "quantum": "Si", "SiO2": "SiO2"}, gates=list(GATES)
-    )
+    mesh = from_meshio(DEVICE.build())
+    gp = solve_gates(mesh, permittivity=DEVICE.materials, gates=DEVICE.gates)
     sub = submesh(mesh, "quantum")
     basis = make_basis(sub.mesh, element="P1")
     return gp, sub, basis
 
 
 def _ground_state(gp, sub, basis, volts):
-    u = gp.band_edge_meV(
-        volts, band_offset_meV={"quantum": 0.0}, basis=basis, node_map=sub.node_map
-    )
+    # the quantum region: the Si layer and 1.5 nm of the oxide above it (its 3 eV barrier)
+    offsets = {r: get_material(DEVICE.materials[r]).band_offset_meV for r in ("Si", "SiO2")}
+    u = gp.band_edge_meV(volts, band_offset_meV=offsets, basis=basis, node_map=sub.node_map)
     ops = assemble(two_valley_model(dim=3, delta_meV=0.05, potential_meV=u), basis)
     res = solve(ops, k=2)
     density = np.abs(res.components[0]) ** 2  # (2 valleys, N)
@@ -45,10 +49,10 @@ def test_electron_sits_under_the_more_positive_plunger(pipeline):
     left, x_left = _ground_state(gp, sub, basis, {**base, "P1": 0.45, "P3": 0.35})
     right, x_right = _ground_state(gp, sub, basis, {**base, "P1": 0.35, "P3": 0.45})
     assert x_left < -15.0 and x_right > 15.0  # under P1 (x = -30) and P3 (x = +30)
-    # mirror-symmetric device: swapping the plungers mirrors the state and keeps E0 (up to the
-    # asymmetry of the unstructured coarse mesh: 3.5 nm elements in a 10 nm layer)
-    assert x_left == pytest.approx(-x_right, abs=3.0)
-    assert left.energies_meV[0] == pytest.approx(right.energies_meV[0], rel=0.05)
+    # mirror-symmetric device meshed as a mirrored half: swapping the plungers mirrors the
+    # state and keeps E0, to the eigensolver's tolerance
+    assert x_left == pytest.approx(-x_right, abs=1e-6)
+    assert left.energies_meV[0] == pytest.approx(right.energies_meV[0], rel=1e-9)
     # the constant valley coupling splits the ground doublet by exactly 2 |Delta|
     assert left.energies_meV[1] - left.energies_meV[0] == pytest.approx(0.1, rel=1e-6)
 

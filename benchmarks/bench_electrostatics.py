@@ -2,7 +2,7 @@
 
 A synthetic 3-D layered device on a structured tetrahedral mesh (Si 0..20 nm, SiO2 20..30 nm),
 a back gate and seven finger gates on the top surface: 8 unit solves + 1 offset solve. The real
-device meshes come with the device builders (geometries/); this measures the solver choice.
+device meshes come from the device descriptions (geometries/); this measures the solver choice.
 
 Run: python benchmarks/bench_electrostatics.py
 """

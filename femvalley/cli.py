@@ -185,8 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser(
         "devices",
-        help="list the devices: builder modules and shipped descriptions",
-        description="List the device builders of geometries/ and the description files "
+        help="list the shipped devices",
+        description="List the device description files "
         "shipped in geometries/devices/ (any of them, or your own *.toml file, is a study's "
         "[device] name; docs/devices.md).",
     )

@@ -1,6 +1,6 @@
 """Meshes: meshio to scikit-fem with region and boundary tags, and quantum-region sub-meshes.
 
-Device builders in ``geometries/`` return meshio meshes whose physical groups are named:
+The device meshers in ``geometries/`` return meshio meshes whose physical groups are named:
 material volumes (and dot regions) become ``mesh.subdomains`` (element indices), gate and other
 surfaces become ``mesh.boundaries`` (facet indices, interior surfaces included). The conversion
 itself is scikit-fem's :func:`skfem.io.meshio.from_meshio`; this module removes nodes that no

@@ -1,4 +1,4 @@
-"""Shared gmsh plumbing of the device builders (the only other place gmsh is touched).
+"""Shared gmsh plumbing of the device mesher (the only other place gmsh is touched).
 
 - :func:`session`: an initialised, deterministic gmsh model, always finalised;
 - :func:`deterministic_options`: one thread, a fixed seed, quiet (also for pygmsh geometries);

@@ -361,7 +361,7 @@ def test_a_study_on_a_description_file_refuses_an_edited_file(tmp_path):
     with pytest.raises(ValueError, match="device.description_sha256 = .* is not the one"):
         StudyConfig.from_toml(study)
     assert StudyConfig.from_dict({"device": {"name": str(path)}}).to_toml() != stored
-    assert StudyConfig().device.description_sha256 is None  # a builder: nothing to record
+    assert StudyConfig().device.description_sha256 is None  # shipped: versioned with the package
 
 
 def test_an_ensemble_over_description_files_gives_each_realisation_its_own_device(tmp_path):

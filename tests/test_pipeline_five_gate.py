@@ -9,8 +9,8 @@ from skfem import ElementTetP1
 from femvalley.eigen import solve
 from femvalley.electrostatics import solve_gates
 from femvalley.kp import assemble, make_basis, two_valley_model
-from femvalley.mesh import from_meshio, lumped_vertex_weights, submesh
 from femvalley.materials import get_material
+from femvalley.mesh import from_meshio, lumped_vertex_weights, submesh
 from geometries.device import resolve_device
 
 DEVICE = resolve_device(

@@ -111,10 +111,10 @@ class DeviceConfig:
     """Which device, and overrides of its parameters.
 
     ``name`` is a shipped description (``geometries/devices/*.toml``: ``tunnel_falls``,
-    ``triple_dot``), a builder module of ``geometries`` (``five_gate_dqd``) or the path of a
-    description file (``*.toml``; see ``docs/devices.md``). ``params`` override a template's
-    parameters (``tunnel_falls``: ``geometries.linear_array.LinearArrayParams``), the mesh sizes
-    of an explicit description, or the builder's parameters (``geometries.<name>.Params``).
+    ``five_gate_dqd``, ``triple_dot``) or the path of a description file (``*.toml``; see
+    ``docs/devices.md``). ``params`` override a template's parameters (``tunnel_falls``:
+    ``geometries.linear_array.LinearArrayParams``; ``five_gate_dqd``:
+    ``geometries.five_gate.FiveGateParams``) or the mesh sizes of an explicit description.
     """
 
     name: str = "tunnel_falls"

@@ -46,7 +46,12 @@ def run(out_dir: Path, device: str = "tunnel_falls", params: Any = None) -> dict
     mesh = from_meshio(dev.build(), dim=3)
     t_mesh = time.perf_counter() - t0
     t0 = time.perf_counter()
-    gp = solve_gates(mesh, permittivity=dev.materials, gates=dev.gates)
+    gp = solve_gates(
+        mesh,
+        permittivity=dev.materials,
+        gates=dev.gates,
+        work_function_offset_V=dev.work_function_offset_V,
+    )
     t_solve = time.perf_counter() - t0
 
     semiconductors = {

@@ -241,6 +241,7 @@ def device_potentials(
                 mesh,
                 permittivity=dev.materials,
                 gates=dev.gates,
+                work_function_offset_V=dev.work_function_offset_V,
                 order=config.device.electrostatics_order,
             )
         timings["electrostatics"] = time.perf_counter() - t0

@@ -107,6 +107,11 @@ class Device:
         return build_quantum(self.description)
 
     @property
+    def work_function_offset_V(self) -> dict[str, float]:
+        """The work-function offset of every gate (V): ``phi = V_g - offset`` on gate g."""
+        return {g.name: g.work_function_offset_V for g in self.description.gates}
+
+    @property
     def plane_z_nm(self) -> float:
         """Height of the in-plane cut for top views and 2-D samples (nm)."""
         return self.description.plane_z_nm

@@ -314,6 +314,32 @@ def test_a_template_and_its_explicit_twin_give_the_same_study(tmp_path):
         )
 
 
+def test_a_gate_work_function_offset_acts_as_a_shift_of_its_bias(tmp_path):
+    """phi = V_g - offset on the gate: an offset of 0.2 V on P5 at P5 = 2.5 V is the plain
+    device at P5 = 2.3 V, by linearity (the same mesh, so to round-off)."""
+    from femvalley.config import StudyConfig
+    from femvalley.io.toml import dump_toml
+    from femvalley.system import build_system
+
+    from .conftest import COARSE_STUDY_PARAMS
+
+    tables = load_description("tunnel_falls").to_dict()
+    next(g for g in tables["gates"] if g["name"] == "P5")["work_function_offset_V"] = 0.2
+    path = tmp_path / "offset.toml"
+    path.write_text(dump_toml(tables))
+    energies = []
+    for name, p5 in ((str(path), 2.5), ("tunnel_falls", 2.3)):
+        cfg = StudyConfig.from_dict(
+            {
+                "model": "bo2d",
+                "device": {"name": name, "params": COARSE_STUDY_PARAMS},
+                "biases_V": {"P5": p5},
+            }
+        )
+        energies.append(build_system(cfg).solve(0.0).energies_meV)
+    np.testing.assert_allclose(energies[0], energies[1], rtol=0, atol=1e-8)
+
+
 def test_a_study_needs_a_double_dot_and_says_so():
     from femvalley.config import StudyConfig
 

@@ -78,6 +78,13 @@ def _add_run_options(p: argparse.ArgumentParser, default_out: str | None) -> Non
         "reduction to the plane (bo2d, about 20x cheaper per point), or a fixed-z slice",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="mesh the device and solve its gates even if the device cache holds them, and "
+        "store nothing there (the cache: $FEMVALLEY_CACHE_DIR, else ~/.cache/femvalley; "
+        "docs/devices.md)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -427,6 +434,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     command = args.command
+    if getattr(args, "no_cache", False):
+        from femvalley.io.device_cache import NO_CACHE_ENV
+
+        os.environ[NO_CACHE_ENV] = "1"  # workers inherit it
     try:
         return _dispatch(args)
     except KeyboardInterrupt:

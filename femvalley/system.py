@@ -228,23 +228,7 @@ def device_potentials(
     if device is not None:
         mesh, gp = device
     else:
-        t0 = time.perf_counter()
-        with phases.phase(f"meshing the device ({config.device.name})"):
-            mesh = from_meshio(dev.build(), dim=3)
-        timings["mesh"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        with phases.phase(
-            f"gate electrostatics ({len(dev.gates)} unit solves and the offset, "
-            f"{mesh.p.shape[1]} vertices)"
-        ):
-            gp = solve_gates(
-                mesh,
-                permittivity=dev.materials,
-                gates=dev.gates,
-                work_function_offset_V=dev.work_function_offset_V,
-                order=config.device.electrostatics_order,
-            )
-        timings["electrostatics"] = time.perf_counter() - t0
+        mesh, gp = _device_mesh_and_gates(config, timings=timings, phases=phases)
     t0 = time.perf_counter()
     with phases.phase("k.p mesh of the quantum region and its gate potentials"):
         if config.device.uses_structured_mesh():
@@ -256,6 +240,58 @@ def device_potentials(
             gq = gp.restricted_to(sub)
     timings["quantum_mesh"] = time.perf_counter() - t0
     return mesh, gp, qmesh, gq
+
+
+def _device_mesh_and_gates(
+    config: StudyConfig, *, timings: dict[str, float], phases: Phases
+) -> tuple[Mesh, GatePotentials]:
+    """Return the device mesh and its gate potentials.
+
+    From the device cache (:mod:`femvalley.io.device_cache`) when it holds this device, else
+    meshed and solved (and stored there). ``timings["device_cache"]`` is 1.0 on a hit.
+    """
+    from femvalley.io import device_cache
+
+    dev = config.device.resolved()
+    order = config.device.electrostatics_order
+    key = None
+    if device_cache.cache_directory() is not None:
+        key = device_cache.device_key(dev.description.to_dict(), electrostatics_order=order)
+        t0 = time.perf_counter()
+        hit = device_cache.load_device(
+            key, convert=lambda m: from_meshio(m, dim=3), note=phases.note
+        )
+        if hit is not None:
+            _, mesh, gp = hit
+            timings["mesh"] = time.perf_counter() - t0
+            timings["electrostatics"] = 0.0
+            timings["device_cache"] = 1.0
+            phases.note(
+                f"device mesh and gate potentials of {config.device.name} from the cache "
+                f"({mesh.p.shape[1]} vertices, {timings['mesh']:.1f} s)"
+            )
+            return mesh, gp
+    t0 = time.perf_counter()
+    with phases.phase(f"meshing the device ({config.device.name})"):
+        labelled = dev.build()
+        mesh = from_meshio(labelled, dim=3)
+    timings["mesh"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with phases.phase(
+        f"gate electrostatics ({len(dev.gates)} unit solves and the offset, "
+        f"{mesh.p.shape[1]} vertices)"
+    ):
+        gp = solve_gates(
+            mesh,
+            permittivity=dev.materials,
+            gates=dev.gates,
+            work_function_offset_V=dev.work_function_offset_V,
+            order=order,
+        )
+    timings["electrostatics"] = time.perf_counter() - t0
+    if key is not None:
+        device_cache.store_device(key, labelled, gp, note=phases.note)
+    return mesh, gp
 
 
 def valley_map(

@@ -84,3 +84,20 @@ COARSE_STUDY_PARAMS = {
     "kp_mesh_size_nm": 6.0,
     "kp_vertical_mesh_size_nm": 1.0,
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _device_cache_of_the_session(tmp_path_factory):
+    """The device cache of the tests: a folder of their own (never the user's ~/.cache),
+    shared by the session (an entry is keyed by the whole description and the code)."""
+    from femvalley.io.device_cache import CACHE_DIR_ENV, NO_CACHE_ENV
+
+    old = {k: os.environ.get(k) for k in (CACHE_DIR_ENV, NO_CACHE_ENV)}
+    os.environ[CACHE_DIR_ENV] = str(tmp_path_factory.mktemp("device_cache"))
+    os.environ.pop(NO_CACHE_ENV, None)
+    yield
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

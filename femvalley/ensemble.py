@@ -84,10 +84,12 @@ __all__ = [
     "EnsembleSummary",
     "Statistics",
     "DERIVED_EXTRA",
+    "DEVICE_NUMBERS",
     "ENSEMBLE_STORE",
     "LAYOUT_VERSION",
     "QUANTITIES",
     "SUMMARY_NAME",
+    "device_numbers",
     "ensemble_statistics",
     "EnsembleConfig",
     "EnsembleSpec",
@@ -98,6 +100,8 @@ __all__ = [
 ]
 
 SUMMARY_NAME = "ensemble_summary.json"
+#: one row per parameter combination: the device's numbers and the statistics
+COMBINATIONS_CSV = "combinations.csv"
 #: derived quantities of every realisation and the statistics reported for them
 QUANTITIES = (
     "valley_splitting_L_ueV",
@@ -112,7 +116,16 @@ DERIVED_EXTRA = (
     "tunnel_coupling_resolved",
     "anticrossing_mV",
     "lever_arm_meV_per_mV",
+    *(
+        "dot_L_x_nm",
+        "dot_R_x_nm",
+        "orbital_spacing_L_meV",
+        "orbital_spacing_R_meV",
+    ),
 )
+#: the numbers of the device itself (equal for every seed of a combination): where each dot
+#: is and its orbital spacing (:func:`device_numbers`)
+DEVICE_NUMBERS = DERIVED_EXTRA[-4:]
 
 
 #: the per-realisation arrays of an ensemble (the datasets of ``ensemble.h5``)
@@ -168,6 +181,11 @@ class EnsembleResult(FieldMapping):
     tunnel_coupling_resolved: NDArray[np.float64]
     anticrossing_mV: NDArray[np.float64]
     lever_arm_meV_per_mV: NDArray[np.float64]
+    #: the device numbers of every realisation's combination (NaN in stores of layout < 4)
+    dot_L_x_nm: NDArray[np.float64]
+    dot_R_x_nm: NDArray[np.float64]
+    orbital_spacing_L_meV: NDArray[np.float64]
+    orbital_spacing_R_meV: NDArray[np.float64]
     attrs: Mapping[str, Any] = field(default_factory=dict)
     summary: EnsembleSummary | None = None
     wall_s: float = float("nan")
@@ -185,7 +203,10 @@ class EnsembleResult(FieldMapping):
     @classmethod
     def load(cls, path: str | Path) -> EnsembleResult:
         """Read an ensemble store; ``ensemble_summary.json`` next to it gives the summary."""
-        stored = read_ensemble(path)
+        stored = dict(read_ensemble(path))
+        for name in DEVICE_NUMBERS:  # added in layout 4
+            if name not in stored and "seed" in stored:
+                stored[name] = np.full(len(stored["seed"]), np.nan)
         missing = [k for k in ENSEMBLE_ARRAYS if k not in stored]
         if missing:
             raise ValueError(
@@ -213,6 +234,8 @@ class _GroupKit:
     dot_mass: tuple[NDArray[np.float64], NDArray[np.float64]]
     observables: StateObservables
     backend: str
+    #: :func:`device_numbers` of the group (the same for all its realisations)
+    device: Mapping[str, float] = field(default_factory=dict)
 
 
 def _solve_realisations(
@@ -269,6 +292,7 @@ def _solve_one(kit: _GroupKit, vm: ValleyMapConfig) -> dict[str, Any]:
             rec["dot_weight"][j] = kit.observables(res)["dot_weight"]
             rec["full_solve"][j] = 1
     rec.update(_derived(kit, basis))
+    rec.update(kit.device)
     rec["solve_s"] = time.perf_counter() - t0
     rec["worker"] = f"{socket.gethostname()}:{os.getpid()}"
     rec["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -461,10 +485,13 @@ def _run_ensemble_locked(
         execution={"workers": config.execution.workers, "scheduler": config.execution.scheduler},
     )
     summary.write(out / SUMMARY_NAME)
+    write_text(out / COMBINATIONS_CSV, combinations_table(summary))
     if config.study.output.figures:
-        from femvalley.plot import plot_ensemble_distributions
+        from femvalley.plot import plot_ensemble_distributions, plot_ensemble_parameters
 
         plot_ensemble_distributions(results, config, out / "ensemble.png")
+        if len(summary.combinations) > 1:
+            plot_ensemble_parameters(summary, out / "parameters.png")
     return EnsembleResult(
         **{k: results[k] for k in ENSEMBLE_ARRAYS},
         attrs={"layout_version": LAYOUT_VERSION, **_store_attrs(config)},
@@ -497,18 +524,63 @@ def _group_kit(system: StudySystem, detuning_mV: NDArray[np.float64], path: Path
         on_snapshot=checkpoint,
     )
     obs = system.observables
+    dot_mass = (
+        basis.project_scalar(obs.matrix("dot_L")),
+        basis.project_scalar(obs.matrix("dot_R")),
+    )
+    orbitals = basis.with_valley_coupling(np.zeros_like(system.delta_meV))
     return _GroupKit(
         basis=basis,
         points_nm=np.asarray(system.basis.doflocs),
         vertices_nm=np.asarray(system.quantum_mesh.p),
         detuning_mV=np.asarray(detuning_mV, dtype=float),
-        dot_mass=(
-            basis.project_scalar(obs.matrix("dot_L")),
-            basis.project_scalar(obs.matrix("dot_R")),
-        ),
+        dot_mass=dot_mass,
         observables=system.observables,
         backend=cfg.solver.backend,
+        device=device_numbers(
+            orbitals,
+            dot_mass=dot_mass,
+            x=basis.project_scalar(obs.matrix("x")),
+            detuning_mV=(float(detuning_mV[0]), float(detuning_mV[-1])),
+        ),
     )
+
+
+def device_numbers(
+    orbitals: SingleValleyBasis,
+    *,
+    dot_mass: tuple[NDArray[np.float64], NDArray[np.float64]],
+    x: NDArray[np.float64],
+    detuning_mV: tuple[float, float],
+    localized: float = 0.9,
+) -> dict[str, float]:
+    """Where each dot is and its orbital spacing, from the orbital states of a device.
+
+    ``orbitals``: the group's certified basis without valley coupling (every orbital level
+    a valley pair); ``dot_mass`` and ``x``: the dot regions' and the position's matrices
+    projected on it. At each end of the detuning range the ground state sits in one dot
+    (dot weight >= ``localized``); that end gives the dot's centre ``dot_{L,R}_x_nm`` (the
+    ground state's ``<x>``, nm) and its orbital spacing ``orbital_spacing_{L,R}_meV`` (the
+    next orbital level with most of its weight in the same dot, above the ground level).
+    NaN where the ends do not localise the ground state in that dot, the solve is not
+    certified, or the ``k`` states hold no second orbital of that dot.
+    """
+    out = {name: float("nan") for name in DEVICE_NUMBERS}
+    for eps in detuning_mV:
+        sol = orbitals.solve({"detuning": eps}, vectors=False)
+        if not sol.certified or sol.coefficients is None:
+            continue
+        y = sol.coefficients[:, ::2]  # one state of every valley pair: the orbital levels
+        energies = np.asarray(sol.energies_meV)[::2]
+        weights = np.stack([orbitals.expectation(m, y) for m in dot_mass])  # (2, levels)
+        for d, side in ((0, "L"), (1, "R")):
+            if weights[d, 0] < localized:
+                continue
+            out[f"dot_{side}_x_nm"] = float(orbitals.expectation(x, y[:, :1])[0])
+            excited = [j for j in range(1, energies.size) if weights[d, j] > 0.5]
+            if excited:
+                out[f"orbital_spacing_{side}_meV"] = float(energies[excited[0]] - energies[0])
+    return out
 
 
 def _basis_config(cfg: StudyConfig) -> StudyConfig:
@@ -630,15 +702,19 @@ class CombinationStatistics(JsonRecord):
     #: the largest certified error bound of any point (None: no point certified)
     max_error_bound_ueV: float | None
     points_solved_in_full: int
+    #: the Hellmann-Feynman detuning lever arm over the realisations (meV/mV)
+    lever_arm_meV_per_mV: Statistics | None = None
+    #: the device's own numbers (:data:`DEVICE_NUMBERS`; None where not found)
+    device: Mapping[str, float | None] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CombinationStatistics:
         """Read the JSON object of one combination."""
         record: CombinationStatistics = super().from_dict(data)
-        stats = {
-            name: Statistics.from_dict(getattr(record, name))
-            for name in (*QUANTITIES, "valley_splitting_ueV")
-        }
+        names = [*QUANTITIES, "valley_splitting_ueV"]
+        if record.lever_arm_meV_per_mV is not None:
+            names.append("lever_arm_meV_per_mV")
+        stats = {name: Statistics.from_dict(getattr(record, name)) for name in names}
         return dataclasses.replace(record, **stats)
 
 
@@ -667,6 +743,47 @@ class EnsembleSummary(JsonRecord):
         record: EnsembleSummary = super().from_dict(data)
         combos = [CombinationStatistics.from_dict(c) for c in record.combinations]
         return dataclasses.replace(record, combinations=combos)
+
+
+def combinations_table(summary: EnsembleSummary) -> str:
+    """Return ``combinations.csv``: one row per parameter combination.
+
+    Columns: every varied parameter (its dotted path), ``realisations``, the device's own
+    numbers (:data:`DEVICE_NUMBERS`), the median lever arm, the median and quartiles of the
+    resolved tunnel coupling with the count not resolved, and the median and quartiles of
+    the valley splitting of both dots with the fraction below the threshold. Empty cells:
+    not available.
+    """
+    import csv
+    import io
+
+    combos = list(summary.combinations)
+    params = list(combos[0].parameters) if combos else []
+    stats = (
+        ("lever_arm_meV_per_mV", ("median",)),
+        ("tunnel_coupling_ueV", ("median", "q25", "q75")),
+        ("valley_splitting_ueV", ("median", "q25", "q75", "fraction_below_threshold")),
+    )
+    header = [*params, "realisations", *DEVICE_NUMBERS]
+    header += [f"{name}_{key}" for name, keys in stats for key in keys]
+    header.insert(header.index("tunnel_coupling_ueV_q75") + 1, "tunnel_coupling_not_resolved")
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+
+    def cell(v: Any) -> Any:
+        return "" if v is None else (f"{v:.10g}" if isinstance(v, float) else v)
+
+    for c in combos:
+        row = [cell(c.parameters[p]) for p in params] + [c.realisations]
+        row += [cell(c.device.get(n)) for n in DEVICE_NUMBERS]
+        for name, keys in stats:
+            s = getattr(c, name)
+            row += [cell(None if s is None else getattr(s, k)) for k in keys]
+            if name == "tunnel_coupling_ueV":
+                row.append(c.tunnel_coupling_not_resolved)
+        w.writerow(row)
+    return buf.getvalue()
 
 
 def ensemble_statistics(results: Mapping[str, Any], config: EnsembleConfig) -> EnsembleSummary:
@@ -698,6 +815,11 @@ def ensemble_statistics(results: Mapping[str, Any], config: EnsembleConfig) -> E
         )
         res_flag = np.asarray(results["tunnel_coupling_resolved"])[sel]
         bounds = np.asarray(results["error_bound_meV"])[sel]
+        device = {}
+        for name in DEVICE_NUMBERS:
+            v = np.asarray(results[name])[sel]
+            v = v[np.isfinite(v)]
+            device[name] = float(v[0]) if v.size else None
         per.append(
             CombinationStatistics(
                 parameters=combo,
@@ -710,6 +832,10 @@ def ensemble_statistics(results: Mapping[str, Any], config: EnsembleConfig) -> E
                     1e3 * float(np.nanmax(bounds)) if np.any(np.isfinite(bounds)) else None
                 ),
                 points_solved_in_full=int(np.asarray(results["full_solve"])[sel].sum()),
+                lever_arm_meV_per_mV=Statistics.of(
+                    np.asarray(results["lever_arm_meV_per_mV"])[sel]
+                ),
+                device=device,
             )
         )
     return EnsembleSummary(

@@ -670,7 +670,7 @@ def plot_ensemble_distributions(
             v = np.sort(v[np.isfinite(v)])
             if v.size == 0:
                 continue
-            tag = ", ".join(f"{k.split('.')[-1]}={x:g}" for k, x in combo.items()) or "all"
+            tag = ", ".join(f"{k.split('.')[-1]}={_short(x)}" for k, x in combo.items()) or "all"
             bins = int(np.clip(np.sqrt(v.size) * 2, 8, 50))
             top.hist(v, bins=bins, histtype="step", color=f"C{c % 10}", label=tag)
             bottom.step(v, np.arange(1, v.size + 1) / v.size, where="post", color=f"C{c % 10}")
@@ -690,6 +690,107 @@ def plot_ensemble_distributions(
         fontsize=9,
     )
     fig.tight_layout()
+    return _save(fig, path, dpi=dpi)
+
+
+def _short(value: Any) -> str:
+    """Return a parameter value for a label: numbers with %g, anything else as text."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return f"{float(value):g}"
+    return str(value)
+
+
+def plot_ensemble_parameters(summary: Any, path: str | Path, *, dpi: int = 150) -> Path:
+    """Write a PNG of a parameter study: the device and its statistics against the parameter.
+
+    Panels: the dot centres (nm), the orbital spacing of each dot (meV), the detuning lever
+    arm, the resolved tunnel coupling (log scale) and the valley splitting of both dots
+    pooled (ueV): medians with their inter-quartile ranges over the seeds. The x axis is the
+    varied parameter when one numeric parameter varies, else the combination's index (with
+    the combinations listed under the figure).
+
+    Parameters
+    ----------
+    summary : EnsembleSummary
+        As written to ``ensemble_summary.json`` (:func:`femvalley.ensemble.run_ensemble`).
+    """
+    plt = _pyplot()
+    combos = list(summary.combinations)
+    names = list(combos[0].parameters) if combos else []
+    numeric = [
+        n
+        for n in names
+        if all(
+            isinstance(c.parameters[n], (int, float)) and not isinstance(c.parameters[n], bool)
+            for c in combos
+        )
+        and len({c.parameters[n] for c in combos}) > 1
+    ]
+    if len(numeric) == 1 and len(names) == 1:
+        x = np.array([float(c.parameters[numeric[0]]) for c in combos])
+        xlabel = numeric[0]
+    else:
+        x = np.arange(len(combos), dtype=float)
+        xlabel = "combination"
+
+    def column(get: Any) -> Any:
+        return np.array([np.nan if (v := get(c)) is None else float(v) for c in combos])
+
+    def stats(name: str, scale: float = 1.0) -> tuple[Any, Any, Any]:
+        def pick(key: str) -> Any:
+            return column(lambda c: getattr(getattr(c, name), key) if getattr(c, name) else None)
+
+        return pick("median") * scale, pick("q25") * scale, pick("q75") * scale
+
+    fig, axes = plt.subplots(1, 5, figsize=(16.5, 3.4))
+    for side, colour in (("L", "C0"), ("R", "C3")):
+        axes[0].plot(
+            x,
+            column(lambda c, s=side: c.device.get(f"dot_{s}_x_nm")),
+            "o-",
+            color=colour,
+            label=f"dot {side}",
+        )
+        axes[1].plot(
+            x,
+            column(lambda c, s=side: c.device.get(f"orbital_spacing_{s}_meV")),
+            "o-",
+            color=colour,
+            label=f"dot {side}",
+        )
+    axes[0].set_ylabel("dot centre x (nm)")
+    axes[1].set_ylabel("orbital spacing (meV)")
+    panels = (
+        (axes[2], "lever_arm_meV_per_mV", "detuning lever arm (meV/mV)", False),
+        (axes[3], "tunnel_coupling_ueV", r"tunnel coupling $t_c$ ($\mu$eV)", True),
+        (axes[4], "valley_splitting_ueV", r"valley splitting, both dots ($\mu$eV)", False),
+    )
+    for ax, name, label, log in panels:
+        med, q25, q75 = stats(name)
+        ok = np.isfinite(med)
+        if ok.any():
+            ax.errorbar(
+                x[ok], med[ok], yerr=[med[ok] - q25[ok], q75[ok] - med[ok]], fmt="o-", capsize=3
+            )
+        if log and np.any(med[ok] > 0):
+            ax.set_yscale("log")
+        ax.set_ylabel(label)
+    for ax in axes:
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    if xlabel == "combination":
+        lines = [
+            f"{i}: " + ", ".join(f"{k}={_short(v)}" for k, v in c.parameters.items())
+            for i, c in enumerate(combos)
+        ]
+        fig.text(0.01, 0.0, "; ".join(lines)[:400], fontsize=7, va="bottom")
+    fig.suptitle(
+        "the device against its parameter: medians and inter-quartile ranges over "
+        f"{summary.done} realisations",
+        fontsize=9,
+    )
+    fig.tight_layout(rect=(0, 0.05 if xlabel == "combination" else 0, 1, 1))
     return _save(fig, path, dpi=dpi)
 
 

@@ -498,11 +498,19 @@ def test_bad_gds_mappings_are_refused_by_name(tmp_path):
         with_gds({"file": "dqd.gds", "layers": [fingers, strips]})
 
 
-def test_a_geometry_ensemble_varies_the_pitch_of_a_described_device(tmp_path):
+def test_a_geometry_ensemble_varies_the_pitch_of_a_described_device(tmp_path, monkeypatch):
     """device.params paths of a template device vary the geometry: one device (mesh, gate
-    solves, basis) per pitch, every realisation solved, the dot regions following the pitch."""
+    solves, basis) per pitch, every realisation solved, the dot regions and the dots
+    following the pitch, a table and a figure against it; a second run meshes nothing (the
+    device cache) and gives the same numbers."""
+    import csv
+
     from femvalley.config.ensemble import EnsembleConfig
     from femvalley.ensemble import run_ensemble
+    from femvalley.io.device_cache import CACHE_DIR_ENV
+    from geometries.device import Device
+
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
 
     from .conftest import COARSE_STUDY_PARAMS
 
@@ -516,30 +524,47 @@ def test_a_geometry_ensemble_varies_the_pitch_of_a_described_device(tmp_path):
             "model": "bo2d",
             "device": {"name": str(dev), "params": COARSE_STUDY_PARAMS},
             "detuning": {"points": 3},
-            "solver": {"n_states": 4},
-            "output": {"figures": False, "vtu_states": 0},
+            "solver": {"n_states": 8},
+            "output": {"figures": True, "vtu_states": 0},
             "convergence": {"estimate": "none"},
             "ensemble": {
                 "seeds": 1,
                 "combine": "zip",
                 "parameters": {
-                    "device.params.finger_pitch_nm": [50.0, 70.0],
-                    "device.params.finger_width_nm": [25.0, 35.0],
+                    "device.params.finger_pitch_nm": [60.0, 65.0, 70.0],
+                    "device.params.finger_width_nm": [30.0, 32.5, 35.0],
                 },
             },
         }
     )
-    right = [cfg.point_config(i).device.resolved().description.dots[1] for i in range(2)]
-    assert [d.rectangle_nm[1] for d in right] == [1.75 * 50.0, 1.75 * 70.0]
+    pitches = [60.0, 65.0, 70.0]  # (at 50 nm the two dots merge into one at this bias)
+    right = [cfg.point_config(i).device.resolved().description.dots[1] for i in range(3)]
+    assert [d.rectangle_nm[1] for d in right] == [1.75 * p for p in pitches]
     res = run_ensemble(cfg, out_dir=tmp_path / "out", progress=False)
     assert np.all(res.done == 1)
     assert np.all(np.isfinite(res.energies_meV))
     setups = [k for k in res.summary.timings_s if k.startswith("group_")]
-    assert len(setups) == 2  # one device per pitch
-    assert [c.parameters["device.params.finger_pitch_nm"] for c in res.summary.combinations] == [
-        50.0,
-        70.0,
-    ]
+    assert len(setups) == 3  # one device per pitch
+    combos = res.summary.combinations
+    assert [c.parameters["device.params.finger_pitch_nm"] for c in combos] == pitches
+    # the dots sit under their plungers (x = -+pitch), pulled inwards by the centre barrier
+    for c, pitch in zip(combos, pitches):
+        x_left, x_right = c.device["dot_L_x_nm"], c.device["dot_R_x_nm"]
+        assert x_left == pytest.approx(-x_right, abs=0.01)  # mirror symmetric (to the basis)
+        assert 0.6 * pitch < x_right < pitch
+        assert c.device["orbital_spacing_L_meV"] > 0.1
+    assert np.all(np.diff([c.device["dot_R_x_nm"] for c in combos]) > 0)
+    rows = list(csv.DictReader((tmp_path / "out" / "combinations.csv").open()))
+    assert [float(r["device.params.finger_pitch_nm"]) for r in rows] == pitches
+    assert float(rows[1]["dot_R_x_nm"]) == pytest.approx(combos[1].device["dot_R_x_nm"])
+    assert (tmp_path / "out" / "parameters.png").stat().st_size > 20_000
+
+    def refuse(self):
+        raise AssertionError("meshed again")
+
+    monkeypatch.setattr(Device, "build", refuse)
+    again = run_ensemble(cfg, out_dir=tmp_path / "again", progress=False)
+    np.testing.assert_allclose(again.energies_meV, res.energies_meV, rtol=1e-12)
 
 
 def test_meshing_leaves_the_ctrl_c_handler_in_place(tf_description):

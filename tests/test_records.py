@@ -140,7 +140,7 @@ def _ensemble() -> EnsembleResult:
     for name in ENSEMBLE_ARRAYS:
         arrays.setdefault(name, RNG.standard_normal(r))
     return EnsembleResult(
-        **arrays, attrs={"layout_version": 3, "n_states": k, "ensemble_toml": "[ensemble]\n"}
+        **arrays, attrs={"layout_version": 4, "n_states": k, "ensemble_toml": "[ensemble]\n"}
     )
 
 
@@ -202,3 +202,21 @@ def test_a_valley_grid_survives_its_file(tmp_path, suffix):
     assert_same(grid, back, skip=("spec", "label", "delta_meV"))
     # the file holds ueV: meV come back to the rounding of one multiplication and division
     np.testing.assert_allclose(back.delta_meV, grid.delta_meV, rtol=1e-15, atol=0)
+
+
+def test_an_ensemble_store_of_layout_3_reads_with_nan_device_numbers(tmp_path):
+    """Stores written before the device numbers existed still load (as NaN)."""
+    import h5py
+
+    from femvalley.ensemble import DEVICE_NUMBERS
+
+    a = _ensemble()
+    a.save(tmp_path / "old.h5")
+    with h5py.File(tmp_path / "old.h5", "a") as f:
+        for name in DEVICE_NUMBERS:
+            del f[name]
+        f.attrs["layout_version"] = 3
+    b = EnsembleResult.load(tmp_path / "old.h5")
+    for name in DEVICE_NUMBERS:
+        assert b[name].shape == a.seed.shape and np.all(np.isnan(b[name]))
+    np.testing.assert_array_equal(b.energies_meV, a.energies_meV)

@@ -1,6 +1,6 @@
 """The results store of an ensemble (``ensemble.h5``).
 
-Layout (HDF5, layout version 3; R realisations, P detunings, k states)
+Layout (HDF5, layout version 4; R realisations, P detunings, k states)
 ----------------------------------------------------------------------
 - ``detuning_mV`` (P,); ``seed`` (R,), ``combination`` (R,) and, for every parameter,
   ``parameters/<dotted path>`` (R,): what each realisation is;
@@ -14,6 +14,9 @@ Layout (HDF5, layout version 3; R realisations, P detunings, k states)
   none or when it is not resolved), ``tunnel_coupling_bound_ueV`` (its certified bound, or,
   where ``tunnel_coupling_resolved`` is 0, the upper bound ``t < bound``),
   ``anticrossing_mV``, ``lever_arm_meV_per_mV`` (Hellmann-Feynman);
+- the device's own numbers, equal for every seed of a combination, all (R,):
+  ``dot_L_x_nm``, ``dot_R_x_nm`` (centre of each dot's ground orbital) and
+  ``orbital_spacing_L_meV``, ``orbital_spacing_R_meV`` (:func:`femvalley.ensemble.device_numbers`);
 - provenance per realisation: ``point_config_sha256`` (R,) (of the realisation's resolved
   study TOML, which :meth:`femvalley.config.EnsembleConfig.point_config` rebuilds),
   ``worker`` (R,) (host and process, at most 64 bytes of UTF-8), ``finished_utc`` (R,),
@@ -34,8 +37,9 @@ rows, a flush, their ``done`` flags, a flush). Nothing but raw data changes afte
 run killed at any moment leaves a readable store whose done realisations are complete, and the
 cost of storing a task does not grow with the size of the ensemble.
 
-(Layout version 2, before: the same datasets, rewritten whole after every task, with
-variable-length strings; such files are read, and resumed, as well.)
+(Layout version 3 had no device numbers; version 2, before, the same datasets rewritten
+whole after every task, with variable-length strings; such files are read, and resumed, as
+well.)
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ from femvalley.io.hdf5 import InPlaceStore, read_store
 __all__ = ["ENSEMBLE_STORE", "LAYOUT_VERSION", "TEXT_BYTES", "EnsembleStore", "read_ensemble"]
 
 ENSEMBLE_STORE = "ensemble.h5"
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 #: byte length of the text datasets written per realisation (longer text is cut)
 TEXT_BYTES = {"worker": 64, "finished_utc": 24, "point_config_sha256": 64}
 

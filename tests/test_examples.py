@@ -147,3 +147,19 @@ def test_heterostructure_valley_splitting(tmp_path):
     assert c["local_max_relative_change"] > 0.05
     for name in ("wiggle_well.png", "interface_width.png", "energy_reference.png"):
         assert (tmp_path / name).stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).parents[1] / "examples").glob("*.toml")), ids=lambda p: p.name
+)
+def test_every_example_study_file_is_valid(path):
+    """Each example study or ensemble file reads and validates (nothing is computed)."""
+    from femvalley.config import StudyConfig
+    from femvalley.config.ensemble import EnsembleConfig, is_ensemble_file
+
+    if is_ensemble_file(path):
+        cfg = EnsembleConfig.from_toml(path)
+        for c in range(cfg.n_combinations()):
+            cfg.combination_config(c).device.resolved()  # every geometry resolves
+    else:
+        StudyConfig.from_toml(path).device.resolved()

@@ -407,6 +407,9 @@ def _run_ensemble_locked(
         )
     results = _load(store, config) if resume and store.exists() else _empty(config)
     write_text(out / "ensemble.toml", config.to_toml())
+    for c in range(config.n_combinations()):
+        name = "device.toml" if config.n_combinations() == 1 else f"device_{c}.toml"
+        write_text(out / name, config.combination_config(c).device.resolved_toml())
     EnsembleStore.create(store, attrs=_store_attrs(config), results=results)
     t_start = time.perf_counter()
 

@@ -402,6 +402,7 @@ def run_sweep(
     else:
         results, states = empty_results(config.detuning.values_mV(), config.solver.n_states), {}
     write_text(out / "study.toml", config.to_toml())
+    write_text(out / "device.toml", config.device.resolved_toml())
 
     phases = Phases(progress)
     if system is None:

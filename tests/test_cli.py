@@ -134,6 +134,11 @@ vtu_states = 1
     assert main(["run", str(study), "--quiet"]) == 0
     out = tmp_path / "tiny"
     assert (out / "results.h5").exists() and (out / "paraview/sweep.xdmf").exists()
+    # the whole geometry of the run, as an explicit description that reads back the same
+    from geometries.description import DeviceDescription
+
+    cfg = StudyConfig.from_toml(study)
+    assert DeviceDescription.from_toml(out / "device.toml") == cfg.device.resolved().description
     text = capsys.readouterr()
     assert "study (3d) written to" in text.out
     assert text.err == ""  # --quiet: no estimate, no phases, no bar

@@ -558,6 +558,9 @@ def test_a_geometry_ensemble_varies_the_pitch_of_a_described_device(tmp_path, mo
     assert [float(r["device.params.finger_pitch_nm"]) for r in rows] == pitches
     assert float(rows[1]["dot_R_x_nm"]) == pytest.approx(combos[1].device["dot_R_x_nm"])
     assert (tmp_path / "out" / "parameters.png").stat().st_size > 20_000
+    for i, pitch in enumerate(pitches):  # each geometry of the run, resolved
+        d = DeviceDescription.from_toml(tmp_path / "out" / f"device_{i}.toml")
+        assert d == cfg.point_config(i).device.resolved().description
 
     def refuse(self):
         raise AssertionError("meshed again")

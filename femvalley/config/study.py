@@ -165,9 +165,26 @@ class DeviceConfig:
         """
         return self._device
 
+    def resolved_toml(self) -> str:
+        """Return the resolved description as an explicit description file.
+
+        Every template parameter and override applied, gate outlines from a GDS layout
+        included: the whole geometry, readable with ``[device] name = "device.toml"``
+        without the template or the layout. Runs write it as ``device.toml``.
+        """
+        from femvalley.io.toml import dump_toml
+
+        dev = self.resolved()
+        head = (
+            f"# The device {dev.name!r} of this run, resolved from [device] name = "
+            f"{self.name!r}\n# with every parameter applied (an explicit description; "
+            "docs/devices.md).\n\n"
+        )
+        return head + dump_toml(dev.description.to_dict())
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.pop("_device", None)  # holds a module: resolved again where it is unpickled
+        state.pop("_device", None)  # resolved again where it is unpickled
         return state
 
     @functools.cached_property

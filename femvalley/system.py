@@ -12,7 +12,7 @@ detuning without a new Poisson solve or assembly (``system.solve(detuning_mV)``;
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -38,6 +38,7 @@ __all__ = [
     "build_system",
     "device_potentials",
     "kp_input",
+    "swept_dots",
     "valley_map",
 ]
 
@@ -167,6 +168,8 @@ def kp_input(
     d_vertex = -sum(w * potentials.unit_V[potentials.gates.index(g)] for g, w in weights.items())
     d_vertex = np.asarray(d_vertex, dtype=np.float64)  # meV/mV
     if config.model == "3d":
+        if config.device.dots is not None:  # the swept pair plays dot_L and dot_R
+            volume_mesh = volume_mesh.with_subdomains(swept_dots(config))
         basis = make_basis(volume_mesh, element=config.solver.element)
         return KPInput(
             mesh=volume_mesh,
@@ -195,8 +198,7 @@ def kp_input(
         slice_z_nm=rc.slice_z_nm if config.model == "slice2d" else None,
         slice_at=rc.slice_at if config.model == "slice2d" and rc.slice_z_nm is None else None,
     )
-    half = {"dot_L": lambda x: x[0] < 0, "dot_R": lambda x: x[0] > 0}
-    plane = red.plane_mesh().with_subdomains(half)
+    plane = red.plane_mesh().with_subdomains(swept_dots(config))
     well = min(layers, key=lambda r: offsets[r])  # in-plane masses of the well
     return KPInput(
         mesh=plane,
@@ -207,6 +209,19 @@ def kp_input(
         materials=layers[well],
         reduction=red,
     )
+
+
+def swept_dots(config: StudyConfig) -> dict[str, Callable[[Any], Any]]:
+    """Return the swept pair of dot regions as ``dot_L``/``dot_R`` subdomain tests.
+
+    Element midpoints inside each dot's top-view rectangle (``config.device.dots``).
+    """
+
+    def inside(box: tuple[float, float, float, float]) -> Callable[[Any], Any]:
+        x0, x1, y0, y1 = box
+        return lambda x: (x[0] > x0) & (x[0] < x1) & (x[1] > y0) & (x[1] < y1)
+
+    return {role: inside(box) for role, box in config.device.pair_rectangles_nm().items()}
 
 
 def device_potentials(

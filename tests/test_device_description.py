@@ -558,7 +558,7 @@ def test_a_geometry_ensemble_varies_the_pitch_of_a_described_device(tmp_path, mo
     assert [float(r["device.params.finger_pitch_nm"]) for r in rows] == pitches
     assert float(rows[1]["dot_R_x_nm"]) == pytest.approx(combos[1].device["dot_R_x_nm"])
     assert (tmp_path / "out" / "parameters.png").stat().st_size > 20_000
-    for i, pitch in enumerate(pitches):  # each geometry of the run, resolved
+    for i in range(len(pitches)):  # each geometry of the run, resolved
         d = DeviceDescription.from_toml(tmp_path / "out" / f"device_{i}.toml")
         assert d == cfg.point_config(i).device.resolved().description
 
@@ -579,3 +579,45 @@ def test_meshing_leaves_the_ctrl_c_handler_in_place(tf_description):
     build(tf_description)
     build_plane(tf_description)
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_study_of_an_array_sweeps_the_pair_of_dots_it_names():
+    """device.dots = ["dot_2", "dot_3"] on the triple dot: the detuning moves P2 and P3, and
+    the electron between the regions of dots 2 and 3 (which play dot_L and dot_R)."""
+    from femvalley.config import StudyConfig
+    from femvalley.system import build_system
+
+    from .conftest import COARSE_STUDY_PARAMS
+
+    cfg = StudyConfig.from_dict(
+        {
+            "model": "bo2d",
+            "device": {
+                "name": "triple_dot",
+                "params": COARSE_STUDY_PARAMS,
+                "dots": ["dot_2", "dot_3"],
+            },
+            "solver": {"n_states": 4},
+        }
+    )
+    assert cfg.detuning_weights() == {"P2": 0.5, "P3": -0.5}
+    assert StudyConfig.from_dict(cfg.to_dict()).device.dots == ("dot_2", "dot_3")  # stored
+    system = build_system(cfg)
+    x = system.quantum_mesh.p[0]
+    boxes = cfg.device.pair_rectangles_nm()
+    for eps, role in ((40.0, "dot_L"), (-40.0, "dot_R")):
+        res = system.solve(eps)
+        obs = system.observables(res)
+        weight = obs["dot_weight"][0, 0 if role == "dot_L" else 1]
+        assert weight > 0.9, (eps, weight)
+        assert boxes[role][0] < obs["x_mean_nm"][0] < boxes[role][1]
+    assert x.min() < boxes["dot_L"][0]  # dot 1 is part of the k.p problem too
+    for bad, message in (
+        (["dot_3", "dot_2"], "give the left dot first"),
+        (["dot_2", "dot_9"], "'dot_9' is not a dot region"),
+        (["dot_2"], "must name two dot regions"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            StudyConfig.from_dict({"device": {"name": "triple_dot", "dots": bad}})
+    with pytest.raises(ValueError, match=r"name the pair it sweeps, e.g. device.dots"):
+        StudyConfig.from_dict({"device": {"name": "triple_dot"}})

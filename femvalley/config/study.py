@@ -130,8 +130,23 @@ class DeviceConfig:
     #: read, checked against the file when given, so that a study (and its resume) cannot
     #: silently run on an edited description
     description_sha256: str | None = None
+    #: the two dot regions the study sweeps, left then right (they play dot_L and dot_R:
+    #: the detuning moves the electron between their plungers); default: the device's own
+    #: dot_L and dot_R. For arrays, e.g. ["dot_2", "dot_3"] of the triple dot.
+    dots: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
+        if self.dots is not None:
+            d = self.dots
+            if (
+                not isinstance(d, (list, tuple))
+                or len(d) != 2
+                or not all(isinstance(x, str) for x in d)
+            ):
+                raise ValueError(
+                    f"device.dots = {short_value(d)} must name two dot regions, left then right"
+                )
+            object.__setattr__(self, "dots", (d[0], d[1]))
         if isinstance(self.electrostatics_order, bool) or self.electrostatics_order not in (1, 2):
             raise ValueError(
                 f"device.electrostatics_order = {self.electrostatics_order!r}; allowed: 1, 2"
@@ -164,6 +179,17 @@ class DeviceConfig:
         Resolved once per configuration object (a description file is read once).
         """
         return self._device
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        """The dot regions the study sweeps: ``dots``, or ``("dot_L", "dot_R")``."""
+        return self.dots if self.dots is not None else ("dot_L", "dot_R")
+
+    def pair_rectangles_nm(self) -> dict[str, tuple[float, float, float, float]]:
+        """Top view (x0, x1, y0, y1) of the swept dots, by their role ``dot_L``/``dot_R``."""
+        regions = {d.name: d.rectangle_nm for d in self.resolved().description.dots}
+        left, right = self.pair
+        return {"dot_L": regions[left], "dot_R": regions[right]}
 
     def resolved_toml(self) -> str:
         """Return the resolved description as an explicit description file.
@@ -660,11 +686,27 @@ class StudyConfig:
             )
         device = self.device.resolved()
         gates = device.gates
-        if not {"dot_L", "dot_R"} <= set(device.plungers):
+        left, right = self.device.pair
+        if self.device.dots is None and not {left, right} <= set(device.plungers):
             raise ValueError(
                 f"device.name = {self.device.name!r} has the dot regions "
-                f"{sorted(device.plungers)}; a study needs a double dot, dot regions 'dot_L' "
-                "and 'dot_R'"
+                f"{sorted(device.plungers)}; a study needs a double dot: dot regions 'dot_L' "
+                "and 'dot_R', or name the pair it sweeps, e.g. device.dots = "
+                f"{list(sorted(device.plungers)[:2])}"
+            )
+        for d in (left, right):
+            if d not in device.plungers:
+                raise ValueError(
+                    f"device.dots = {list(self.device.pair)}: {d!r} is not a dot region of "
+                    f"{self.device.name!r}; dot regions: {sorted(device.plungers)}"
+                )
+        if left == right:
+            raise ValueError(f"device.dots = {[left, right]}: name two different dot regions")
+        boxes = self.device.pair_rectangles_nm()
+        if not boxes["dot_L"][0] < boxes["dot_R"][0]:
+            raise ValueError(
+                f"device.dots = {[left, right]}: give the left dot first ({left!r} starts at "
+                f"x = {boxes['dot_L'][0]:g} nm, {right!r} at x = {boxes['dot_R'][0]:g} nm)"
             )
         for g, v in self.biases_V.items():
             if g not in gates:
@@ -726,7 +768,8 @@ class StudyConfig:
         if self.detuning.weights is not None:
             return {g: float(w) for g, w in self.detuning.weights.items()}
         plungers = self.device.resolved().plungers
-        return {plungers["dot_L"]: 0.5, plungers["dot_R"]: -0.5}
+        left, right = self.device.pair
+        return {plungers[left]: 0.5, plungers[right]: -0.5}
 
     def voltages(self, detuning_mV: float) -> dict[str, float]:
         """Gate voltages (V) at one detuning."""
@@ -783,6 +826,8 @@ class StudyConfig:
         }
         if self.device.description_sha256 is not None:
             device["description_sha256"] = self.device.description_sha256
+        if self.device.dots is not None:
+            device["dots"] = list(self.device.dots)
         out: dict[str, Any] = {
             "model": self.model,
             "device": device,

@@ -717,18 +717,22 @@ def plot_ensemble_parameters(summary: Any, path: str | Path, *, dpi: int = 150) 
     plt = _pyplot()
     combos = list(summary.combinations)
     names = list(combos[0].parameters) if combos else []
+    varying = [n for n in names if len({repr(c.parameters[n]) for c in combos}) > 1]
     numeric = [
         n
-        for n in names
+        for n in varying
         if all(
             isinstance(c.parameters[n], (int, float)) and not isinstance(c.parameters[n], bool)
             for c in combos
         )
-        and len({c.parameters[n] for c in combos}) > 1
     ]
-    if len(numeric) == 1 and len(names) == 1:
-        x = np.array([float(c.parameters[numeric[0]]) for c in combos])
-        xlabel = numeric[0]
+    # a numeric parameter with a different value in every combination is the x axis (the
+    # others varied with it, "zip", are named in its label)
+    axis = next((n for n in numeric if len({c.parameters[n] for c in combos}) == len(combos)), None)
+    if axis is not None:
+        x = np.array([float(c.parameters[axis]) for c in combos])
+        others = [n.split(".")[-1] for n in varying if n != axis]
+        xlabel = axis.split(".")[-1] + (f" (with {', '.join(others)})" if others else "")
     else:
         x = np.arange(len(combos), dtype=float)
         xlabel = "combination"
@@ -743,21 +747,16 @@ def plot_ensemble_parameters(summary: Any, path: str | Path, *, dpi: int = 150) 
         return pick("median") * scale, pick("q25") * scale, pick("q75") * scale
 
     fig, axes = plt.subplots(1, 5, figsize=(16.5, 3.4))
-    for side, colour in (("L", "C0"), ("R", "C3")):
-        axes[0].plot(
-            x,
-            column(lambda c, s=side: c.device.get(f"dot_{s}_x_nm")),
-            "o-",
-            color=colour,
-            label=f"dot {side}",
-        )
-        axes[1].plot(
-            x,
-            column(lambda c, s=side: c.device.get(f"orbital_spacing_{s}_meV")),
-            "o-",
-            color=colour,
-            label=f"dot {side}",
-        )
+    for side, colour, style in (("L", "C0", "o-"), ("R", "C3", "s--")):
+        for ax, name in ((axes[0], f"dot_{side}_x_nm"), (axes[1], f"orbital_spacing_{side}_meV")):
+            ax.plot(
+                x,
+                column(lambda c, n=name: c.device.get(n)),
+                style,
+                color=colour,
+                label=f"dot {side}",
+                mfc="none",
+            )
     axes[0].set_ylabel("dot centre x (nm)")
     axes[1].set_ylabel("orbital spacing (meV)")
     panels = (
@@ -779,6 +778,7 @@ def plot_ensemble_parameters(summary: Any, path: str | Path, *, dpi: int = 150) 
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=8)
     if xlabel == "combination":
         lines = [
             f"{i}: " + ", ".join(f"{k}={_short(v)}" for k, v in c.parameters.items())

@@ -73,10 +73,20 @@ __all__ = [
     "DotRegion",
     "Gate",
     "Layer",
+    "MESH_PARAMETERS",
     "MeshSizes",
     "Step",
     "ORIGIN_AT",
 ]
+
+#: the mesh sizes of a template's (or a study's) parameters -> fields of [mesh]
+MESH_PARAMETERS = {
+    "mesh_size_nm": "far_nm",
+    "device_mesh_size_nm": "near_gates_nm",
+    "quantum_mesh_size_nm": "quantum_nm",
+    "kp_mesh_size_nm": "kp_nm",
+    "kp_vertical_mesh_size_nm": "kp_vertical_nm",
+}
 
 #: where ``z = 0`` may be put in the origin layer
 ORIGIN_AT = ("bottom", "middle", "top")
@@ -95,6 +105,17 @@ def _name(where: str, value: Any) -> str:
     if not isinstance(value, str) or not value or not value.replace("_", "").isalnum():
         raise ValueError(f"{where} = {value!r} must be a non-empty name of letters, digits and '_'")
     return value
+
+
+def _interval(name: str, value: Any, ends: tuple[str, str]) -> tuple[float, float]:
+    """Return a pair [a, b] of numbers with b > a (``ends`` names them in messages)."""
+    lo, hi = ends
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ValueError(f"{name} = {value!r} must be [{lo}, {hi}] in nm")
+    a, b = (_number(f"{name}[{i}]", v) for i, v in enumerate(value))
+    if not b > a:
+        raise ValueError(f"{name} = {list(value)!r} must have {hi} > {lo}")
+    return a, b
 
 
 def _rectangle(name: str, value: Any) -> tuple[float, float, float, float]:
@@ -169,13 +190,8 @@ class Layer:
             at = f"{where}.top_steps[{i}]"
             if not isinstance(s, Step):
                 raise ValueError(f"{at} must be a table {{x_nm = [x0, x1], dz_nm = dz}}")
-            x = s.x_nm
-            if not isinstance(x, (list, tuple)) or len(x) != 2:
-                raise ValueError(f"{at}.x_nm = {x!r} must be [x0, x1] in nm")
-            x0, x1 = (_number(f"{at}.x_nm[{j}]", v) for j, v in enumerate(x))
-            if not x1 > x0:
-                raise ValueError(f"{at}.x_nm = {list(x)!r} must have x1 > x0")
-            steps.append(Step(x_nm=(x0, x1), dz_nm=_number(f"{at}.dz_nm", s.dz_nm)))
+            x = _interval(f"{at}.x_nm", s.x_nm, ("x0", "x1"))
+            steps.append(Step(x_nm=x, dz_nm=_number(f"{at}.dz_nm", s.dz_nm)))
         steps.sort(key=lambda s: s.x_nm)
         for a, b in zip(steps[:-1], steps[1:]):
             if b.x_nm[0] < a.x_nm[1] - 1e-9:
@@ -214,13 +230,8 @@ class Gate:
         if self.layer is None and self.z_nm is None:
             raise ValueError(f"{where}: give the layer it sits in, or its z_nm = [z0, z1]")
         if self.z_nm is not None:
-            z = self.z_nm
-            if not isinstance(z, (list, tuple)) or len(z) != 2:
-                raise ValueError(f"{where}.z_nm = {z!r} must be [z_bottom, z_top] in nm")
-            z0, z1 = (_number(f"{where}.z_nm[{i}]", v) for i, v in enumerate(z))
-            if not z1 > z0:
-                raise ValueError(f"{where}.z_nm = {list(z)!r} must have z_top > z_bottom")
-            object.__setattr__(self, "z_nm", (z0, z1))
+            z = _interval(f"{where}.z_nm", self.z_nm, ("z_bottom", "z_top"))
+            object.__setattr__(self, "z_nm", z)
         _number(f"{where}.work_function_offset_V", self.work_function_offset_V)
 
     def outline(self) -> Any:
@@ -258,6 +269,12 @@ class MeshSizes:
     def __post_init__(self) -> None:
         for f in ("quantum_nm", "near_gates_nm", "far_nm", "kp_nm", "kp_vertical_nm"):
             _number(f"mesh.{f}", getattr(self, f), positive=True)
+
+    @classmethod
+    def of(cls, params: Any) -> MeshSizes:
+        """Return the sizes of a parameter object with the templates' attribute names
+        (:data:`MESH_PARAMETERS`: ``mesh_size_nm``, ``device_mesh_size_nm``, ...)."""
+        return cls(**{field: getattr(params, name) for name, field in MESH_PARAMETERS.items()})
 
 
 @dataclass(frozen=True, kw_only=True)

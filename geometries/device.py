@@ -31,18 +31,12 @@ from geometries.catalog import (
     load_with_params,
     shipped_devices,
 )
-from geometries.description import DeviceDescription, MeshSizes
+from geometries.description import MESH_PARAMETERS, DeviceDescription, MeshSizes
 
 __all__ = ["EXPLICIT_MESH_PARAMETERS", "Device", "ExplicitMeshParams", "resolve_device"]
 
 #: device parameter -> field of the description's [mesh] table, for explicit descriptions
-EXPLICIT_MESH_PARAMETERS = {
-    "mesh_size_nm": "far_nm",
-    "device_mesh_size_nm": "near_gates_nm",
-    "quantum_mesh_size_nm": "quantum_nm",
-    "kp_mesh_size_nm": "kp_nm",
-    "kp_vertical_mesh_size_nm": "kp_vertical_nm",
-}
+EXPLICIT_MESH_PARAMETERS = MESH_PARAMETERS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,7 +52,7 @@ class ExplicitMeshParams:
 
     def mesh(self) -> MeshSizes:
         """The [mesh] table of these sizes."""
-        return MeshSizes(**{v: getattr(self, k) for k, v in EXPLICIT_MESH_PARAMETERS.items()})
+        return MeshSizes.of(self)
 
 
 @dataclass(frozen=True, eq=False)

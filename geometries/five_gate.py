@@ -181,13 +181,7 @@ class FiveGateParams:
             kp_box_nm=(-bx / 2, bx / 2, -by / 2, by / 2),
             origin_layer="Si",
             origin_at="top",
-            mesh=MeshSizes(
-                quantum_nm=self.quantum_mesh_size_nm,
-                near_gates_nm=self.device_mesh_size_nm,
-                far_nm=self.mesh_size_nm,
-                kp_nm=self.kp_mesh_size_nm,
-                kp_vertical_nm=self.kp_vertical_mesh_size_nm,
-            ),
+            mesh=MeshSizes.of(self),
             mirror_x=not self.stepped_interface,
             reference_biases_V=biases,
         )

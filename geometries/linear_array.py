@@ -213,13 +213,7 @@ class LinearArrayParams:
             quantum_margin_nm=self.quantum_margin_nm,
             origin_layer="well",
             origin_at="middle",
-            mesh=MeshSizes(
-                quantum_nm=self.quantum_mesh_size_nm,
-                near_gates_nm=self.device_mesh_size_nm,
-                far_nm=self.mesh_size_nm,
-                kp_nm=self.kp_mesh_size_nm,
-                kp_vertical_nm=self.kp_vertical_mesh_size_nm,
-            ),
+            mesh=MeshSizes.of(self),
             mirror_x=True,
             reference_biases_V={g: biases[g] for g in (*fingers, low, high)},
         )

@@ -1,0 +1,188 @@
+"""Two electrons: configuration interaction and grid Coulomb integrals against exact answers.
+
+- without interaction the levels are sums of one-electron energies, singlets and triplets
+  where they should be;
+- spin multiplets are exactly degenerate (the S_z = +1 block reproduces the triplets);
+- a two-site Hubbard model gives the closed-form exchange, and 4 t^2 / (U - V) when t is
+  small;
+- the harmonic two-electron dot in 2-D: the centre of mass separates, so the exact singlet and
+  triplet come from the relative-motion radial equation, solved here by an independent small
+  finite-difference solver; the CI energies fall monotonically towards them as shells are
+  added.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.linalg import eigh_tridiagonal
+from scipy.special import eval_hermite
+
+from femvalley.twoelectron import (
+    COULOMB_MEV_NM,
+    coulomb_kernel_meV,
+    grid_coulomb_integrals,
+    two_electron_spectrum,
+)
+
+HBAR2_OVER_M0 = 2 * 38.09982  # meV nm^2
+M_T = 0.19
+
+
+def test_without_interaction_the_levels_are_sums_of_one_electron_energies():
+    e = np.array([0.0, 1.0, 2.5, 2.5])
+    spec = two_electron_spectrum(e, np.zeros((4, 4, 4, 4)))
+    singlets = sorted(e[a] + e[b] for a in range(4) for b in range(a, 4))
+    triplets = sorted(e[a] + e[b] for a in range(4) for b in range(a + 1, 4))
+    np.testing.assert_allclose(spec.energies_meV[spec.spin == 0], singlets, atol=1e-12)
+    np.testing.assert_allclose(spec.energies_meV[spec.spin == 1], triplets, atol=1e-12)
+    np.testing.assert_allclose(spec.triplet_partners_meV, triplets, atol=1e-12)
+    assert spec.energies_meV[0] == 0.0 and spec.spin[0] == 0  # both in the lowest state
+    np.testing.assert_allclose(spec.occupation(0), [2, 0, 0, 0], atol=1e-12)
+
+
+def _random_states(m: int, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    phi = rng.standard_normal((m, n, n)) + 1j * rng.standard_normal((m, n, n))
+    return phi / np.sqrt((np.abs(phi) ** 2).sum(axis=(1, 2), keepdims=True))
+
+
+def test_spin_multiplets_are_exactly_degenerate_and_the_integrals_have_their_symmetries():
+    v = grid_coulomb_integrals(_random_states(5, 12, 3), step_nm=1.0, eps_r=11.7)
+    np.testing.assert_allclose(v, v.transpose(2, 3, 0, 1), atol=1e-10)  # (ab|cd) = (cd|ab)
+    np.testing.assert_allclose(v, v.transpose(1, 0, 3, 2).conj(), atol=1e-10)
+    for a in range(5):  # (aa|bb) is a repulsion: real and positive
+        assert np.all(v[a, a].diagonal().real > 0)
+        np.testing.assert_allclose(v[a, a].diagonal().imag, 0.0, atol=1e-10)
+    spec = two_electron_spectrum(np.array([0.0, 0.3, 0.7, 1.1, 1.2]), v)
+    np.testing.assert_allclose(
+        np.sort(spec.energies_meV[spec.spin == 1]), spec.triplet_partners_meV, atol=1e-9
+    )
+    assert spec.energies_meV.size == 25  # the S_z = 0 block: 15 singlets and 10 triplets
+    assert (spec.spin == 0).sum() == 15
+    with pytest.raises(ValueError, match="not symmetric"):
+        two_electron_spectrum(np.zeros(5), v + np.random.default_rng(0).random(v.shape))
+
+
+def _hubbard(t: float, u: float, w: float):
+    """Bonding/antibonding states of two sites (energies -t, +t) with on-site U and
+    inter-site W, as (ab|cd) of the two states."""
+    site = np.zeros((2, 2, 2, 2))
+    site[0, 0, 0, 0] = site[1, 1, 1, 1] = u
+    site[0, 0, 1, 1] = site[1, 1, 0, 0] = w
+    c = np.array([[1.0, 1.0], [1.0, -1.0]]) / math.sqrt(2.0)  # columns: bonding, antibonding
+    v = np.einsum("ia,jb,kc,ld,ijkl->abcd", c, c, c, c, site)
+    return np.array([-t, t]), v
+
+
+@pytest.mark.parametrize(("t", "u", "w"), [(0.05, 2.0, 0.3), (0.5, 2.0, 0.0), (0.01, 5.0, 1.0)])
+def test_two_sites_give_the_closed_form_exchange_and_the_hubbard_limit(t, u, w):
+    e, v = _hubbard(t, u, w)
+    spec = two_electron_spectrum(e, v)
+    half = (u - w) / 2
+    exact = -half + math.sqrt(half**2 + 4 * t * t)
+    assert spec.exchange_meV() == pytest.approx(exact, rel=1e-10)
+    assert spec.exchange_meV() > 0  # the ground state is a singlet
+    assert spec.lowest_meV(1) == pytest.approx(w, abs=1e-12)  # one electron per site
+    if t < 0.1 * (u - w):
+        assert spec.exchange_meV() == pytest.approx(4 * t * t / (u - w), rel=0.2)
+
+
+# -- the harmonic two-electron dot --------------------------------------------------------------
+HW_MEV = 10.0
+EPS_R = 40.0  # a weak interaction (Coulomb at the oscillator length / hw about 0.5)
+
+
+def _length_nm() -> float:
+    return math.sqrt(HBAR2_OVER_M0 / M_T / HW_MEV)
+
+
+def _relative_energy(angular: int, *, n: int) -> float:
+    """Lowest level of the relative motion with angular momentum ``angular``: reduced mass
+    m/2, oscillator hw, Coulomb kappa / r; cell-centred finite differences for R(r) in the
+    symmetric form -(c) (r R')' + c M^2 / r R + r V R = E r R (second order)."""
+    c = 2 * HBAR2_OVER_M0 / M_T / 2  # hbar^2 / (2 mu), mu = m / 2
+    kappa = COULOMB_MEV_NM / EPS_R
+    r_max = 12 * _length_nm()
+    h = r_max / n
+    r = (np.arange(n) + 0.5) * h
+    faces = np.arange(1, n + 1) * h  # r_{i+1/2}; the face at r = 0 carries no flux
+    potential = HW_MEV**2 / (4 * c) * r**2 + kappa / r  # (1/2) mu w^2 r^2 + kappa / r
+    diag = c / h**2 * (faces + np.concatenate([[0.0], faces[:-1]])) + c * angular**2 / r
+    diag += r * potential
+    off = -c / h**2 * faces[:-1]
+    d = 1.0 / np.sqrt(r)  # B = diag(r): the standard problem D A D
+    return float(
+        eigh_tridiagonal(diag * d * d, off * d[:-1] * d[1:], select="i", select_range=(0, 0))[0][0]
+    )
+
+
+def _exact_levels() -> tuple[float, float]:
+    """Singlet and triplet ground energies: centre of mass hw + relative M = 0 and M = 1,
+    Richardson-extrapolated from two grids (order 2)."""
+    out = []
+    for angular in (0, 1):
+        coarse, fine = (_relative_energy(angular, n=k) for k in (3000, 6000))
+        out.append(HW_MEV + fine + (fine - coarse) / 3)
+    return out[0], out[1]
+
+
+def test_the_radial_solver_of_this_test_is_exact_without_interaction(monkeypatch):
+    monkeypatch.setattr(f"{__name__}.EPS_R", 1e12)
+    for angular in (0, 1, 2):
+        assert _relative_energy(angular, n=3000) == pytest.approx(HW_MEV * (angular + 1), rel=1e-5)
+
+
+def _harmonic_states(
+    shells: int, n: int, half_width: float
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """2-D oscillator states psi_nx(x) psi_ny(y), nx + ny <= shells, on an n x n grid."""
+    length = _length_nm()
+    x = np.linspace(-half_width, half_width, n)
+    h = x[1] - x[0]
+    xi = x / length
+    one = [
+        eval_hermite(k, xi) * np.exp(-(xi**2) / 2) / math.sqrt(2.0**k * math.factorial(k))
+        for k in range(shells + 1)
+    ]
+    states, energies = [], []
+    for total in range(shells + 1):
+        for nx in range(total + 1):
+            phi = np.outer(one[nx], one[total - nx])
+            states.append(phi / math.sqrt((phi**2).sum() * h * h))
+            energies.append(HW_MEV * (total + 1))
+    return np.array(energies), np.array(states), h
+
+
+def test_ci_of_the_harmonic_two_electron_dot_converges_to_the_exact_levels_from_above():
+    singlet, triplet = _exact_levels()
+    interaction = singlet - 2 * HW_MEV
+    assert 0.2 * HW_MEV < interaction < HW_MEV  # the test has an interaction worth testing
+    found = []
+    for shells in (1, 2, 3, 4):
+        e, phi, h = _harmonic_states(shells, 97, 7 * _length_nm())
+        v = grid_coulomb_integrals(phi, step_nm=h, eps_r=EPS_R)
+        spec = two_electron_spectrum(e, v)
+        found.append((spec.lowest_meV(0), spec.lowest_meV(1)))
+    s, t = np.array(found).T
+    # variational in nested bases: every shell lowers both, and they stay above the exact
+    # levels (to the accuracy of the grid integrals)
+    assert np.all(np.diff(s) < 0) and np.all(np.diff(t) < 0)
+    assert s[-1] > singlet - 1e-3 and t[-1] > triplet - 1e-3
+    assert s[-1] - singlet < 0.02 * interaction
+    assert t[-1] - triplet < 0.02 * (triplet - 3 * HW_MEV)
+    assert s[-1] - singlet < s[0] - singlet  # and the error shrinks
+    exact_j = triplet - singlet
+    assert t[-1] - s[-1] == pytest.approx(exact_j, rel=0.02)
+
+
+def test_the_kernel_averages_a_vertical_separation():
+    r = np.array([0.0, 1.0, 5.0])
+    flat = coulomb_kernel_meV(r, eps_r=11.7, step_nm=1.0)
+    assert flat[1] == pytest.approx(COULOMB_MEV_NM / 11.7) and flat[0] > flat[1]
+    apart = coulomb_kernel_meV(
+        r, eps_r=11.7, step_nm=1.0, vertical_separation_nm=[-2.0, 2.0], vertical_weights=[0.5, 0.5]
+    )
+    np.testing.assert_allclose(apart, COULOMB_MEV_NM / 11.7 / np.sqrt(r**2 + 4.0))

@@ -186,3 +186,35 @@ def test_the_kernel_averages_a_vertical_separation():
         r, eps_r=11.7, step_nm=1.0, vertical_separation_nm=[-2.0, 2.0], vertical_weights=[0.5, 0.5]
     )
     np.testing.assert_allclose(apart, COULOMB_MEV_NM / 11.7 / np.sqrt(r**2 + 4.0))
+
+
+def test_the_states_of_a_planar_study_on_its_grid():
+    """plane_states puts a bo2d system's states on its uniform plane grid: the same energies
+    as the system's own solve, unit norm, a symmetric vertical separation; a 3-D system is
+    refused by name."""
+    from femvalley.config import StudyConfig
+    from femvalley.system import build_system
+    from femvalley.twoelectron import plane_states
+
+    from .conftest import COARSE_STUDY_PARAMS
+
+    cfg = StudyConfig.from_dict(
+        {"model": "bo2d", "device": {"params": COARSE_STUDY_PARAMS}, "solver": {"n_states": 6}}
+    )
+    system = build_system(cfg)
+    ps = plane_states(system, detuning_mV=2.0, n_states=6)
+    np.testing.assert_allclose(ps.energies_meV, system.solve(2.0).energies_meV, atol=1e-9)
+    hx, hy = ps.step_nm
+    assert ps.states.shape == (6, 2, ps.x_nm.size, ps.y_nm.size)
+    np.testing.assert_allclose((np.abs(ps.states) ** 2).sum(axis=(1, 2, 3)) * hx * hy, 1.0)
+    assert ps.separation_weights.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(ps.separation_nm, -ps.separation_nm[::-1], atol=1e-9)
+    # without interaction the exchange is the gap to the first excited one-electron state
+    spec = two_electron_spectrum(ps.energies_meV, np.zeros((6,) * 4))
+    assert spec.exchange_meV() == pytest.approx(ps.energies_meV[1] - ps.energies_meV[0])
+    with pytest.raises(ValueError, match="planar model"):
+        plane_states(
+            build_system(StudyConfig.from_dict({**cfg.to_dict(), "model": "3d"})),
+            detuning_mV=0.0,
+            n_states=2,
+        )

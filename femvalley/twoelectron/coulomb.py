@@ -15,8 +15,8 @@ multiply-adds.
 The kernel is the bulk Coulomb interaction ``e^2 / (4 pi eps0 eps_r r)`` (1439.96 meV nm /
 eps_r), averaged over the vertical densities of the two electrons when they are given
 (``vertical_separation_nm`` and weights: the distribution of ``z1 - z2``), and averaged over
-the grid cell at ``r = 0`` for a strictly planar density (``(4 / h) ln(1 + sqrt 2)``, the
-mean of ``1 / r`` over a square of side ``h`` around its centre).
+the grid cell at ``r = 0`` for a strictly planar density (the mean of ``1 / r`` over the cell
+around its centre: ``(4 / h) ln(1 + sqrt 2)`` for a square of side ``h``).
 
 Units: nm, meV.
 """
@@ -34,23 +34,36 @@ __all__ = ["COULOMB_MEV_NM", "coulomb_kernel_meV", "grid_coulomb_integrals"]
 COULOMB_MEV_NM = 1439.964548
 
 
+def _steps(step_nm: float | tuple[float, float]) -> tuple[float, float]:
+    if isinstance(step_nm, (tuple, list)):
+        return float(step_nm[0]), float(step_nm[1])
+    return float(step_nm), float(step_nm)
+
+
+def _cell_mean_inverse(hx: float, hy: float) -> float:
+    """Mean of 1/r over a rectangle hx x hy centred on r = 0."""
+    a, b = hx / 2, hy / 2
+    return (a * math.asinh(b / a) + b * math.asinh(a / b)) / (a * b)
+
+
 def coulomb_kernel_meV(
     r_nm: ArrayLike,
     *,
     eps_r: float,
-    step_nm: float,
+    step_nm: float | tuple[float, float],
     vertical_separation_nm: ArrayLike | None = None,
     vertical_weights: ArrayLike | None = None,
 ) -> NDArray[np.float64]:
     """Return the interaction of two electrons ``r_nm`` apart in the plane (meV).
 
     Without a vertical separation: ``1439.96 / (eps_r r)``, and at ``r = 0`` its mean over a
-    grid cell of side ``step_nm``. With ``vertical_separation_nm`` (values of ``z1 - z2``)
-    and their weights (summing to 1): the mean of ``1439.96 / (eps_r sqrt(r^2 + dz^2))``
-    (a separation of 0 is taken as the cell mean as well).
+    grid cell of side ``step_nm`` (or sides ``(hx, hy)``). With ``vertical_separation_nm``
+    (values of ``z1 - z2``) and their weights (summing to 1): the mean of
+    ``1439.96 / (eps_r sqrt(r^2 + dz^2))`` (a separation of 0 is taken as the cell mean).
     """
     r = np.asarray(r_nm, dtype=np.float64)
-    cell = 4.0 / step_nm * math.log(1.0 + math.sqrt(2.0))  # mean of 1/r over the cell
+    hx, hy = _steps(step_nm)
+    cell = _cell_mean_inverse(hx, hy)
     if vertical_separation_nm is None:
         inv = np.where(r > 0, 1.0 / np.where(r > 0, r, 1.0), cell)
     else:
@@ -66,7 +79,7 @@ def coulomb_kernel_meV(
 def grid_coulomb_integrals(
     states: ArrayLike,
     *,
-    step_nm: float,
+    step_nm: float | tuple[float, float],
     eps_r: float,
     vertical_separation_nm: ArrayLike | None = None,
     vertical_weights: ArrayLike | None = None,
@@ -75,10 +88,12 @@ def grid_coulomb_integrals(
 
     Parameters
     ----------
-    states : array_like (m, nx, ny)
-        The states on the grid (nm^-1: normalised so that ``h^2 sum |phi|^2 = 1``).
-    step_nm : float
-        Grid step (the same in x and y).
+    states : array_like (m, nx, ny) or (m, ncomp, nx, ny)
+        The states on the grid (nm^-1: normalised so that ``h^2 sum |phi|^2 = 1``); with
+        components (the two valleys), the pair density sums over them (the envelope
+        approximation: intervalley terms, which oscillate with 2 k0, average out).
+    step_nm : float or (float, float)
+        Grid step, the same in x and y, or ``(hx, hy)``.
     eps_r : float
         Relative permittivity of the host.
     vertical_separation_nm, vertical_weights : array_like, optional
@@ -89,14 +104,17 @@ def grid_coulomb_integrals(
     ndarray (m, m, m, m)
     """
     phi = np.asarray(states, dtype=np.complex128)
-    if phi.ndim != 3:
-        raise ValueError(f"states has shape {phi.shape}; expected (m, nx, ny)")
-    m, nx, ny = phi.shape
-    h2 = step_nm * step_nm
+    if phi.ndim == 3:
+        phi = phi[:, None]
+    if phi.ndim != 4:
+        raise ValueError(f"states has shape {phi.shape}; expected (m, nx, ny) or (m, nc, nx, ny)")
+    m, _, nx, ny = phi.shape
+    hx, hy = _steps(step_nm)
+    h2 = hx * hy
     # the kernel on the padded grid, wrapped so that index (i, j) is the offset (i, j)
     ix = np.fft.fftfreq(2 * nx, d=1.0 / (2 * nx))
     iy = np.fft.fftfreq(2 * ny, d=1.0 / (2 * ny))
-    r = step_nm * np.hypot(ix[:, None], iy[None, :])
+    r = np.hypot(hx * ix[:, None], hy * iy[None, :])
     kernel = coulomb_kernel_meV(
         r,
         eps_r=eps_r,
@@ -106,7 +124,7 @@ def grid_coulomb_integrals(
     )
     k_hat = np.fft.fft2(kernel)
     a, b = np.triu_indices(m)
-    rho = phi[a].conj() * phi[b]  # (npairs, nx, ny)
+    rho = (phi[a].conj() * phi[b]).sum(axis=1)  # (npairs, nx, ny), summed over components
     padded = np.zeros((a.size, 2 * nx, 2 * ny), dtype=np.complex128)
     padded[:, :nx, :ny] = rho
     pot = np.fft.ifft2(np.fft.fft2(padded) * k_hat)[:, :nx, :ny] * h2  # meV at every node

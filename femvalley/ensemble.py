@@ -78,6 +78,7 @@ from femvalley.resources import check_fits, estimate_study, size_fields
 from femvalley.system import StudySystem, build_system, valley_map
 
 __all__ = [
+    "COMBINATIONS_CSV",
     "ENSEMBLE_ARRAYS",
     "CombinationStatistics",
     "EnsembleResult",
@@ -89,6 +90,7 @@ __all__ = [
     "LAYOUT_VERSION",
     "QUANTITIES",
     "SUMMARY_NAME",
+    "combinations_table",
     "device_numbers",
     "ensemble_statistics",
     "EnsembleConfig",

@@ -24,6 +24,7 @@ __all__ = [
     "plot_density_slices",
     "plot_device_layout",
     "plot_ensemble_distributions",
+    "plot_ensemble_parameters",
     "plot_spectrum",
     "plot_tunnel_coupling_scan",
     "plot_valley_splitting_curves",

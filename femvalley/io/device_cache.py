@@ -38,6 +38,8 @@ from femvalley.io.atomic import atomic_path
 
 __all__ = [
     "CACHE_DIR_ENV",
+    "CODE_MODULES",
+    "FORMAT",
     "NO_CACHE_ENV",
     "cache_directory",
     "device_key",

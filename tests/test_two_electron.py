@@ -218,3 +218,45 @@ def test_the_states_of_a_planar_study_on_its_grid():
             detuning_mV=0.0,
             n_states=2,
         )
+
+
+def _double_well_states(step_nm: float, half_distance_nm: float, count: int):
+    """Lowest states of a 2-D double harmonic well (hw = 2 meV, m = 0.19) by plain finite
+    differences on a uniform grid: exactly orthonormal on it (``h^2 sum phi_a phi_b``)."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as sla
+
+    c = HBAR2_OVER_M0 / M_T / 2  # hbar^2 / (2 m)
+    h = step_nm
+    x = np.arange(-60.0, 60.0 + h / 2, h)
+    y = np.arange(-30.0, 30.0 + h / 2, h)
+    xx, yy = np.meshgrid(x, y, indexing="ij")
+    k = 2.0**2 / (4 * c)  # (1/2) m w^2 with hw = 2 meV
+    v = k * np.minimum((xx - half_distance_nm) ** 2, (xx + half_distance_nm) ** 2) + k * yy**2
+
+    def second(n: int):
+        return sp.diags([np.ones(n - 1), -2 * np.ones(n), np.ones(n - 1)], [-1, 0, 1]) / h**2
+
+    ham = -c * (sp.kron(second(x.size), sp.eye(y.size)) + sp.kron(sp.eye(x.size), second(y.size)))
+    ham = (ham + sp.diags(v.ravel())).tocsc()
+    e, u = sla.eigsh(ham, k=count, sigma=v.min() - 1.0)
+    order = np.argsort(e)
+    return e[order], u[:, order].T.reshape(count, x.size, y.size) / h
+
+
+def test_a_double_dot_has_a_singlet_ground_state_once_the_basis_holds_the_correlation():
+    """Two electrons in a double well: the exact ground state of a spin-independent problem is
+    a singlet (J > 0). A basis of the two lowest states is dominated by Coulomb-assisted
+    hopping and gets the sign wrong; with 12 and more states J is positive and converged in
+    the basis and in the grid step."""
+    found = {}
+    for step in (3.0, 2.0):
+        e, phi = _double_well_states(step, 25.0, 24)
+        v = grid_coulomb_integrals(phi, step_nm=step, eps_r=11.7)
+        found[step] = [
+            two_electron_spectrum(e[:m], v[:m, :m, :m, :m]).exchange_meV() for m in (2, 12, 24)
+        ]
+    for j2, j12, j24 in found.values():
+        assert j2 < 0 < j24  # the two-state model is wrong here, the converged one is not
+        assert j12 == pytest.approx(j24, rel=0.05)
+    assert found[2.0][2] == pytest.approx(found[3.0][2], rel=0.05)  # converged in the step

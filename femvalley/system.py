@@ -277,7 +277,7 @@ def _device_mesh_and_gates(
             key, convert=lambda m: from_meshio(m, dim=3), note=phases.note
         )
         if hit is not None:
-            _, mesh, gp = hit
+            mesh, gp = hit
             timings["mesh"] = time.perf_counter() - t0
             timings["electrostatics"] = 0.0
             timings["device_cache"] = 1.0

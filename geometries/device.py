@@ -44,11 +44,11 @@ class ExplicitMeshParams:
     """The parameters of an explicit description: its mesh sizes (nm)."""
 
     # (the defaults are those of an empty [mesh] table; a file's own sizes replace them)
-    mesh_size_nm: float = 25.0
-    device_mesh_size_nm: float = 10.0
-    quantum_mesh_size_nm: float = 2.0
-    kp_mesh_size_nm: float = 2.5
-    kp_vertical_mesh_size_nm: float = 0.5
+    mesh_size_nm: float = MeshSizes.far_nm
+    device_mesh_size_nm: float = MeshSizes.near_gates_nm
+    quantum_mesh_size_nm: float = MeshSizes.quantum_nm
+    kp_mesh_size_nm: float = MeshSizes.kp_nm
+    kp_vertical_mesh_size_nm: float = MeshSizes.kp_vertical_nm
 
     def mesh(self) -> MeshSizes:
         """The [mesh] table of these sizes."""

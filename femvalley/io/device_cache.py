@@ -124,8 +124,8 @@ def _entry(key: str) -> Path | None:
 
 def load_device(
     key: str, *, convert: Callable[[Any], Any], note: Callable[[str], None] | None = None
-) -> tuple[Any, Any, GatePotentials] | None:
-    """Return the cached ``(meshio_mesh, mesh, potentials)`` of ``key``, or None.
+) -> tuple[Any, GatePotentials] | None:
+    """Return the cached ``(mesh, potentials)`` of ``key``, or None.
 
     ``convert`` turns the meshio mesh into the scikit-fem mesh the potentials live on
     (:func:`femvalley.mesh.from_meshio`). An entry that cannot be read is reported through
@@ -166,7 +166,7 @@ def load_device(
         if note is not None:
             note(f"device cache: {path} could not be read ({err}); meshing again")
         return None
-    return m, mesh, gp
+    return mesh, gp
 
 
 def store_device(

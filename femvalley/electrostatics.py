@@ -37,9 +37,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -61,7 +61,7 @@ from femvalley.mesh import (
 from femvalley.typing import Basis, Mesh, SparseMatrix
 from femvalley.units import MEV_PER_VOLT
 
-__all__ = ["GatePotentials", "LeverArms", "solve_gates"]
+__all__ = ["GatePotentials", "GroundedPoisson", "LeverArms", "grounded_poisson", "solve_gates"]
 
 Method = Literal["direct", "amg"]
 
@@ -388,6 +388,38 @@ def _permittivity_per_element(
     return element_values(mesh, values, "permittivity")
 
 
+def _dielectric_operator(
+    mesh: Mesh, permittivity: Mapping[str, float | str], order: int
+) -> tuple[Basis, SparseMatrix]:
+    """Return the Lagrange basis of degree ``order`` and ``int eps_r grad u . grad v`` (csr)."""
+    from skfem import Basis as SkBasis
+    from skfem import asm
+
+    from femvalley.forms import dielectric_laplace
+
+    if isinstance(order, bool) or order not in (1, 2):
+        raise ValueError(f"order = {order!r}; allowed: 1 (linear), 2 (quadratic elements)")
+    basis = SkBasis(mesh, lagrange_element(mesh, order), intorder=2 * order - 2 if order > 1 else 1)
+    eps = _permittivity_per_element(mesh, permittivity)
+    eps_qp = np.repeat(eps[:, None], basis.X.shape[1], axis=1)
+    return basis, asm(dielectric_laplace, basis, eps=eps_qp).tocsr()
+
+
+def _gate_owner(basis: Basis, gates: Sequence[str]) -> NDArray[np.int64]:
+    """Index of the gate every DOF lies on (-1: free); gates must not touch."""
+    owner = np.full(basis.N, -1, dtype=np.int64)
+    for i, g in enumerate(gates):
+        dofs = _gate_dofs(basis, g)
+        clash = dofs[(owner[dofs] >= 0) & (owner[dofs] != i)]
+        if clash.size:
+            other = gates[int(owner[clash[0]])]
+            raise ValueError(
+                f"gates {other!r} and {g!r} share {clash.size} node(s): gates must not touch"
+            )
+        owner[dofs] = i
+    return owner
+
+
 def solve_gates(
     mesh: Mesh,
     *,
@@ -425,13 +457,8 @@ def solve_gates(
         ``phi(V) = offset_V + sum_g V_g unit_V[g]`` at the vertices (and, for P2, at the
         edge midpoints).
     """
-    from skfem import Basis, asm
-
-    from femvalley.forms import dielectric_laplace
-
     if isinstance(order, bool) or order not in (1, 2):
         raise ValueError(f"order = {order!r}; allowed: 1 (linear), 2 (quadratic elements)")
-    elem = lagrange_element(mesh, order)
     gates = tuple(gates)
     if not gates:
         raise ValueError("gates is empty: at least one gate is needed to fix the potential")
@@ -447,24 +474,11 @@ def solve_gates(
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    basis = Basis(mesh, elem, intorder=2 * order - 2 if order > 1 else 1)
-    eps = _permittivity_per_element(mesh, permittivity)
-
-    eps_qp = np.repeat(eps[:, None], basis.X.shape[1], axis=1)
-    k = asm(dielectric_laplace, basis, eps=eps_qp).tocsr()
+    basis, k = _dielectric_operator(mesh, permittivity, order)
     timings["assemble"] = time.perf_counter() - t0
 
     n = basis.N
-    owner = np.full(n, -1, dtype=np.int64)
-    for i, g in enumerate(gates):
-        dofs = _gate_dofs(basis, g)
-        clash = dofs[(owner[dofs] >= 0) & (owner[dofs] != i)]
-        if clash.size:
-            other = gates[int(owner[clash[0]])]
-            raise ValueError(
-                f"gates {other!r} and {g!r} share {clash.size} node(s): gates must not touch"
-            )
-        owner[dofs] = i
+    owner = _gate_owner(basis, gates)
     fixed = np.nonzero(owner >= 0)[0]
     free = np.nonzero(owner < 0)[0]
     if free.size == 0:
@@ -488,7 +502,7 @@ def solve_gates(
     full[:, fixed] = data.T
     full[:, free] = sol.T
     nv = mesh.nvertices
-    p2 = {}
+    p2: dict[str, Any] = {}
     if order == 2:
         p2 = {
             "edge_unit_V": np.ascontiguousarray(full[:ng, nv:]),
@@ -536,3 +550,114 @@ def _solve_many(
             raise RuntimeError(f"CG did not converge for right-hand side {j} (info = {info})")
         out[:, j] = x
     return out
+
+
+@dataclass(frozen=True, eq=False)
+class GroundedPoisson:
+    """The device's Poisson operator with every gate grounded, factorised once.
+
+    :meth:`solve` returns the potential ``u`` (zero on every gate, zero normal field on the
+    rest of the outer boundary) of a charge given by its load vector ``b_i = int rho psi_i``
+    (``psi_i`` the Lagrange basis functions of the device mesh):
+
+        int eps_r grad u . grad psi_i = b_i   for every DOF i off the gates.
+
+    With ``b`` scaled by ``4 pi e^2 / (4 pi eps0)`` this is the potential energy (meV) that
+    a charge density ``rho`` (nm^-3) gives another electron, screened by the dielectrics and
+    the grounded gates (their image charges included): the kernel of the Coulomb
+    interaction in the device (:mod:`femvalley.twoelectron.screened`).
+
+    Attributes
+    ----------
+    mesh : skfem.Mesh
+        The device mesh (nm).
+    order : int
+        Degree of the Lagrange elements (1 or 2).
+    ndofs : int
+        Number of DOFs (vertices first, then edge midpoints for P2).
+    free : ndarray of int
+        The DOFs off the gates.
+    element_edges : ndarray of int or None
+        For P2: the edge-midpoint DOF of every element edge (:func:`femvalley.mesh.edge_dofs`).
+    timings_s : dict of str to float
+        Assembly and factorisation times.
+    """
+
+    mesh: Mesh
+    order: int
+    ndofs: int
+    free: NDArray[np.int64]
+    element_edges: NDArray[np.int64] | None
+    timings_s: dict[str, float]
+    factor_solve: Callable[[NDArray[Any]], NDArray[Any]] = field(repr=False)
+
+    def probe(self, points_nm: ArrayLike) -> SparseMatrix:
+        """Return the matrix (npoints, ndofs) that evaluates a DOF vector at ``points_nm``."""
+        pts = np.asarray(points_nm, dtype=np.float64)
+        if self.element_edges is None:
+            return probe_matrix(self.mesh, pts)
+        return p2_probe_matrix(self.mesh, self.element_edges, self.ndofs, pts)
+
+    def solve(self, load: ArrayLike) -> NDArray[Any]:
+        """Return the potential (ndofs,) or (ndofs, k) of load vectors (ndofs,) or (ndofs, k).
+
+        Complex loads are solved as their real and imaginary parts (the operator is real).
+        """
+        b = np.asarray(load)
+        if b.shape[0] != self.ndofs:
+            raise ValueError(f"load has {b.shape[0]} rows; the operator has {self.ndofs} DOFs")
+        rhs = b[self.free]
+        if np.iscomplexobj(rhs):
+            two = np.concatenate([rhs.real, rhs.imag], axis=-1 if rhs.ndim > 1 else 0)
+            sol = np.asarray(self.factor_solve(np.ascontiguousarray(two)))
+            half = rhs.shape[-1] if rhs.ndim > 1 else rhs.size
+            if rhs.ndim > 1:
+                free_sol = sol[:, :half] + 1j * sol[:, half:]
+            else:
+                free_sol = sol[:half] + 1j * sol[half:]
+        else:
+            free_sol = np.asarray(self.factor_solve(np.ascontiguousarray(rhs, dtype=np.float64)))
+        out = np.zeros(b.shape, dtype=free_sol.dtype)
+        out[self.free] = free_sol
+        return out
+
+
+def grounded_poisson(
+    mesh: Mesh,
+    *,
+    permittivity: Mapping[str, float | str],
+    gates: Sequence[str],
+    order: int = 1,
+) -> GroundedPoisson:
+    """Assemble and factorise the Poisson operator of a device with its gates grounded.
+
+    Parameters are those of :func:`solve_gates` (the same operator, the same gate surfaces);
+    ``order`` defaults to linear elements, which resolve the smooth charge densities of
+    electrons in a dot.
+    """
+    from femvalley.linalg import factorize
+
+    gates = tuple(gates)
+    if not gates:
+        raise ValueError("gates is empty: grounded gates are needed to fix the potential")
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    basis, k = _dielectric_operator(mesh, permittivity, order)
+    owner = _gate_owner(basis, gates)
+    free = np.nonzero(owner < 0)[0]
+    if free.size == 0:
+        raise ValueError("every node lies on a gate: nothing to solve")
+    kff = k[free][:, free].tocsc()
+    timings["assemble"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    solve = factorize(kff, ordering="default")
+    timings["factorize"] = time.perf_counter() - t0
+    return GroundedPoisson(
+        mesh=mesh,
+        order=order,
+        ndofs=basis.N,
+        free=free.astype(np.int64),
+        element_edges=edge_dofs(basis) if order == 2 else None,
+        timings_s=timings,
+        factor_solve=solve,
+    )

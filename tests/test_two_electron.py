@@ -179,13 +179,28 @@ def test_ci_of_the_harmonic_two_electron_dot_converges_to_the_exact_levels_from_
 
 
 def test_the_kernel_averages_a_vertical_separation():
+    """The planar kernel at r > 0 is the point value, at r = 0 the mean over the grid cell."""
     r = np.array([0.0, 1.0, 5.0])
     flat = coulomb_kernel_meV(r, eps_r=11.7, step_nm=1.0)
     assert flat[1] == pytest.approx(COULOMB_MEV_NM / 11.7) and flat[0] > flat[1]
     apart = coulomb_kernel_meV(
         r, eps_r=11.7, step_nm=1.0, vertical_separation_nm=[-2.0, 2.0], vertical_weights=[0.5, 0.5]
     )
-    np.testing.assert_allclose(apart, COULOMB_MEV_NM / 11.7 / np.sqrt(r**2 + 4.0))
+    np.testing.assert_allclose(apart[1:], COULOMB_MEV_NM / 11.7 / np.sqrt(r[1:] ** 2 + 4.0))
+    # at r = 0 the kernel is averaged over the grid cell, at every separation (the point value
+    # 1 / |dz| diverges for the thin separations of a well); against a quadrature here
+    from scipy.integrate import dblquad
+
+    for hx, hy, dz in ((1.0, 1.0, 2.0), (3.0, 2.0, 0.05), (2.0, 2.0, 0.3)):
+        mean = dblquad(
+            lambda y, x: 1.0 / np.sqrt(x * x + y * y + dz * dz), -hx / 2, hx / 2, -hy / 2, hy / 2
+        )[0] / (hx * hy)
+        got = coulomb_kernel_meV(
+            [0.0], eps_r=1.0, step_nm=(hx, hy), vertical_separation_nm=[dz], vertical_weights=[1.0]
+        )
+        assert got[0] == pytest.approx(COULOMB_MEV_NM * mean, rel=1e-6)
+    flat_cell = coulomb_kernel_meV([0.0], eps_r=1.0, step_nm=2.0)[0]
+    assert flat_cell == pytest.approx(COULOMB_MEV_NM * 2 * np.log(1 + np.sqrt(2)))
 
 
 def test_the_states_of_a_planar_study_on_its_grid():

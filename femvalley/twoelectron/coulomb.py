@@ -28,7 +28,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["COULOMB_MEV_NM", "coulomb_kernel_meV", "grid_coulomb_integrals"]
+__all__ = ["COULOMB_MEV_NM", "coulomb_kernel_meV", "grid_coulomb_integrals", "pair_table"]
 
 #: e^2 / (4 pi eps0) in meV nm
 COULOMB_MEV_NM = 1439.964548
@@ -40,10 +40,27 @@ def _steps(step_nm: float | tuple[float, float]) -> tuple[float, float]:
     return float(step_nm), float(step_nm)
 
 
-def _cell_mean_inverse(hx: float, hy: float) -> float:
-    """Mean of 1/r over a rectangle hx x hy centred on r = 0."""
+def _cell_mean_inverse(
+    hx: float, hy: float, dz: NDArray[np.float64] | float = 0.0
+) -> NDArray[np.float64]:
+    """Mean of ``1 / sqrt(x^2 + y^2 + dz^2)`` over the rectangle hx x hy centred on 0.
+
+    From the antiderivative ``x ln(y + R) + y ln(x + R) - dz atan(x y / (dz R))``; for
+    ``dz = 0``: ``(4 / h) ln(1 + sqrt 2)`` for a square of side ``h``.
+    """
     a, b = hx / 2, hy / 2
-    return (a * math.asinh(b / a) + b * math.asinh(a / b)) / (a * b)
+    z = np.abs(np.asarray(dz, dtype=np.float64))
+
+    def corner(x: float, y: float) -> NDArray[np.float64]:
+        r = np.sqrt(x * x + y * y + z * z)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = (x * np.log(y + r) if x else 0.0) + (y * np.log(x + r) if y else 0.0)
+            turn = np.where(z > 0, z * np.arctan(x * y / np.where(z > 0, z * r, 1.0)), 0.0)
+        return np.asarray(out - turn)
+
+    # the integral over [0, a] x [0, b] by inclusion-exclusion of the antiderivative
+    total = corner(a, b) - corner(a, 0.0) - corner(0.0, b) + corner(0.0, 0.0)
+    return np.asarray(total / (a * b))
 
 
 def coulomb_kernel_meV(
@@ -59,12 +76,14 @@ def coulomb_kernel_meV(
     Without a vertical separation: ``1439.96 / (eps_r r)``, and at ``r = 0`` its mean over a
     grid cell of side ``step_nm`` (or sides ``(hx, hy)``). With ``vertical_separation_nm``
     (values of ``z1 - z2``) and their weights (summing to 1): the mean of
-    ``1439.96 / (eps_r sqrt(r^2 + dz^2))`` (a separation of 0 is taken as the cell mean).
+    ``1439.96 / (eps_r sqrt(r^2 + dz^2))`` over the separations, at ``r = 0`` each averaged
+    over the grid cell (the point value ``1 / |dz|`` would diverge for the small separations
+    of a thin well).
     """
     r = np.asarray(r_nm, dtype=np.float64)
     hx, hy = _steps(step_nm)
-    cell = _cell_mean_inverse(hx, hy)
     if vertical_separation_nm is None:
+        cell = float(_cell_mean_inverse(hx, hy))
         inv = np.where(r > 0, 1.0 / np.where(r > 0, r, 1.0), cell)
     else:
         dz = np.asarray(vertical_separation_nm, dtype=np.float64).ravel()
@@ -72,7 +91,10 @@ def coulomb_kernel_meV(
         if dz.shape != w.shape or not np.isclose(w.sum(), 1.0):
             raise ValueError("vertical_weights must match vertical_separation_nm and sum to 1")
         dist = np.sqrt(r[..., None] ** 2 + dz**2)
-        inv = (np.where(dist > 0, 1.0 / np.where(dist > 0, dist, 1.0), cell) * w).sum(axis=-1)
+        # at r = 0 the cell mean of the kernel at every separation (1 / |dz| overshoots)
+        cells = _cell_mean_inverse(hx, hy, dz)
+        at_zero = r[..., None] == 0
+        inv = (np.where(at_zero, cells, 1.0 / np.where(at_zero, 1.0, dist)) * w).sum(axis=-1)
     return COULOMB_MEV_NM / eps_r * inv
 
 
@@ -128,14 +150,27 @@ def grid_coulomb_integrals(
     padded = np.zeros((a.size, 2 * nx, 2 * ny), dtype=np.complex128)
     padded[:, :nx, :ny] = rho
     pot = np.fft.ifft2(np.fft.fft2(padded) * k_hat)[:, :nx, :ny] * h2  # meV at every node
-    # rho_ba = rho_ab* and the kernel is real: every (ab|cd) from the pairs a <= b
-    r_flat = rho.reshape(a.size, -1)
-    p_flat = pot.reshape(a.size, -1)
+    return pair_table(m, rho.reshape(a.size, -1) * h2, pot.reshape(a.size, -1))
+
+
+def pair_table(
+    m: int, left: NDArray[np.complexfloating], right: NDArray[np.complexfloating]
+) -> NDArray[np.complex128]:
+    """Return the table ``(ab|cd)`` (m, m, m, m) from the pairs ``a <= b``.
+
+    ``left[k]`` and ``right[k]`` belong to the k-th pair ``(a, b)`` of
+    ``numpy.triu_indices(m)``, such that ``(ab|cd) = left_ab . right_cd`` (a plain, not a
+    conjugating, dot product): e.g. a pair density and the potential of another. The pairs
+    ``b > a`` follow from ``rho_ba = rho_ab*`` with a real kernel.
+    """
+    a, b = np.triu_indices(m)
+    if left.shape[0] != a.size or right.shape[0] != a.size:
+        raise ValueError(f"left and right need {a.size} pairs (a <= b) for m = {m}")
     out = np.empty((m, m, m, m), dtype=np.complex128)
     i, j = a[:, None], b[:, None]
     c, d = a[None, :], b[None, :]
-    out[i, j, c, d] = (r_flat @ p_flat.T) * h2
-    out[j, i, c, d] = (r_flat.conj() @ p_flat.T) * h2
-    out[i, j, d, c] = (r_flat @ p_flat.conj().T) * h2
-    out[j, i, d, c] = (r_flat.conj() @ p_flat.conj().T) * h2
+    out[i, j, c, d] = left @ right.T
+    out[j, i, c, d] = left.conj() @ right.T
+    out[i, j, d, c] = left @ right.conj().T
+    out[j, i, d, c] = left.conj() @ right.conj().T
     return out

@@ -1,0 +1,322 @@
+"""Exchange of two electrons in a study system: one setup, then any detuning.
+
+:class:`TwoElectronSolver` binds a :class:`femvalley.system.StudySystem` (any model: ``3d``,
+``bo2d``, ``slice2d``), the basis size ``m`` and the interaction kernel:
+
+- ``"screened"``: the interaction in the device, gates grounded and dielectrics included
+  (:mod:`femvalley.twoelectron.screened`; the device's Poisson operator is factorised once
+  per solver);
+- ``"bulk"``: ``e^2 / (4 pi eps0 eps_r r)`` with ``eps_r`` of silicon, averaged over the
+  vertical densities of the columns (planar models on a uniform plane grid only,
+  :mod:`femvalley.twoelectron.coulomb`).
+
+At every detuning, :meth:`TwoElectronSolver.point` solves the lowest ``m`` one-electron states,
+their Coulomb integrals and the configuration interaction, and returns a
+:class:`TwoElectronPoint`: the two-electron levels with their spin, the exchange
+``J = E(T0) - E(S)``, the double occupancy of each dot (the (2,0) and (0,2) weight) and the
+valley parity of each level, and the one-electron reduced density of any level.
+
+Convergence in ``m`` (:meth:`TwoElectronPoint.exchange_convergence`): the integrals of the
+first ``m'`` states are a block of the table, so ``J`` at ``m / 4, m / 2, m`` costs three small
+CI problems. The change of ``J`` between the last two sizes (or the Aitken extrapolation,
+when the three values converge geometrically) is the reported basis error.
+
+Units: nm, meV, mV.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from femvalley.twoelectron.basis import (
+    SystemStates,
+    density_nodes,
+    plane_grid_states,
+    system_states,
+)
+from femvalley.twoelectron.ci import TwoElectronSpectrum, two_electron_spectrum
+from femvalley.twoelectron.coulomb import grid_coulomb_integrals
+from femvalley.twoelectron.screened import DensityNodes, screened_coulomb_integrals
+
+__all__ = [
+    "KERNELS",
+    "ExchangeConvergence",
+    "TwoElectronPoint",
+    "TwoElectronSolver",
+    "reduced_density_matrix",
+    "pair_probability",
+]
+
+#: the interaction kernels
+KERNELS = ("screened", "bulk")
+#: relative permittivity of the bulk kernel (silicon)
+SILICON_EPS_R = 11.7
+
+
+def _antisymmetric_amplitudes(
+    spectrum: TwoElectronSpectrum, level: int, m: int
+) -> NDArray[np.complex128]:
+    """``C`` (2m, 2m) with ``Psi(x1, x2) = sum C_pq phi_p(x1) phi_q(x2)`` over spin-orbitals."""
+    c = np.zeros((2 * m, 2 * m), dtype=np.complex128)
+    p, q = spectrum.determinants[:, 0], spectrum.determinants[:, 1]
+    v = spectrum.vectors[:, level] / math.sqrt(2.0)
+    c[p, q] = v
+    c[q, p] = -v
+    return c
+
+
+def reduced_density_matrix(spectrum: TwoElectronSpectrum, level: int) -> NDArray[np.complex128]:
+    """One-electron reduced density matrix ``D`` (m, m) of a level, spin summed (trace 2).
+
+    The density of the level is ``n(r) = sum_ab D_ab phi_a*(r) phi_b(r)`` and a one-body
+    operator ``O`` has the expectation ``sum_ab D_ab <a|O|b>``.
+    """
+    m = int(spectrum.determinants.max()) // 2 + 1
+    c = _antisymmetric_amplitudes(spectrum, level, m)
+    d = 2.0 * (c.conj() @ c.T)  # spin-orbital
+    return np.asarray(d[0::2, 0::2] + d[1::2, 1::2])
+
+
+def pair_probability(
+    spectrum: TwoElectronSpectrum, level: int, overlap: NDArray[np.complex128]
+) -> float:
+    """Probability that both electrons of a level lie in a region.
+
+    ``overlap[a, b] = int_region phi_a* phi_b`` of the one-electron states (summed over
+    their components).
+    """
+    m = overlap.shape[0]
+    c = _antisymmetric_amplitudes(spectrum, level, m)
+    o = np.kron(np.asarray(overlap), np.eye(2))  # spin-orbitals 2a + s
+    return float(np.real(np.sum(c.conj() * (o @ c @ o.T))))
+
+
+@dataclass(frozen=True)
+class ExchangeConvergence:
+    """``J`` against the basis size, with the reported value and its basis error (meV)."""
+
+    sizes: tuple[int, ...]
+    exchange_meV: tuple[float, ...]
+    value_meV: float
+    error_meV: float
+    method: str
+
+
+@dataclass(frozen=True, eq=False)
+class TwoElectronPoint:
+    """Two electrons at one detuning.
+
+    Attributes
+    ----------
+    detuning_mV : float
+    kernel : str
+    states : SystemStates
+        The one-electron basis (its energies and components).
+    coulomb_meV : ndarray (m, m, m, m)
+        ``(ab|cd)`` in chemists' order.
+    spectrum : TwoElectronSpectrum
+        The lowest two-electron levels with their spin.
+    double_occupancy : ndarray (n, 2)
+        Probability that both electrons are in ``dot_L`` (the (2,0) weight) and in ``dot_R``
+        (the (0,2) weight), for every level.
+    valley_parity : ndarray (n,)
+        The valley parity summed over both electrons (-2 .. 2; the one-electron observable of
+        the same name, NaN without a valley map).
+    timings_s : dict
+    """
+
+    detuning_mV: float
+    kernel: str
+    states: SystemStates
+    coulomb_meV: NDArray[np.complex128]
+    spectrum: TwoElectronSpectrum
+    double_occupancy: NDArray[np.float64]
+    valley_parity: NDArray[np.float64]
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_states(self) -> int:
+        """Size ``m`` of the one-electron basis."""
+        return int(self.states.energies_meV.size)
+
+    @property
+    def exchange_meV(self) -> float:
+        """J = E(T0) - E(S) of the lowest triplet and singlet (meV)."""
+        return self.spectrum.exchange_meV()
+
+    def exchange_convergence(self, sizes: tuple[int, ...] | None = None) -> ExchangeConvergence:
+        """``J`` with the first ``m'`` states for every ``m'`` in ``sizes``.
+
+        Default sizes: ``m / 4, m / 2, m`` (those >= 2). The value is ``J`` at the largest
+        size; its error is the change from the size before, or the distance to the Aitken
+        extrapolation of the last three when they converge geometrically (whichever is
+        larger).
+        """
+        m = self.n_states
+        if sizes is None:
+            sizes = tuple(sorted({s for s in (m // 4, m // 2, m) if s >= 2}))
+        bad = [s for s in sizes if not 2 <= int(s) <= m]
+        if bad:
+            raise ValueError(f"sizes = {list(sizes)}: each must be between 2 and m = {m}")
+        e, v = self.states.energies_meV, self.coulomb_meV
+        js = []
+        for s in sizes:
+            sub = two_electron_spectrum(e[:s], v[:s, :s, :s, :s])
+            try:
+                js.append(sub.exchange_meV())
+            except ValueError:  # too few states for a triplet
+                js.append(math.nan)
+        value = js[-1]
+        if len(js) < 2 or not math.isfinite(js[-2]):
+            return ExchangeConvergence(
+                tuple(sizes), tuple(js), value, math.inf, "one basis size only"
+            )
+        error = abs(js[-1] - js[-2])
+        method = f"change from m = {sizes[-2]} to m = {sizes[-1]}"
+        if len(js) >= 3 and all(math.isfinite(x) for x in js[-3:]):
+            d1, d2 = js[-2] - js[-3], js[-1] - js[-2]
+            if d1 != 0 and 0 < d2 / d1 < 1:
+                limit = js[-1] - d2 * d2 / (d2 - d1)
+                if abs(limit - js[-1]) > error:
+                    error = abs(limit - js[-1])
+                    method = f"Aitken extrapolation of m = {', '.join(map(str, sizes[-3:]))}"
+        return ExchangeConvergence(tuple(sizes), tuple(js), value, error, method)
+
+    def density(self, level: int = 0) -> NDArray[np.float64]:
+        """Electron density of a level at the basis DOFs (sums over the valleys; integral 2)."""
+        d = reduced_density_matrix(self.spectrum, level)
+        comps = self.states.components  # (m, nc, n)
+        out = np.einsum("ab,acn,bcn->n", d, comps.conj(), comps)
+        return np.asarray(out.real)
+
+
+def _matrix_or_none(observables: Any, name: str) -> Any:
+    try:
+        return observables.matrix(name)
+    except KeyError:
+        return None
+
+
+class TwoElectronSolver:
+    """Two electrons in a study system, bound once, solved at any detuning.
+
+    Parameters
+    ----------
+    system : femvalley.system.StudySystem
+    n_states : int
+        One-electron basis size ``m`` (>= 2): the two-electron basis has ``m (2 m - 1)``
+        determinants, ``m^2`` of them with ``S_z = 0``.
+    kernel : {"screened", "bulk"}
+    n_levels : int
+        Two-electron levels kept per point.
+    """
+
+    def __init__(
+        self, system: Any, *, n_states: int = 12, kernel: str = "screened", n_levels: int = 8
+    ) -> None:
+        if isinstance(n_states, bool) or not isinstance(n_states, (int, np.integer)):
+            raise ValueError(f"n_states = {n_states!r} must be an integer >= 2")
+        if n_states < 2:
+            raise ValueError(f"n_states = {n_states!r} must be an integer >= 2")
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel = {kernel!r}; allowed: {', '.join(KERNELS)}")
+        if isinstance(n_levels, bool) or not isinstance(n_levels, (int, np.integer)):
+            raise ValueError(f"n_levels = {n_levels!r} must be an integer >= 2")
+        if n_levels < 2:
+            raise ValueError(f"n_levels = {n_levels!r} must be an integer >= 2")
+        if kernel == "bulk" and system.reduction is None:
+            raise ValueError(
+                "kernel = 'bulk' is for the planar models (bo2d, slice2d); a 3-D system uses "
+                "kernel = 'screened'"
+            )
+        self.system = system
+        self.n_states = int(n_states)
+        self.kernel = kernel
+        self.n_levels = int(n_levels)
+        self.timings_s: dict[str, float] = {}
+
+    @cached_property
+    def nodes(self) -> DensityNodes:
+        """Where the densities live in 3-D (:func:`femvalley.twoelectron.density_nodes`)."""
+        return density_nodes(self.system)
+
+    @cached_property
+    def poisson(self) -> Any:
+        """The device's Poisson operator with the gates grounded, factorised once."""
+        from femvalley.electrostatics import grounded_poisson
+
+        dev = self.system.config.device.resolved()
+        t0 = time.perf_counter()
+        out = grounded_poisson(
+            self.system.device_mesh,
+            permittivity=dev.materials,
+            gates=dev.gates,
+            order=self.system.config.device.electrostatics_order,
+        )
+        self.timings_s["poisson_factorisation"] = time.perf_counter() - t0
+        return out
+
+    def coulomb(self, states: SystemStates) -> NDArray[np.complex128]:
+        """Return ``(ab|cd)`` (meV) of one-electron states with this solver's kernel."""
+        nv = self.system.quantum_mesh.nvertices
+        if self.kernel == "screened":
+            return screened_coulomb_integrals(
+                states.components[:, :, :nv], nodes=self.nodes, poisson=self.poisson
+            )
+        grid = plane_grid_states(self.system, states)
+        return grid_coulomb_integrals(
+            grid.states,
+            step_nm=grid.step_nm,
+            eps_r=SILICON_EPS_R,
+            vertical_separation_nm=grid.separation_nm,
+            vertical_weights=grid.separation_weights,
+        )
+
+    def point(self, detuning_mV: float) -> TwoElectronPoint:
+        """Return the two-electron levels at one detuning (mV)."""
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        states = system_states(self.system, detuning_mV=detuning_mV, n_states=self.n_states)
+        timings["one_electron"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        coulomb = self.coulomb(states)
+        timings["coulomb"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        spectrum = two_electron_spectrum(states.energies_meV, coulomb, n_levels=self.n_levels)
+        timings["ci"] = time.perf_counter() - t0
+        obs = self.system.observables
+        comps = states.components
+
+        def overlap(matrix: Any) -> NDArray[np.complex128]:
+            return np.asarray(
+                sum(comps[:, c].conj() @ (matrix @ comps[:, c].T) for c in range(comps.shape[1]))
+            )
+
+        dots = [overlap(obs.matrix(d)) for d in obs.dots]
+        n = spectrum.energies_meV.size
+        double = np.array([[pair_probability(spectrum, i, o) for o in dots] for i in range(n)])
+        parity = np.full(n, np.nan)
+        w = _matrix_or_none(obs, "valley_phase")
+        if comps.shape[1] == 2 and w is not None:
+            plus, minus = comps[:, 0], comps[:, 1]
+            op = plus.conj() @ (w @ minus.T) + minus.conj() @ (w.conj() @ plus.T)
+            parity = np.array(
+                [np.real(np.sum(reduced_density_matrix(spectrum, i) * op)) for i in range(n)]
+            )
+        return TwoElectronPoint(
+            detuning_mV=float(detuning_mV),
+            kernel=self.kernel,
+            states=states,
+            coulomb_meV=coulomb,
+            spectrum=spectrum,
+            double_occupancy=double,
+            valley_parity=parity,
+            timings_s=timings,
+        )

@@ -606,20 +606,37 @@ class GroundedPoisson:
         b = np.asarray(load)
         if b.shape[0] != self.ndofs:
             raise ValueError(f"load has {b.shape[0]} rows; the operator has {self.ndofs} DOFs")
-        rhs = b[self.free]
-        if np.iscomplexobj(rhs):
-            two = np.concatenate([rhs.real, rhs.imag], axis=-1 if rhs.ndim > 1 else 0)
-            sol = np.asarray(self.factor_solve(np.ascontiguousarray(two)))
-            half = rhs.shape[-1] if rhs.ndim > 1 else rhs.size
-            if rhs.ndim > 1:
-                free_sol = sol[:, :half] + 1j * sol[:, half:]
-            else:
-                free_sol = sol[:half] + 1j * sol[half:]
-        else:
-            free_sol = np.asarray(self.factor_solve(np.ascontiguousarray(rhs, dtype=np.float64)))
-        out = np.zeros(b.shape, dtype=free_sol.dtype)
-        out[self.free] = free_sol
+        block = b.reshape(self.ndofs, -1)
+        out = np.zeros(block.shape, dtype=np.result_type(block.dtype, np.float64))
+        out[self.free] = self._solve_free(block[self.free])
+        return out.reshape(b.shape)
+
+    def solve_on(self, dofs: ArrayLike, load: ArrayLike) -> NDArray[Any]:
+        """Return the potential at ``dofs`` of loads (len(dofs), k) that vanish elsewhere.
+
+        The same as ``solve`` restricted to a few DOFs (e.g. those a charge density touches),
+        without full-size copies of the loads.
+        """
+        idx = np.asarray(dofs, dtype=np.int64)
+        b = np.asarray(load).reshape(idx.size, -1)
+        position = np.full(self.ndofs, -1, dtype=np.int64)
+        position[self.free] = np.arange(self.free.size)
+        where = position[idx]
+        on_free = where >= 0
+        rhs = np.zeros((self.free.size, b.shape[1]), dtype=b.dtype)
+        rhs[where[on_free]] = b[on_free]
+        sol = self._solve_free(rhs)
+        out = np.zeros((idx.size, b.shape[1]), dtype=sol.dtype)
+        out[on_free] = sol[where[on_free]]
         return out
+
+    def _solve_free(self, rhs: NDArray[Any]) -> NDArray[Any]:
+        """Solve on the free DOFs for the columns of ``rhs`` (real and imaginary parts)."""
+        if not np.iscomplexobj(rhs):
+            return np.asarray(self.factor_solve(np.ascontiguousarray(rhs, dtype=np.float64)))
+        k = rhs.shape[1]
+        both = np.asarray(self.factor_solve(np.ascontiguousarray(np.hstack([rhs.real, rhs.imag]))))
+        return both[:, :k] + 1j * both[:, k:]
 
 
 def grounded_poisson(

@@ -27,6 +27,7 @@ __all__ = [
     "plot_ensemble_parameters",
     "plot_spectrum",
     "plot_tunnel_coupling_scan",
+    "plot_two_electron",
     "plot_valley_splitting_curves",
     "plot_valley_splitting_histogram",
     "plot_valley_splitting_map",
@@ -495,8 +496,12 @@ def plot_tunnel_coupling_scan(
     gate: str = "barrier",
     title: str | None = None,
     dpi: int = 200,
+    ylabel: str = r"tunnel coupling $t$ ($\mu$eV)",
 ) -> Path:
     """Write a PNG of tunnel couplings (ueV, log scale) against a gate voltage (mV), per model.
+
+    The same figure draws any positive quantity in ueV per model (e.g. the exchange J, with
+    ``ylabel``).
 
     Parameters
     ----------
@@ -528,12 +533,69 @@ def plot_tunnel_coupling_scan(
         marker, color = style.get(name, ("^v"[k % 2], f"C{2 + k}"))
         ax.semilogy(v, np.where(t > 0, t, np.nan), marker=marker, color=color, label=name)
     ax.set_xlabel(f"{gate} voltage (mV)")
-    ax.set_ylabel(r"tunnel coupling $t$ ($\mu$eV)")
+    ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=9)
     return _save(fig, path, dpi=dpi)
+
+
+def plot_two_electron(sweep: Any, path: str | Path, *, title: str | None = None) -> Path:
+    """Write a PNG of two-electron levels and the exchange J against detuning.
+
+    ``sweep``: a :class:`femvalley.twoelectron.TwoElectronSweep`. Left: the levels relative
+    to the lowest at each detuning (meV; singlets solid, triplets dashed). Right: ``|J|``
+    (ueV, log scale) with its basis error; filled markers where J > 0 (singlet ground state),
+    open where J < 0.
+    """
+    plt = _pyplot()
+    eps = np.asarray(sweep.detuning_mV, dtype=float)
+    e = np.asarray(sweep.energies_meV, dtype=float)
+    spin = np.asarray(sweep.spin)
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(9.0, 3.6), constrained_layout=True)
+    rel = e - np.nanmin(e, axis=1, keepdims=True)
+    for s, style, label in ((0, "-", "singlet"), (1, "--", "triplet")):
+        for j in range(e.shape[1]):
+            y = np.where(spin[:, j] == s, rel[:, j], np.nan)
+            color = "C0" if s == 0 else "C3"
+            ax.plot(eps, y, style, color=color, marker=".", lw=1, label=label if j == 0 else None)
+    ax.legend(fontsize=8)
+    ax.set_xlabel("detuning (mV)")
+    ax.set_ylabel(r"$E - E_0$ (meV)")
+    ax.grid(True, alpha=0.3)
+    j_ueV = 1e3 * np.asarray(sweep.exchange_meV, dtype=float)
+    err = 1e3 * np.asarray(sweep.exchange_error_meV, dtype=float)
+    pos = j_ueV > 0
+    bx.errorbar(
+        eps[pos],
+        j_ueV[pos],
+        yerr=np.nan_to_num(err[pos]),
+        fmt="o",
+        color="C0",
+        label="J > 0",
+        capsize=2,
+    )
+    if np.any(~pos):
+        bx.errorbar(
+            eps[~pos],
+            np.abs(j_ueV[~pos]),
+            yerr=np.nan_to_num(err[~pos]),
+            fmt="o",
+            mfc="none",
+            color="C3",
+            label="J < 0 (|J|)",
+            capsize=2,
+        )
+    if np.any(np.abs(j_ueV) > 0):
+        bx.set_yscale("log")
+    bx.set_xlabel("detuning (mV)")
+    bx.set_ylabel(r"exchange $|J|$ ($\mu$eV)")
+    bx.grid(True, which="both", alpha=0.3)
+    bx.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _save(fig, path, dpi=150)
 
 
 def plot_valley_splitting_histogram(

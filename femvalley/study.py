@@ -25,6 +25,7 @@ models of the same device.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
@@ -62,6 +63,8 @@ __all__ = [
     "COARSER_DIR",
     "SCAN_MODELS",
     "SUMMARY_NAME",
+    "TWO_ELECTRON_CSV",
+    "TWO_ELECTRON_STORE",
     "attach_discretisation",
     "barrier_scan",
     "coarser_level_config",
@@ -75,6 +78,7 @@ __all__ = [
     "study_spectrum",
     "stored_study",
     "sweep_levels",
+    "two_electron_outputs",
 ]
 
 #: the models of a barrier scan: 3-D, Born-Oppenheimer 2-D, and fixed-z slices
@@ -176,6 +180,9 @@ class StudySummary(JsonRecord):
         The height of a fixed-z slice model.
     note, analysis_error : str, optional
         Why no tunnel coupling is reported; why the sweep could not be analysed.
+    two_electron : mapping, optional
+        The ``[two_electron]`` part: basis size, kernel, points, files, the ground state's
+        spin at the reported detuning, seconds per point (J itself is ``numbers["exchange"]``).
     figures, paraview : list of str
         Files written (relative to the study directory).
     extra : mapping
@@ -199,6 +206,7 @@ class StudySummary(JsonRecord):
     anticrossings: Sequence[Mapping[str, Any]] | None = None
     note: str | None = None
     model_fit: Mapping[str, Any] | None = None
+    two_electron: Mapping[str, Any] | None = None
     figures: Sequence[str] = ()
     paraview: Sequence[str] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -480,10 +488,16 @@ def finish_study(
             parts["model_fit"] = fit.as_dict()
         except (ValueError, RuntimeError, np.linalg.LinAlgError) as err:
             parts["model_fit"] = {"error": str(err)}
+    te_figures = (
+        _two_electron_part(out, system, parts, coarser, phases)
+        if cfg.two_electron is not None
+        else []
+    )
     figures: list[str] = []
     if cfg.output.figures:
         with phases.phase("figures"):
             figures = [p.name for p in _figures(out, results, system, analysis, reduced)]
+    figures += te_figures
     if cfg.output.vtu_states > 0:
         from femvalley.export import export_study
 
@@ -508,6 +522,126 @@ def finish_study(
     )
     summary.write(out / SUMMARY_NAME)
     return summary
+
+
+def _two_electron_part(
+    out: Path,
+    system: StudySystem,
+    parts: dict[str, Any],
+    coarser: StudySummary | None,
+    phases: Phases,
+) -> list[str]:
+    """Run the ``[two_electron]`` part into ``parts`` (J among the numbers); return figures."""
+    cfg = system.config
+    te = cfg.two_electron
+    assert te is not None
+    with phases.phase(
+        f"two electrons: {te.points} detunings, {te.n_states} states, {te.kernel} kernel"
+    ):
+        exchange, parts["two_electron"], figures = two_electron_outputs(
+            out, system, figures=cfg.output.figures, paraview=cfg.output.vtu_states > 0
+        )
+    if coarser is not None and coarser.numbers and "exchange" in coarser.numbers:
+        ratio = cfg.convergence.ratio
+        pair = {"exchange": exchange}
+        errors = discretisation_errors(pair, {"exchange": coarser.numbers["exchange"]}, ratio=ratio)
+        method = f"change from the mesh {ratio:.4g}x coarser"
+        exchange = attach_discretisation(pair, errors, method=method)["exchange"]
+    parts["numbers"] = {**(parts.get("numbers") or {}), "exchange": exchange}
+    return figures
+
+
+#: the files of a study's two-electron part
+TWO_ELECTRON_STORE = "two_electron.h5"
+TWO_ELECTRON_CSV = "two_electron.csv"
+
+
+def two_electron_outputs(
+    out: Path, system: StudySystem, *, figures: bool = True, paraview: bool = True
+) -> tuple[ReportedNumber, dict[str, Any], list[str]]:
+    """Run a study's ``[two_electron]`` part and write its files.
+
+    Returns the reported J, the summary's ``two_electron`` part and the figures written.
+
+    The exchange is computed at ``points`` detunings spread over the study's range
+    (``two_electron.h5``, ``two_electron.csv``, the figure ``two_electron.png`` and the
+    ground state's electron density at the reported point in
+    ``paraview/two_electron_density.vtu``). The reported J is the one at the detuning
+    nearest the middle of the range, with its basis error as the bound (an estimate from the
+    change of J with the basis size, not a certificate): a J not larger than that is
+    reported as not resolved.
+    """
+    from femvalley.twoelectron import TwoElectronSolver, two_electron_sweep
+
+    cfg = system.config
+    te = cfg.two_electron
+    assert te is not None
+    lo, hi = cfg.detuning.start_mV, cfg.detuning.stop_mV
+    eps = np.linspace(lo, hi, te.points) if te.points > 1 else np.array([0.5 * (lo + hi)])
+    report = int(np.argmin(np.abs(eps - 0.5 * (lo + hi))))
+    solver = TwoElectronSolver(
+        system,
+        n_states=te.n_states,
+        kernel=te.kernel,
+        n_levels=te.n_levels,
+        poisson_order=te.poisson_order or None,
+    )
+    kept: dict[str, Any] = {}
+
+    def keep(i: int, point: Any) -> None:
+        if i == report:
+            kept["density"] = point.density(0)
+            kept["convergence"] = point.exchange_convergence()
+
+    sweep = two_electron_sweep(solver, eps, on_point=keep)
+    sweep.save(out / TWO_ELECTRON_STORE)
+    sweep.write_csv(out / TWO_ELECTRON_CSV)
+    j, err = float(sweep.exchange_meV[report]), float(sweep.exchange_error_meV[report])
+    conv = kept["convergence"]
+    exchange = ReportedNumber.bounded(
+        1e3 * j,
+        1e3 * err if math.isfinite(err) else math.inf,
+        "ueV",
+        at_detuning_mV=float(eps[report]),
+        method=(
+            f"E(T0) - E(S) of the lowest triplet and singlet, configuration interaction over "
+            f"{te.n_states} one-electron states, {te.kernel} Coulomb kernel"
+        ),
+        bound_method=f"basis error: {conv.method} (an estimate, not certified)",
+        basis_sizes=list(conv.sizes),
+        exchange_ueV_per_size=[1e3 * x for x in conv.exchange_meV],
+    )
+    files = [TWO_ELECTRON_STORE, TWO_ELECTRON_CSV]
+    if paraview:
+        from femvalley.io.paraview import write_vtu
+
+        mesh = system.quantum_mesh
+        unit = "nm3" if mesh.p.shape[0] == 3 else "nm2"
+        vtu = write_vtu(
+            out / "paraview" / "two_electron_density.vtu",
+            mesh.p,
+            mesh.t,
+            {f"two_electron_density_per_{unit}": np.asarray(kept["density"])[: mesh.nvertices]},
+        )
+        files.append(str(vtu.relative_to(out)))
+    drawn: list[str] = []
+    if figures:
+        from femvalley.plot import plot_two_electron
+
+        title = (
+            f"{cfg.device.name}, model {cfg.model}: two electrons, {te.kernel} kernel, "
+            f"m = {te.n_states}"
+        )
+        drawn.append(plot_two_electron(sweep, out / "two_electron.png", title=title).name)
+    part = {
+        "n_states": te.n_states,
+        "kernel": te.kernel,
+        "points": int(eps.size),
+        "files": files,
+        "ground_spin": int(sweep.spin[report, 0]),
+        "seconds_per_point": float(sweep.attrs["seconds_per_point"]),
+    }
+    return exchange, part, drawn
 
 
 def study_spectrum(

@@ -275,3 +275,140 @@ def test_a_double_dot_has_a_singlet_ground_state_once_the_basis_holds_the_correl
         assert j2 < 0 < j24  # the two-state model is wrong here, the converged one is not
         assert j12 == pytest.approx(j24, rel=0.05)
     assert found[2.0][2] == pytest.approx(found[3.0][2], rel=0.05)  # converged in the step
+
+
+@pytest.mark.parametrize("half_distance_nm", [30.0, 35.0])
+def test_separated_dots_in_the_hubbard_regime_give_four_t_squared_over_u(half_distance_nm):
+    """Two dots with U below the orbital spacing (a weak interaction, eps_r = 60): J from the
+    configuration interaction approaches 4 t^2 / U with t half the one-electron splitting and U
+    the on-site minus the inter-site repulsion of the localised (Wannier) states, both from
+    the same double well; J falls with t^2 as the dots move apart."""
+    step, eps = 2.0, 60.0
+    found = {}
+    for d in (half_distance_nm - 5.0, half_distance_nm):
+        e, phi = _double_well_states(step, d, 16)
+        v = grid_coulomb_integrals(phi, step_nm=step, eps_r=eps)
+        j = two_electron_spectrum(e, v).exchange_meV()
+        t = (e[1] - e[0]) / 2
+        wannier = np.stack([phi[0] + phi[1], phi[0] - phi[1]]) / np.sqrt(2)
+        w = grid_coulomb_integrals(wannier, step_nm=step, eps_r=eps).real
+        u = w[0, 0, 0, 0] - w[0, 0, 1, 1]
+        assert u < 2.0  # the Hubbard regime: U below hbar omega = 2 meV
+        found[d] = (j, t, u)
+    j, t, u = found[half_distance_nm]
+    assert j == pytest.approx(4 * t * t / u, rel=0.2)
+    (j0, t0, _), (j1, t1, _) = found.values()
+    assert j1 < j0 / 5  # the barrier rises: J falls
+    assert j1 / j0 == pytest.approx((t1 / t0) ** 2, rel=0.25)  # as t^2
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_the_screened_kernel_of_a_grounded_sphere_is_the_bulk_one_minus_its_image(order):
+    """A spherical Gaussian density at the centre of a grounded metal sphere of radius R: the
+    potential inside is the bulk one minus the constant image term k_C / (eps_r R), so
+    (aa|aa) = k_C / eps_r (1 / (sigma sqrt pi) - 1 / R) exactly; the screened integrals
+    converge to it with the mesh (from below: the Galerkin energy of a Poisson problem is a
+    lower bound). As the sphere (the gates) moves away the image term vanishes and the
+    integrals become the bulk ones."""
+    from skfem import Basis, ElementTetP1, ElementTetP2, MeshTet, asm
+
+    from femvalley.electrostatics import grounded_poisson
+    from femvalley.forms import mass
+    from femvalley.twoelectron import DensityNodes, screened_coulomb_integrals
+
+    radius, sigma, eps = 30.0, 3.0, 11.7
+    exact = COULOMB_MEV_NM / eps * (1 / (sigma * np.sqrt(np.pi)) - 1 / radius)
+    errors = []
+    for refine in (3, 4):
+        mesh = (
+            MeshTet.init_ball(refine)
+            .scaled(radius)
+            .with_boundaries({"shell": lambda x: np.ones(x.shape[1], bool)})
+            .with_subdomains({"host": lambda x: np.ones(x.shape[1], bool)})
+        )
+        poisson = grounded_poisson(mesh, permittivity={"host": eps}, gates=["shell"], order=order)
+        p2 = Basis(mesh, ElementTetP2())
+        nodes = DensityNodes(
+            points_nm=p2.doflocs, edges=mesh.edges, plane_mass=asm(mass, p2).tocsr()
+        )
+        m1 = asm(mass, Basis(mesh, ElementTetP1()))
+        phi = np.exp(-(mesh.p**2).sum(axis=0) / (4 * sigma**2))
+        phi /= np.sqrt(phi @ m1 @ phi)
+        v = screened_coulomb_integrals(phi[None], nodes=nodes, poisson=poisson)
+        errors.append(v[0, 0, 0, 0].real / exact - 1)
+    assert errors[1] < 0 and abs(errors[1]) < abs(errors[0])
+    assert abs(errors[1]) < (0.05 if order == 1 else 0.02)
+    # the image term is 22 % of the value here: the integrals hold it, not the bulk value
+    bulk = COULOMB_MEV_NM / eps / (sigma * np.sqrt(np.pi))
+    assert abs(v[0, 0, 0, 0].real - exact) < 0.25 * (bulk - exact)
+
+
+@pytest.fixture(scope="module")
+def coarse_systems():
+    from femvalley.config import StudyConfig
+    from femvalley.system import build_system
+
+    from .conftest import COARSE_STUDY_PARAMS
+
+    base = {"device": {"params": COARSE_STUDY_PARAMS}, "solver": {"n_states": 6}}
+    bo2d = build_system(StudyConfig.from_dict({"model": "bo2d", **base}))
+    three = build_system(StudyConfig.from_dict({"model": "3d", **base}), reuse=bo2d)
+    return {"bo2d": bo2d, "3d": three}
+
+
+@pytest.mark.parametrize("model", ["bo2d", "3d"])
+def test_two_electrons_in_a_device_with_the_screened_interaction(coarse_systems, model):
+    """The screened integrals of a device are a positive kernel ((ab|cd) as a matrix over
+    pairs is Hermitian and positive semi-definite) with the symmetries of the bulk one; the
+    levels come in exact multiplets; the density matrix of a level has trace 2; the two
+    electrons of the ground state sit one per dot (no double occupancy) in this device,
+    whose dots are far apart; J is converged in the basis to within its reported error."""
+    from femvalley.twoelectron import TwoElectronSolver, reduced_density_matrix
+
+    system = coarse_systems[model]
+    solver = TwoElectronSolver(system, n_states=8, kernel="screened", n_levels=6)
+    pt = solver.point(0.0)
+    v = pt.coulomb_meV
+    m = pt.n_states
+    np.testing.assert_allclose(v, v.transpose(2, 3, 0, 1), atol=1e-9)
+    np.testing.assert_allclose(v, v.transpose(1, 0, 3, 2).conj(), atol=1e-9)
+    pairs = v.transpose(1, 0, 2, 3).reshape(m * m, m * m)
+    np.testing.assert_allclose(pairs, pairs.conj().T, atol=1e-9)
+    assert np.linalg.eigvalsh(pairs).min() > -1e-9 * np.abs(pairs).max()
+    assert 5.0 < v[0, 0, 0, 0].real < 30.0  # a dot's on-site repulsion, meV
+    spec = pt.spectrum
+    triplets = spec.energies_meV[spec.spin == 1]
+    partners = spec.triplet_partners_meV[: triplets.size]
+    np.testing.assert_allclose(triplets, partners, atol=1e-9)
+    d = reduced_density_matrix(spec, 0)
+    assert np.trace(d).real == pytest.approx(2.0)
+    assert np.linalg.eigvalsh(d).max() <= 2.0 + 1e-9
+    assert pt.double_occupancy[0].sum() < 0.01
+    assert np.all(np.abs(pt.valley_parity) <= 2.0 + 1e-9)
+    conv = pt.exchange_convergence()
+    assert conv.sizes == (2, 4, 8) and conv.value_meV == pytest.approx(pt.exchange_meV)
+    assert abs(conv.exchange_meV[-1] - conv.exchange_meV[-2]) <= conv.error_meV
+
+
+def test_the_bulk_kernel_is_the_screened_one_without_the_device(coarse_systems):
+    """On the Born-Oppenheimer plane the bulk kernel (silicon, averaged over the vertical
+    densities) and the device's screened kernel give on-site integrals within 10 %: the
+    dots' size is small against their distance to the gates. A 3-D system has no bulk
+    kernel, and a bad basis size is refused by name."""
+    from femvalley.twoelectron import TwoElectronSolver
+
+    system = coarse_systems["bo2d"]
+    screened = TwoElectronSolver(system, n_states=4, kernel="screened").point(0.0)
+    bulk = TwoElectronSolver(system, n_states=4, kernel="bulk").point(0.0)
+    for a in range(4):
+        s, b = screened.coulomb_meV[a, a, a, a].real, bulk.coulomb_meV[a, a, a, a].real
+        assert s == pytest.approx(b, rel=0.1)
+    np.testing.assert_allclose(
+        screened.states.energies_meV, bulk.states.energies_meV, atol=1e-9
+    )
+    with pytest.raises(ValueError, match="kernel = 'bulk' is for the planar models"):
+        TwoElectronSolver(coarse_systems["3d"], kernel="bulk")
+    with pytest.raises(ValueError, match="n_states = 1"):
+        TwoElectronSolver(system, n_states=1)
+    with pytest.raises(ValueError, match="kernel = 'yukawa'"):
+        TwoElectronSolver(system, kernel="yukawa")

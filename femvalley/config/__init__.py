@@ -30,6 +30,7 @@ from femvalley.config.study import (
     ReductionConfig,
     SolverConfig,
     StudyConfig,
+    TwoElectronConfig,
     ValleyMapConfig,
     demo_toml,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "ReductionConfig",
     "SolverConfig",
     "StudyConfig",
+    "TwoElectronConfig",
     "ValleyMapConfig",
     "demo_toml",
     "read_section",

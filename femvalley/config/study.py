@@ -101,6 +101,8 @@ __all__ = [
     "ReductionConfig",
     "SolverConfig",
     "StudyConfig",
+    "TWO_ELECTRON_KERNELS",
+    "TwoElectronConfig",
     "ValleyMapConfig",
     "demo_toml",
 ]
@@ -645,6 +647,44 @@ class ReductionConfig:
             check_number("reduction.slice_z_nm", self.slice_z_nm)
 
 
+#: interaction kernels of the two-electron problem (:class:`TwoElectronConfig`)
+TWO_ELECTRON_KERNELS = ("screened", "bulk")
+#: the largest one-electron basis of the two-electron problem (its S_z = 0 block is m^2)
+MAX_TWO_ELECTRON_STATES = 48
+
+
+@dataclass(frozen=True, kw_only=True)
+class TwoElectronConfig:
+    """Two electrons in the swept double dot: the exchange J against detuning.
+
+    ``n_states`` one-electron states (both valleys) form the basis of the configuration
+    interaction at each of ``points`` detunings spread over the study's range; ``kernel`` is
+    the interaction (``"screened"``: in the device, gates grounded; ``"bulk"``: silicon's
+    ``e^2 / (4 pi eps0 eps_r r)``, planar models only); ``n_levels`` two-electron levels are
+    kept per point. ``poisson_order``: the element degree of the screened kernel's Poisson
+    problem (0: the device's ``electrostatics_order``; 1 is much faster, 2 more accurate).
+    """
+
+    n_states: int = 12
+    kernel: str = "screened"
+    n_levels: int = 6
+    points: int = 11
+    poisson_order: int = 0
+
+    def __post_init__(self) -> None:
+        check_integer(
+            "two_electron.n_states", self.n_states, minimum=2, maximum=MAX_TWO_ELECTRON_STATES
+        )
+        if self.kernel not in TWO_ELECTRON_KERNELS:
+            raise ValueError(
+                f"two_electron.kernel = {short_value(self.kernel)}; allowed: "
+                f"{list(TWO_ELECTRON_KERNELS)}"
+            )
+        check_integer("two_electron.n_levels", self.n_levels, minimum=2, maximum=64)
+        check_integer("two_electron.points", self.points, minimum=1, maximum=MAX_POINTS)
+        check_integer("two_electron.poisson_order", self.poisson_order, minimum=0, maximum=2)
+
+
 #: valley-map models of a study (:class:`ValleyMapConfig`)
 VALLEY_MAP_MODELS: tuple[str, ...] = ("gaussian", "alloy", "uniform", "file")
 
@@ -674,6 +714,8 @@ class StudyConfig:
     solver: SolverConfig = field(default_factory=SolverConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     convergence: ConvergenceConfig = field(default_factory=ConvergenceConfig)
+    #: ``[two_electron]``: the exchange against detuning (None: one electron only)
+    two_electron: TwoElectronConfig | None = None
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -723,6 +765,7 @@ class StudyConfig:
             raise ValueError(
                 f"solver.n_states = {self.solver.n_states}: a two-valley spectrum needs >= 2"
             )
+        self._check_two_electron()
         params = self.device.build_params()
         for name in self.convergence.refine:
             value = getattr(params, name, None)
@@ -734,6 +777,16 @@ class StudyConfig:
                     f"convergence.refine: {name!r} is not a mesh size of device "
                     f"{self.device.name!r}; allowed: {sizes}"
                 )
+
+    def _check_two_electron(self) -> None:
+        te = self.two_electron
+        if te is not None and not isinstance(te, TwoElectronConfig):
+            raise ValueError("two_electron must be a [two_electron] table")
+        if te is not None and te.kernel == "bulk" and self.model == "3d":
+            raise ValueError(
+                "two_electron.kernel = 'bulk' is for the planar models (model = 'bo2d' or "
+                "'slice2d'); a 3-D study uses kernel = 'screened'"
+            )
 
     # -- mesh levels -----------------------------------------------------------------------
     def mesh_sizes_nm(self) -> dict[str, float]:
@@ -782,11 +835,13 @@ class StudyConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StudyConfig:
         """Build from nested mappings (as read from TOML); unknown keys are errors."""
-        allowed = {"model", "biases_V", *_SECTIONS}
+        allowed = {"model", "biases_V", "two_electron", *_SECTIONS}
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise ValueError(f"unknown section(s) {unknown}; allowed: {sorted(allowed)}")
         kwargs = {name: read_section(data, name, section) for name, section in _SECTIONS.items()}
+        if "two_electron" in data:
+            kwargs["two_electron"] = read_section(data, "two_electron", TwoElectronConfig)
         biases = data.get("biases_V", {})
         if not isinstance(biases, Mapping):
             raise ValueError(
@@ -850,6 +905,8 @@ class StudyConfig:
         conv = dataclasses.asdict(self.convergence)
         conv["refine"] = list(self.convergence.refine)
         out["convergence"] = conv
+        if self.two_electron is not None:
+            out["two_electron"] = dataclasses.asdict(self.two_electron)
         return out
 
     def to_toml(self) -> str:

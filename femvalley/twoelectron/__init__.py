@@ -13,7 +13,9 @@
   determinants; levels with their spin, the exchange ``J = E(T0) - E(S)``;
 - :mod:`~femvalley.twoelectron.exchange`: all of it bound to a study system
   (:class:`TwoElectronSolver`), with double occupancies, valley parity, densities and the
-  convergence of ``J`` in the basis size.
+  convergence of ``J`` in the basis size;
+- :mod:`~femvalley.twoelectron.sweep`: the two-electron levels and J against detuning, stored
+  (:mod:`femvalley.io.two_electron`) and tabulated.
 
 Units: nm, meV.
 """
@@ -44,6 +46,7 @@ from femvalley.twoelectron.exchange import (
     reduced_density_matrix,
 )
 from femvalley.twoelectron.screened import DensityNodes, screened_coulomb_integrals
+from femvalley.twoelectron.sweep import TwoElectronSweep, two_electron_sweep
 
 __all__ = [
     "COULOMB_MEV_NM",
@@ -55,6 +58,7 @@ __all__ = [
     "TwoElectronPoint",
     "TwoElectronSolver",
     "TwoElectronSpectrum",
+    "TwoElectronSweep",
     "coulomb_kernel_meV",
     "density_nodes",
     "grid_coulomb_integrals",
@@ -66,6 +70,7 @@ __all__ = [
     "screened_coulomb_integrals",
     "system_states",
     "two_electron_spectrum",
+    "two_electron_sweep",
     "vertical_mass",
     "vertical_separation",
 ]

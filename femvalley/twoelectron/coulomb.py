@@ -23,8 +23,6 @@ Units: nm, meV.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 

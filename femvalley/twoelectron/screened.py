@@ -156,9 +156,6 @@ def screened_coulomb_integrals(
         sel = slice(start, min(start + step, a.size))
         weighted = nodes.weighted_densities(phi[a[sel]], phi[b[sel]])  # (k, npoints)
         part = np.asarray(probe_t @ weighted.T)  # (nsupport, k)
-        load = np.zeros((poisson.ndofs, part.shape[1]), dtype=np.complex128)
-        load[support] = part
-        pot = poisson.solve(load)
         left[sel] = part.T
-        right[sel] = scale * pot[support].T
+        right[sel] = scale * poisson.solve_on(support, part).T
     return pair_table(m, left, right)

@@ -412,3 +412,64 @@ def test_the_bulk_kernel_is_the_screened_one_without_the_device(coarse_systems):
         TwoElectronSolver(system, n_states=1)
     with pytest.raises(ValueError, match="kernel = 'yukawa'"):
         TwoElectronSolver(system, kernel="yukawa")
+
+
+def test_a_study_with_a_two_electron_table_writes_j_against_detuning(tmp_path):
+    """[two_electron] in a study: two_electron.h5 (read back equal), two_electron.csv, the
+    figure and the ground state's density for ParaView; J among the summary's numbers with
+    its basis error as the bound; the store's levels are the CI of the same system again."""
+    import json
+
+    from femvalley.config import StudyConfig
+    from femvalley.study import run_study
+    from femvalley.twoelectron import TwoElectronSolver, TwoElectronSweep
+
+    from .conftest import COARSE_STUDY_PARAMS
+
+    cfg = StudyConfig.from_dict(
+        {
+            "model": "bo2d",
+            "device": {"params": COARSE_STUDY_PARAMS},
+            "detuning": {"points": 3},
+            "solver": {"n_states": 4},
+            "output": {"vtu_states": 1},
+            "two_electron": {"n_states": 6, "points": 2, "poisson_order": 1, "n_levels": 4},
+        }
+    )
+    res = run_study(cfg, out_dir=tmp_path, progress=False)
+    sweep = TwoElectronSweep.load(tmp_path / "two_electron.h5")
+    np.testing.assert_allclose(sweep.detuning_mV, [-10.0, 10.0])
+    assert sweep.energies_meV.shape == (2, 4) and set(np.unique(sweep.spin)) <= {0, 1}
+    assert sweep.attrs["kernel"] == "screened" and sweep.attrs["n_states"] == 6
+    again = TwoElectronSolver(res.system, n_states=6, n_levels=4, poisson_order=1).point(10.0)
+    np.testing.assert_allclose(sweep.energies_meV[1], again.spectrum.energies_meV, atol=1e-9)
+    assert sweep.exchange_meV[1] == pytest.approx(again.exchange_meV, abs=1e-12)
+    rows = (tmp_path / "two_electron.csv").read_text().splitlines()
+    assert rows[0].startswith("detuning_mV,J_ueV,J_error_ueV,E0_meV") and len(rows) == 3
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    j = summary["numbers"]["exchange"]
+    assert j["unit"] == "ueV" and j["solver_bound"] == pytest.approx(
+        1e3 * sweep.exchange_error_meV[0]
+    )
+    assert "two_electron.png" in summary["figures"]
+    assert (tmp_path / "paraview" / "two_electron_density.vtu").is_file()
+    assert summary["two_electron"]["points"] == 2
+
+
+def test_two_electron_table_errors_name_the_field():
+    from femvalley.config import StudyConfig
+
+    for table, match in (
+        ({"n_states": 1}, "two_electron.n_states = 1"),
+        ({"n_states": 49}, "two_electron.n_states = 49"),
+        ({"kernel": "yukawa"}, "two_electron.kernel = 'yukawa'"),
+        ({"poisson_order": 3}, "two_electron.poisson_order = 3"),
+        ({"basis": 3}, r"\[two_electron\]: unknown key"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            StudyConfig.from_dict({"model": "bo2d", "two_electron": table})
+    with pytest.raises(ValueError, match="kernel = 'bulk' is for the planar models"):
+        StudyConfig.from_dict({"model": "3d", "two_electron": {"kernel": "bulk"}})
+    cfg = StudyConfig.from_dict({"model": "bo2d", "two_electron": {"n_states": 8}})
+    assert StudyConfig.from_dict(cfg.to_dict()).two_electron == cfg.two_electron
+    assert "two_electron" not in StudyConfig.from_dict({"model": "bo2d"}).to_dict()

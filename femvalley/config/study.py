@@ -91,6 +91,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ESTIMATES",
+    "MAX_TWO_ELECTRON_STATES",
     "MESH_PARAMETERS",
     "MODELS",
     "VALLEY_MAP_MODELS",

@@ -15,7 +15,9 @@
   (:class:`TwoElectronSolver`), with double occupancies, valley parity, densities and the
   convergence of ``J`` in the basis size;
 - :mod:`~femvalley.twoelectron.sweep`: the two-electron levels and J against detuning, stored
-  (:mod:`femvalley.io.two_electron`) and tabulated.
+  (:mod:`femvalley.io.two_electron`) and tabulated;
+- :mod:`~femvalley.twoelectron.scan`: J against a gate voltage for several models of one
+  device.
 
 Units: nm, meV.
 """
@@ -45,14 +47,17 @@ from femvalley.twoelectron.exchange import (
     pair_probability,
     reduced_density_matrix,
 )
+from femvalley.twoelectron.scan import EXCHANGE_SCAN_MODELS, ExchangeScan, exchange_scan
 from femvalley.twoelectron.screened import DensityNodes, screened_coulomb_integrals
 from femvalley.twoelectron.sweep import TwoElectronSweep, two_electron_sweep
 
 __all__ = [
     "COULOMB_MEV_NM",
+    "EXCHANGE_SCAN_MODELS",
     "KERNELS",
     "DensityNodes",
     "ExchangeConvergence",
+    "ExchangeScan",
     "PlaneStates",
     "SystemStates",
     "TwoElectronPoint",
@@ -61,6 +66,7 @@ __all__ = [
     "TwoElectronSweep",
     "coulomb_kernel_meV",
     "density_nodes",
+    "exchange_scan",
     "grid_coulomb_integrals",
     "pair_probability",
     "pair_table",

@@ -47,6 +47,7 @@ from femvalley.twoelectron.screened import DensityNodes, screened_coulomb_integr
 
 __all__ = [
     "KERNELS",
+    "SILICON_EPS_R",
     "ExchangeConvergence",
     "TwoElectronPoint",
     "TwoElectronSolver",
@@ -221,6 +222,9 @@ class TwoElectronSolver:
         (default: the study's ``device.electrostatics_order``). Linear elements factorise
         about 15 times faster; on the demo device they put the on-site repulsion about 4.5 %
         below the quadratic ones (the Galerkin Coulomb energy converges from below).
+    poisson : femvalley.electrostatics.GroundedPoisson, optional
+        The device's factorised operator, shared by solvers of the same device (e.g. the
+        systems of a gate-voltage scan); built on first use otherwise.
     """
 
     def __init__(
@@ -231,6 +235,7 @@ class TwoElectronSolver:
         kernel: str = "screened",
         n_levels: int = 8,
         poisson_order: int | None = None,
+        poisson: Any = None,
     ) -> None:
         if isinstance(n_states, bool) or not isinstance(n_states, (int, np.integer)):
             raise ValueError(f"n_states = {n_states!r} must be an integer >= 2")
@@ -261,6 +266,10 @@ class TwoElectronSolver:
             else int(poisson_order)
         )
         self.timings_s: dict[str, float] = {}
+        if poisson is not None:
+            if poisson.mesh is not system.device_mesh:
+                raise ValueError("poisson: the operator of another device mesh")
+            self.__dict__["poisson"] = poisson  # the cached property, given
 
     @cached_property
     def nodes(self) -> DensityNodes:

@@ -46,6 +46,7 @@ def test_every_subcommand_is_documented():
         "export",
         "valley-splitting",
         "devices",
+        "exchange",
     }
     for p in sub.choices.values():
         assert p.description
@@ -214,3 +215,45 @@ def test_valley_splitting_command(tmp_path, capsys):
     bad.write_text('[[profile]]\nkind = "well"\nbarrier_ge = 1.5\n')
     assert main(["valley-splitting", str(bad)]) == 2
     assert "barrier_ge" in capsys.readouterr().err
+
+
+def test_exchange_scans_a_gate_and_refuses_bad_voltages_in_one_line(tmp_path, capsys):
+    """femvalley exchange: J against the barrier for two models of the five-gate device
+    (coarse), the CSV and JSON written; bad voltages, an unknown model or gate: exit 2 with a
+    line naming the value."""
+    import json
+
+    study = tmp_path / "five.toml"
+    study.write_text(
+        '[device]\nname = "five_gate_dqd"\n[device.params]\nquantum_mesh_size_nm = 4.0\n'
+        "kp_mesh_size_nm = 3.0\n[two_electron]\nn_states = 6\npoisson_order = 1\n"
+    )
+    out = tmp_path / "scan"
+    code = main(
+        [
+            "exchange",
+            str(study),
+            "--gate",
+            "P2",
+            "--voltages=0.06,0.09",
+            "--models",
+            "bo2d,slice2d:interface",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    data = json.loads((out / "exchange_scan.json").read_text())
+    assert data["n_states"] == 6 and data["poisson_order"] == 1
+    j = data["exchange_ueV"]["bo2d"]
+    assert len(j) == 2 and j[1] > j[0] > 0
+    assert (out / "exchange_scan.csv").read_text().startswith("P2_V,J_bo2d_ueV")
+    assert "bo2d" in capsys.readouterr().out
+    for args, text in (
+        (["--gate", "P2", "--voltages", "a,b"], "--voltages = 'a,b'"),
+        (["--gate", "P9", "--voltages", "0.1"], "gate = 'P9' is not a gate"),
+        (["--gate", "P2", "--voltages", "0.1", "--models", "4d"], "models ['4d']"),
+    ):
+        assert main(["exchange", str(study), *args, "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err
+        assert text in err and "Traceback" not in err

@@ -138,9 +138,9 @@ def test_exchange_scan(tmp_path):
     mod = _load("exchange_scan")
     out = mod.run(
         tmp_path,
-        voltages_V=(0.03, 0.09),
+        voltages_V=(0.06, 0.09),
         device_params={"quantum_mesh_size_nm": 4.0, "kp_mesh_size_nm": 3.0},
-        n_states=10,
+        n_states=12,
         interfaces=("stepped",),
     )
     data = out["stepped"]

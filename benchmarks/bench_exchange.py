@@ -24,8 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -76,10 +74,14 @@ def cost(kp_nm: float, sizes: list[int]) -> list[dict]:
         system = build_system(cfg, reuse=first)
         first = first or system
         dev = cfg.device.resolved()
-        kernels = [("bulk", None), ("screened", 1), ("screened", 2)] if model == "bo2d" else [
-            ("screened", 1),
-            ("screened", 2),
-        ]
+        kernels = (
+            [("bulk", None), ("screened", 1), ("screened", 2)]
+            if model == "bo2d"
+            else [
+                ("screened", 1),
+                ("screened", 2),
+            ]
+        )
         for kernel, order in kernels:
             if order is not None and order not in poisson:
                 t0 = time.perf_counter()
@@ -146,17 +148,16 @@ def scan(kp_nm: float, n_states: int, order: int) -> dict:
         for model, j in s.exchange_ueV.items():
             err = s.exchange_error_ueV[model]
             print(
-                f"| {model} | "
-                + " | ".join(f"{a:.3g} +- {b:.1g}" for a, b in zip(j, err))
-                + " |"
+                f"| {model} | " + " | ".join(f"{a:.3g} +- {b:.1g}" for a, b in zip(j, err)) + " |"
             )
         print("| ratio to 3-D | " + " | ".join("" for _ in VOLTAGES_V) + " |")
         for model, r in s.ratios_to("3d").items():
             if model != "3d":
                 print(f"| {model} / 3d | " + " | ".join(f"{x:.3g}" for x in r) + " |")
-        print("seconds per J point: " + ", ".join(
-            f"{k} {v:.2f}" for k, v in s.seconds_per_point.items()
-        ))
+        print(
+            "seconds per J point: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in s.seconds_per_point.items())
+        )
     return out
 
 

@@ -193,7 +193,11 @@ def test_the_kernel_averages_a_vertical_separation():
 
     for hx, hy, dz in ((1.0, 1.0, 2.0), (3.0, 2.0, 0.05), (2.0, 2.0, 0.3)):
         mean = dblquad(
-            lambda y, x: 1.0 / np.sqrt(x * x + y * y + dz * dz), -hx / 2, hx / 2, -hy / 2, hy / 2
+            lambda y, x, dz=dz: 1.0 / np.sqrt(x * x + y * y + dz * dz),
+            -hx / 2,
+            hx / 2,
+            -hy / 2,
+            hy / 2,
         )[0] / (hx * hy)
         got = coulomb_kernel_meV(
             [0.0], eps_r=1.0, step_nm=(hx, hy), vertical_separation_nm=[dz], vertical_weights=[1.0]
@@ -403,9 +407,7 @@ def test_the_bulk_kernel_is_the_screened_one_without_the_device(coarse_systems):
     for a in range(4):
         s, b = screened.coulomb_meV[a, a, a, a].real, bulk.coulomb_meV[a, a, a, a].real
         assert s == pytest.approx(b, rel=0.1)
-    np.testing.assert_allclose(
-        screened.states.energies_meV, bulk.states.energies_meV, atol=1e-9
-    )
+    np.testing.assert_allclose(screened.states.energies_meV, bulk.states.energies_meV, atol=1e-9)
     with pytest.raises(ValueError, match="kernel = 'bulk' is for the planar models"):
         TwoElectronSolver(coarse_systems["3d"], kernel="bulk")
     with pytest.raises(ValueError, match="n_states = 1"):

@@ -563,7 +563,8 @@ def two_electron_outputs(
 
     Returns the reported J, the summary's ``two_electron`` part and the figures written.
 
-    The exchange is computed at ``points`` detunings spread over the study's range
+    The exchange is computed at ``points`` detunings spread over ``two_electron.detuning_mV``
+    (default: the study's range)
     (``two_electron.h5``, ``two_electron.csv``, the figure ``two_electron.png`` and the
     ground state's electron density at the reported point in
     ``paraview/two_electron_density.vtu``). The reported J is the one at the detuning
@@ -576,7 +577,7 @@ def two_electron_outputs(
     cfg = system.config
     te = cfg.two_electron
     assert te is not None
-    lo, hi = cfg.detuning.start_mV, cfg.detuning.stop_mV
+    lo, hi = te.range_mV(cfg.detuning.start_mV, cfg.detuning.stop_mV)
     eps = np.linspace(lo, hi, te.points) if te.points > 1 else np.array([0.5 * (lo + hi)])
     report = int(np.argmin(np.abs(eps - 0.5 * (lo + hi))))
     solver = TwoElectronSolver(

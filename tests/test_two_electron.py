@@ -475,3 +475,21 @@ def test_two_electron_table_errors_name_the_field():
     cfg = StudyConfig.from_dict({"model": "bo2d", "two_electron": {"n_states": 8}})
     assert StudyConfig.from_dict(cfg.to_dict()).two_electron == cfg.two_electron
     assert "two_electron" not in StudyConfig.from_dict({"model": "bo2d"}).to_dict()
+
+
+def test_the_charge_transition_to_two_electrons_in_one_dot(coarse_systems):
+    """Far enough in detuning both electrons go to the lower dot: the ground state turns from
+    (1,1) into a (2,0) (or (0,2)) singlet, whose triplet partner needs the dot's upper valley
+    state, so J there is a large fraction of that dot's valley splitting (below it: the two
+    valley states share the orbital and the exchange integral lowers the triplet)."""
+    from femvalley.twoelectron import TwoElectronSolver
+
+    system = coarse_systems["bo2d"]
+    solver = TwoElectronSolver(system, n_states=10, poisson_order=1, n_levels=4)
+    assert solver.point(0.0).double_occupancy[0].sum() < 0.01  # (1,1)
+    for eps, dot in ((300.0, 0), (-300.0, 1)):
+        pt = solver.point(eps)
+        assert pt.double_occupancy[0, dot] > 0.99 and pt.spectrum.spin[0] == 0
+        e = system.solve(eps).energies_meV
+        valley = e[1] - e[0]  # the lower dot's valley splitting (one electron)
+        assert 0.5 * valley < pt.exchange_meV < valley

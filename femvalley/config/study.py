@@ -664,6 +664,9 @@ class TwoElectronConfig:
     ``e^2 / (4 pi eps0 eps_r r)``, planar models only); ``n_levels`` two-electron levels are
     kept per point. ``poisson_order``: the element degree of the screened kernel's Poisson
     problem (0: the device's ``electrostatics_order``; 1 is much faster, 2 more accurate).
+    ``detuning_mV = [start, stop]`` gives the two-electron points their own range (default:
+    the study's): the (1,1) to (2,0) charge transition lies where the detuning has moved one
+    dot's level by about the on-site repulsion, often far outside a one-electron sweep.
     """
 
     n_states: int = 12
@@ -671,6 +674,7 @@ class TwoElectronConfig:
     n_levels: int = 6
     points: int = 11
     poisson_order: int = 0
+    detuning_mV: tuple[float, ...] | list[float] = ()
 
     def __post_init__(self) -> None:
         check_integer(
@@ -684,6 +688,30 @@ class TwoElectronConfig:
         check_integer("two_electron.n_levels", self.n_levels, minimum=2, maximum=64)
         check_integer("two_electron.points", self.points, minimum=1, maximum=MAX_POINTS)
         check_integer("two_electron.poisson_order", self.poisson_order, minimum=0, maximum=2)
+        rng = self.detuning_mV
+        if not isinstance(rng, (list, tuple)) or len(rng) not in (0, 2):
+            raise ValueError(
+                f"two_electron.detuning_mV = {short_value(rng)} must be [start, stop] in mV "
+                "(or absent: the study's range)"
+            )
+        for value in rng:
+            check_number("two_electron.detuning_mV", value)
+            if abs(value) > MAX_DETUNING_MV:
+                raise ValueError(
+                    f"two_electron.detuning_mV = {list(rng)} is beyond +-{MAX_DETUNING_MV:g} mV"
+                )
+        if len(rng) == 2 and rng[0] == rng[1] and self.points > 1:
+            raise ValueError(
+                f"two_electron.detuning_mV = {list(rng)}: start equals stop with {self.points} "
+                "points"
+            )
+        object.__setattr__(self, "detuning_mV", tuple(float(v) for v in rng))
+
+    def range_mV(self, start_mV: float, stop_mV: float) -> tuple[float, float]:
+        """Return the two-electron detuning range: its own, else the study's ``start, stop``."""
+        if self.detuning_mV:
+            return float(self.detuning_mV[0]), float(self.detuning_mV[1])
+        return float(start_mV), float(stop_mV)
 
 
 #: valley-map models of a study (:class:`ValleyMapConfig`)
@@ -907,7 +935,9 @@ class StudyConfig:
         conv["refine"] = list(self.convergence.refine)
         out["convergence"] = conv
         if self.two_electron is not None:
-            out["two_electron"] = dataclasses.asdict(self.two_electron)
+            te = dataclasses.asdict(self.two_electron)
+            te["detuning_mV"] = list(self.two_electron.detuning_mV)
+            out["two_electron"] = te
         return out
 
     def to_toml(self) -> str:

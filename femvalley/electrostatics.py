@@ -634,9 +634,15 @@ class GroundedPoisson:
         """Solve on the free DOFs for the columns of ``rhs`` (real and imaginary parts)."""
         if not np.iscomplexobj(rhs):
             return np.asarray(self.factor_solve(np.ascontiguousarray(rhs, dtype=np.float64)))
+        # imaginary parts that vanish (real densities, e.g. of real states) are not solved
+        size = np.abs(rhs).max(axis=0) if rhs.size else np.zeros(rhs.shape[1])
+        complex_cols = np.nonzero(np.abs(rhs.imag).max(axis=0) > 1e-14 * size)[0]
+        block = np.hstack([rhs.real, rhs.imag[:, complex_cols]])
+        both = np.asarray(self.factor_solve(np.ascontiguousarray(block)))
         k = rhs.shape[1]
-        both = np.asarray(self.factor_solve(np.ascontiguousarray(np.hstack([rhs.real, rhs.imag]))))
-        return both[:, :k] + 1j * both[:, k:]
+        out = both[:, :k].astype(np.complex128)
+        out[:, complex_cols] += 1j * both[:, k:]
+        return out
 
 
 def grounded_poisson(

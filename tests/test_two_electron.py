@@ -493,3 +493,10 @@ def test_the_charge_transition_to_two_electrons_in_one_dot(coarse_systems):
         e = system.solve(eps).energies_meV
         valley = e[1] - e[0]  # the lower dot's valley splitting (one electron)
         assert 0.5 * valley < pt.exchange_meV < valley
+
+
+def test_an_ensemble_refuses_a_two_electron_table_by_name():
+    from femvalley.config import EnsembleConfig
+
+    with pytest.raises(ValueError, match=r"\[two_electron\] is computed by single studies"):
+        EnsembleConfig.from_dict({"two_electron": {}, "ensemble": {"seeds": 2}})

@@ -147,6 +147,11 @@ class EnsembleConfig:
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
     def __post_init__(self) -> None:
+        if self.study.two_electron is not None:
+            raise ValueError(
+                "[two_electron] is computed by single studies (femvalley run STUDY.toml), not "
+                "by ensembles; remove the table from the ensemble file"
+            )
         for i, combo in enumerate(self.ensemble.combinations()):
             try:
                 self._apply(combo, self.study.valley_map.seed)

@@ -88,7 +88,8 @@ class SystemStates:
     energies_meV : ndarray (m,)
     components : ndarray (m, ncomp, ndofs)
         The valley components at the DOFs of ``system.basis`` (vertices first), normalised
-        with its mass matrix.
+        with its mass matrix; each state's largest entry of its first component is real and
+        positive.
     """
 
     detuning_mV: float
@@ -112,10 +113,15 @@ def system_states(system: Any, *, detuning_mV: float, n_states: int) -> SystemSt
     k, c, n = comps.shape
     x = comps.reshape(k * c, n)
     sq = np.einsum("jn,jn->j", x.conj(), (norm @ x.T).T).real.reshape(k, c).sum(axis=1)
+    comps = comps / np.sqrt(sq)[:, None, None]
+    # a fixed global phase: the largest entry of the first component real and positive, so
+    # that states sharing one valley spinor (a uniform Delta) have real pair densities
+    peak = comps[np.arange(k), 0, np.argmax(np.abs(comps[:, 0]), axis=1)]
+    phase = np.where(np.abs(peak) > 0, np.conj(peak) / np.where(peak != 0, np.abs(peak), 1), 1)
     return SystemStates(
         detuning_mV=float(detuning_mV),
         energies_meV=np.asarray(res.energies_meV, dtype=np.float64),
-        components=comps / np.sqrt(sq)[:, None, None],
+        components=comps * phase[:, None, None],
     )
 
 

@@ -44,7 +44,13 @@ from femvalley.analysis import (
     SweepAnalysis,
     analyse_sweep,
 )
-from femvalley.config import OutputConfig, ReductionConfig, StudyConfig
+from femvalley.config import (
+    SCAN_MODELS,
+    OutputConfig,
+    ReductionConfig,
+    StudyConfig,
+    check_scan,
+)
 from femvalley.io import DirectoryLock, read_store
 from femvalley.io.results import STORE_NAME, read_results
 from femvalley.linalg import serial_blas
@@ -81,8 +87,6 @@ __all__ = [
     "two_electron_outputs",
 ]
 
-#: the models of a barrier scan: 3-D, Born-Oppenheimer 2-D, and fixed-z slices
-SCAN_MODELS = ("3d", "bo2d", "slice2d:interface", "slice2d:max_density")
 
 SUMMARY_NAME = "summary.json"
 #: sub-directory of a study holding the same study one mesh level coarser
@@ -891,12 +895,7 @@ def barrier_scan(
     from femvalley.eigen import solve
     from femvalley.kp import KPOperators, assemble, single_band_model
 
-    gates = config.device.resolved().gates
-    if gate not in gates:
-        raise ValueError(f"gate = {gate!r} is not a gate of {config.device.name}; gates: {gates}")
-    bad = [m for m in models if m not in SCAN_MODELS]
-    if bad:
-        raise ValueError(f"models {bad} are not known; allowed: {list(SCAN_MODELS)}")
+    check_scan(config, gate, models)
     volts_list = [float(v) for v in np.atleast_1d(np.asarray(voltages_V, dtype=float))]
     if system is not None:
         _, _, qmesh, gq = system.device_parts(config)

@@ -22,6 +22,7 @@ from femvalley.config.study import (
     ESTIMATES,
     MESH_PARAMETERS,
     MODELS,
+    SCAN_MODELS,
     VALLEY_MAP_MODELS,
     ConvergenceConfig,
     DetuningConfig,
@@ -32,6 +33,7 @@ from femvalley.config.study import (
     StudyConfig,
     TwoElectronConfig,
     ValleyMapConfig,
+    check_scan,
     demo_toml,
 )
 
@@ -43,6 +45,7 @@ __all__ = [
     "MAX_STATES",
     "MESH_PARAMETERS",
     "MODELS",
+    "SCAN_MODELS",
     "VALLEY_MAP_MODELS",
     "ConvergenceConfig",
     "DetuningConfig",
@@ -56,6 +59,7 @@ __all__ = [
     "StudyConfig",
     "TwoElectronConfig",
     "ValleyMapConfig",
+    "check_scan",
     "demo_toml",
     "read_section",
 ]

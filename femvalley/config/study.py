@@ -66,7 +66,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,6 +94,7 @@ __all__ = [
     "MAX_TWO_ELECTRON_STATES",
     "MESH_PARAMETERS",
     "MODELS",
+    "SCAN_MODELS",
     "VALLEY_MAP_MODELS",
     "ConvergenceConfig",
     "DetuningConfig",
@@ -105,6 +106,7 @@ __all__ = [
     "TWO_ELECTRON_KERNELS",
     "TwoElectronConfig",
     "ValleyMapConfig",
+    "check_scan",
     "demo_toml",
 ]
 
@@ -712,6 +714,20 @@ class TwoElectronConfig:
         if self.detuning_mV:
             return float(self.detuning_mV[0]), float(self.detuning_mV[1])
         return float(start_mV), float(stop_mV)
+
+
+#: the models of a gate-voltage scan: 3-D, Born-Oppenheimer 2-D and the two fixed-z slices
+SCAN_MODELS = ("3d", "bo2d", "slice2d:interface", "slice2d:max_density")
+
+
+def check_scan(config: StudyConfig, gate: str, models: Sequence[str]) -> None:
+    """Refuse, by name, a scanned gate the device lacks or a model not in :data:`SCAN_MODELS`."""
+    gates = config.device.resolved().gates
+    if gate not in gates:
+        raise ValueError(f"gate = {gate!r} is not a gate of {config.device.name}; gates: {gates}")
+    bad = [m for m in models if m not in SCAN_MODELS]
+    if bad:
+        raise ValueError(f"models {bad} are not known; allowed: {list(SCAN_MODELS)}")
 
 
 #: valley-map models of a study (:class:`ValleyMapConfig`)

@@ -28,12 +28,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from femvalley.config import SCAN_MODELS
 from femvalley.twoelectron.exchange import TwoElectronSolver
 
 __all__ = ["EXCHANGE_SCAN_MODELS", "ExchangeScan", "exchange_scan"]
 
 #: the models of a scan: 3-D, Born-Oppenheimer 2-D and the two fixed-z slices
-EXCHANGE_SCAN_MODELS = ("3d", "bo2d", "slice2d:interface", "slice2d:max_density")
+EXCHANGE_SCAN_MODELS = SCAN_MODELS
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,16 +151,11 @@ def exchange_scan(
         The uniform valley coupling that separates the valley branches (> 0, meV); the basis
         must lie below the upper branch (checked).
     """
-    from femvalley.config import ReductionConfig, ValleyMapConfig
+    from femvalley.config import ReductionConfig, ValleyMapConfig, check_scan
     from femvalley.electrostatics import grounded_poisson
     from femvalley.system import build_system
 
-    gates = config.device.resolved().gates
-    if gate not in gates:
-        raise ValueError(f"gate = {gate!r} is not a gate of {config.device.name}; gates: {gates}")
-    bad = [m for m in models if m not in EXCHANGE_SCAN_MODELS]
-    if bad:
-        raise ValueError(f"models {bad} are not known; allowed: {list(EXCHANGE_SCAN_MODELS)}")
+    check_scan(config, gate, models)
     if not (math.isfinite(orbital_delta_meV) and orbital_delta_meV > 0):
         raise ValueError(f"orbital_delta_meV = {orbital_delta_meV!r} must be > 0")
     volts = [float(v) for v in np.atleast_1d(np.asarray(voltages_V, dtype=float))]

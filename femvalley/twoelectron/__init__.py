@@ -48,7 +48,11 @@ from femvalley.twoelectron.exchange import (
     reduced_density_matrix,
 )
 from femvalley.twoelectron.scan import EXCHANGE_SCAN_MODELS, ExchangeScan, exchange_scan
-from femvalley.twoelectron.screened import DensityNodes, screened_coulomb_integrals
+from femvalley.twoelectron.screened import (
+    DensityNodes,
+    ScreenedCoulomb,
+    screened_coulomb_integrals,
+)
 from femvalley.twoelectron.sweep import TwoElectronSweep, two_electron_sweep
 
 __all__ = [
@@ -59,6 +63,7 @@ __all__ = [
     "ExchangeConvergence",
     "ExchangeScan",
     "PlaneStates",
+    "ScreenedCoulomb",
     "SystemStates",
     "TwoElectronPoint",
     "TwoElectronSolver",

@@ -43,7 +43,7 @@ from femvalley.twoelectron.basis import (
 )
 from femvalley.twoelectron.ci import TwoElectronSpectrum, two_electron_spectrum
 from femvalley.twoelectron.coulomb import grid_coulomb_integrals
-from femvalley.twoelectron.screened import DensityNodes, screened_coulomb_integrals
+from femvalley.twoelectron.screened import DensityNodes, ScreenedCoulomb
 
 __all__ = [
     "KERNELS",
@@ -292,13 +292,16 @@ class TwoElectronSolver:
         self.timings_s["poisson_factorisation"] = time.perf_counter() - t0
         return out
 
+    @cached_property
+    def screened(self) -> ScreenedCoulomb:
+        """The screened kernel at this system's density nodes (its probe kept)."""
+        return ScreenedCoulomb(self.nodes, self.poisson)
+
     def coulomb(self, states: SystemStates) -> NDArray[np.complex128]:
         """Return ``(ab|cd)`` (meV) of one-electron states with this solver's kernel."""
         nv = self.system.quantum_mesh.nvertices
         if self.kernel == "screened":
-            return screened_coulomb_integrals(
-                states.components[:, :, :nv], nodes=self.nodes, poisson=self.poisson
-            )
+            return self.screened.integrals(states.components[:, :, :nv])
         grid = plane_grid_states(self.system, states)
         return grid_coulomb_integrals(
             grid.states,

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -45,7 +46,7 @@ from femvalley.electrostatics import GroundedPoisson
 from femvalley.twoelectron.coulomb import COULOMB_MEV_NM, pair_table
 from femvalley.typing import SparseMatrix
 
-__all__ = ["DensityNodes", "screened_coulomb_integrals"]
+__all__ = ["DensityNodes", "ScreenedCoulomb", "screened_coulomb_integrals"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,11 +106,54 @@ class DensityNodes:
         # (M_plane (x) M_z) vec(rho (x) profile), without forming the Kronecker product
         lifted = rho[:, :, None] * self.profile[None]  # (k, nplane, nz)
         mz = np.asarray(sp.csr_matrix(self.vertical_mass).toarray(), dtype=np.float64)
-        out = np.einsum("ij,kpj->kpi", mz, lifted)
-        out = (self.plane_mass @ out.transpose(1, 0, 2).reshape(rho.shape[1], -1)).reshape(
-            rho.shape[1], k, -1
-        )
-        return np.asarray(out.transpose(1, 0, 2).reshape(k, -1))
+        vertical = (lifted.reshape(-1, mz.shape[0]) @ mz.T).reshape(lifted.shape)  # M_z sym.
+        plane = self.plane_mass @ vertical.transpose(1, 0, 2).reshape(rho.shape[1], -1)
+        return np.asarray(plane.reshape(rho.shape[1], k, -1).transpose(1, 0, 2).reshape(k, -1))
+
+
+@dataclass(frozen=True, eq=False)
+class ScreenedCoulomb:
+    """The screened kernel of one device and one set of density nodes, set up once.
+
+    The probe of the device's basis at the nodes (a point location, the costly part of a
+    small problem) is computed on first use and kept; :meth:`integrals` then costs the
+    pair densities, their loads and the substitutions.
+    """
+
+    nodes: DensityNodes
+    poisson: GroundedPoisson
+
+    @cached_property
+    def loader(self) -> tuple[NDArray[np.int64], SparseMatrix]:
+        """The device DOFs the nodes touch, and ``P^T`` restricted to them (csr)."""
+        probe = sp.csr_matrix(self.poisson.probe(self.nodes.points_nm))  # (npoints, ndofs)
+        support = np.unique(probe.indices)
+        return support, probe[:, support].T.tocsr()
+
+    def integrals(self, states: ArrayLike, *, chunk: int = 16) -> NDArray[np.complex128]:
+        """Return ``(ab|cd)`` (meV) of states (see :func:`screened_coulomb_integrals`)."""
+        phi = np.asarray(states, dtype=np.complex128)
+        if phi.ndim == 2:
+            phi = phi[:, None]
+        nodes = self.nodes
+        if phi.ndim != 3 or phi.shape[2] != nodes.n_vertices:
+            raise ValueError(
+                f"states has shape {np.shape(states)}; expected (m, [ncomp,] {nodes.n_vertices})"
+            )
+        m = phi.shape[0]
+        support, probe_t = self.loader
+        a, b = np.triu_indices(m)
+        left = np.empty((a.size, support.size), dtype=np.complex128)
+        right = np.empty_like(left)
+        scale = 4.0 * math.pi * COULOMB_MEV_NM
+        step = max(1, int(chunk))
+        for start in range(0, a.size, step):
+            sel = slice(start, min(start + step, a.size))
+            weighted = nodes.weighted_densities(phi[a[sel]], phi[b[sel]])  # (k, npoints)
+            part = np.asarray(probe_t @ weighted.T)  # (nsupport, k): b = P^T M rho
+            left[sel] = part.T
+            right[sel] = scale * self.poisson.solve_on(support, part).T
+        return pair_table(m, left, right)
 
 
 def screened_coulomb_integrals(
@@ -124,8 +168,8 @@ def screened_coulomb_integrals(
     Parameters
     ----------
     states : array_like (m, n) or (m, ncomp, n)
-        One-electron states at the ``n = nodes.n_plane`` nodes, normalised with the nodes'
-        mass (and profile); with components (the valleys) the pair density sums over them.
+        One-electron states at the ``n = nodes.n_vertices`` vertices (P1 values), normalised
+        with their mass matrix; with components (the valleys) the pair density sums over them.
     nodes : DensityNodes
     poisson : GroundedPoisson
         The device's Poisson operator with the gates grounded.
@@ -136,26 +180,4 @@ def screened_coulomb_integrals(
     -------
     ndarray (m, m, m, m)
     """
-    phi = np.asarray(states, dtype=np.complex128)
-    if phi.ndim == 2:
-        phi = phi[:, None]
-    if phi.ndim != 3 or phi.shape[2] != nodes.n_vertices:
-        raise ValueError(
-            f"states has shape {np.shape(states)}; expected (m, [ncomp,] {nodes.n_vertices})"
-        )
-    m = phi.shape[0]
-    probe = sp.csr_matrix(poisson.probe(nodes.points_nm))  # (npoints, ndofs)
-    support = np.unique(probe.indices)  # the DOFs the nodes touch
-    probe_t = probe[:, support].T.tocsr()  # b = P^T M rho on the support
-    a, b = np.triu_indices(m)
-    left = np.empty((a.size, support.size), dtype=np.complex128)
-    right = np.empty_like(left)
-    scale = 4.0 * math.pi * COULOMB_MEV_NM
-    step = max(1, int(chunk))
-    for start in range(0, a.size, step):
-        sel = slice(start, min(start + step, a.size))
-        weighted = nodes.weighted_densities(phi[a[sel]], phi[b[sel]])  # (k, npoints)
-        part = np.asarray(probe_t @ weighted.T)  # (nsupport, k)
-        left[sel] = part.T
-        right[sel] = scale * poisson.solve_on(support, part).T
-    return pair_table(m, left, right)
+    return ScreenedCoulomb(nodes, poisson).integrals(states, chunk=chunk)

@@ -101,7 +101,11 @@ class ExchangeScan:
         return out
 
     def write(self, out_dir: str | Path, *, title: str | None = None) -> list[Path]:
-        """Write ``exchange_scan.csv``, ``exchange_scan.json`` and ``exchange_scan.png``."""
+        """Write ``exchange_scan.csv``, ``exchange_scan.json`` and ``exchange_scan.png``.
+
+        The figure draws J on a log scale where it is resolved (above its basis error); the
+        CSV and JSON hold every value with its error.
+        """
         import json
 
         from femvalley.io.atomic import write_text
@@ -111,13 +115,17 @@ class ExchangeScan:
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / "exchange_scan.csv", self.csv())
         write_text(out / "exchange_scan.json", json.dumps(self.to_dict(), indent=2) + "\n")
+        resolved = {  # a J not above its basis error is not drawn (it is only a bound)
+            name: np.where(j > self.exchange_error_ueV[name], j, np.nan)
+            for name, j in self.exchange_ueV.items()
+        }
         png = plot_tunnel_coupling_scan(
             out / "exchange_scan.png",
             voltages_V=self.voltages_V,
-            tunnel_coupling_ueV=self.exchange_ueV,
+            tunnel_coupling_ueV=resolved,
             gate=self.gate,
             title=title,
-            ylabel=r"exchange $J$ ($\mu$eV)",
+            ylabel=r"exchange $J$ ($\mu$eV; resolved points)",
         )
         return [out / "exchange_scan.csv", out / "exchange_scan.json", png]
 

@@ -7,11 +7,17 @@ seconds per J point (one-electron solve, Coulomb integrals, CI) after the one-of
 (system and Poisson factorisation, printed separately), peak memory of a point, and the size
 of the integral table.
 
+Part 0 (``--part kernels``): the same device in BO-2D, the two lowest states localised in the
+dots (the eigenvectors of the left dot's projector in their span): the on-site repulsions
+``U_L = (LL|LL)``, ``U_R`` and the inter-dot ``V_LR = (LL|RR)`` with the bulk kernel and the
+screened one (linear and quadratic elements), and the factorisation time of each Poisson
+problem.
+
 Part 2 (``--part scan``): J against the barrier voltage for 3-D, BO-2D and both fixed-z slices,
 flat and stepped interface (:func:`femvalley.twoelectron.exchange_scan`), with the ratios to
 3-D: the comparison of ref. 1 Fig. 4.
 
-Run: python benchmarks/bench_exchange.py [--part cost scan] [--kp-mesh-size-nm 2.0]
+Run: python benchmarks/bench_exchange.py [--part kernels cost scan] [--kp-mesh-size-nm 2.0]
 """
 
 from __future__ import annotations
@@ -52,6 +58,56 @@ def _config(kp_nm: float, stepped: bool, model: str = "3d"):
     return dataclasses.replace(
         cfg, valley_map=ValleyMapConfig(model="uniform", delta_ueV=(5e4, 0.0))
     )
+
+
+def kernels(kp_nm: float) -> list[dict]:
+    import numpy as np
+
+    from femvalley.electrostatics import grounded_poisson
+    from femvalley.system import build_system
+    from femvalley.twoelectron import SystemStates, TwoElectronSolver, system_states
+
+    cfg = _config(kp_nm, False, "bo2d")
+    system = build_system(cfg)
+    dev = cfg.device.resolved()
+    one = system_states(system, detuning_mV=0.0, n_states=2)
+    # the two lowest states localised: eigenvectors of the dot_L projector in their span
+    comps = one.components
+    proj = system.observables.matrix("dot_L")
+    o = sum(comps[:, c].conj() @ (proj @ comps[:, c].T) for c in range(comps.shape[1]))
+    _, u = np.linalg.eigh(o)
+    local = np.einsum("ab,bcn->acn", u.T[::-1], comps)  # [dot_L-like, dot_R-like]
+    states = SystemStates(0.0, one.energies_meV, local)
+    rows = []
+    print("| kernel | Poisson DOFs | factorisation (s) | U_L (meV) | U_R (meV) | V_LR (meV) |")
+    print("|---|---|---|---|---|---|")
+    for kernel, order in (("bulk", None), ("screened", 1), ("screened", 2)):
+        poisson, t_fact, ndofs = None, 0.0, 0
+        if order is not None:
+            t0 = time.perf_counter()
+            poisson = grounded_poisson(
+                system.device_mesh, permittivity=dev.materials, gates=dev.gates, order=order
+            )
+            t_fact, ndofs = time.perf_counter() - t0, poisson.ndofs
+        solver = TwoElectronSolver(
+            system, n_states=2, kernel=kernel, poisson_order=order, poisson=poisson
+        )
+        v = solver.coulomb(states).real
+        row = {
+            "kernel": kernel if order is None else f"screened P{order}",
+            "dofs": ndofs,
+            "factorisation_s": t_fact,
+            "U_L_meV": v[0, 0, 0, 0],
+            "U_R_meV": v[1, 1, 1, 1],
+            "V_LR_meV": v[0, 0, 1, 1],
+        }
+        rows.append(row)
+        print(
+            f"| {row['kernel']} | {ndofs or '-'} | {t_fact:.1f} | {row['U_L_meV']:.3f} | "
+            f"{row['U_R_meV']:.3f} | {row['V_LR_meV']:.4f} |",
+            flush=True,
+        )
+    return rows
 
 
 def cost(kp_nm: float, sizes: list[int]) -> list[dict]:
@@ -163,7 +219,12 @@ def scan(kp_nm: float, n_states: int, order: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--part", nargs="+", default=["cost", "scan"], choices=["cost", "scan"])
+    ap.add_argument(
+        "--part",
+        nargs="+",
+        default=["kernels", "cost", "scan"],
+        choices=["kernels", "cost", "scan"],
+    )
     ap.add_argument("--kp-mesh-size-nm", type=float, default=2.0)
     ap.add_argument("--sizes", type=int, nargs="+", default=[8, 12, 16, 24])
     ap.add_argument("--scan-states", type=int, default=16)
@@ -171,6 +232,8 @@ def main() -> None:
     args = ap.parse_args()
     print(f"machine: {platform.machine()}, python {platform.python_version()}, 2 cores")
     result: dict = {"kp_mesh_size_nm": args.kp_mesh_size_nm}
+    if "kernels" in args.part:
+        result["kernels"] = kernels(args.kp_mesh_size_nm)
     if "cost" in args.part:
         result["cost"] = cost(args.kp_mesh_size_nm, args.sizes)
     if "scan" in args.part:

@@ -220,8 +220,9 @@ class TwoElectronSolver:
     poisson_order : {1, 2}, optional
         Degree of the elements of the screened kernel's Poisson problem on the device mesh
         (default: the study's ``device.electrostatics_order``). Linear elements factorise
-        about 15 times faster; on the demo device they put the on-site repulsion about 4.5 %
-        below the quadratic ones (the Galerkin Coulomb energy converges from below).
+        about ten times faster and put the on-site repulsion a few per cent below the
+        quadratic ones (the Galerkin Coulomb energy converges from below); on the five-gate
+        device J comes out 18 % higher (benchmarks/RESULTS.md).
     poisson : femvalley.electrostatics.GroundedPoisson, optional
         The device's factorised operator, shared by solvers of the same device (e.g. the
         systems of a gate-voltage scan); built on first use otherwise.
@@ -256,6 +257,8 @@ class TwoElectronSolver:
                 "kernel = 'bulk' is for the planar models (bo2d, slice2d); a 3-D system uses "
                 "kernel = 'screened'"
             )
+        if kernel == "bulk":
+            plane_grid_states(system, None)  # a uniform plane grid, or a clear error now
         self.system = system
         self.n_states = int(n_states)
         self.kernel = kernel

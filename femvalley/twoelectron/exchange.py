@@ -220,9 +220,9 @@ class TwoElectronSolver:
     poisson_order : {1, 2}, optional
         Degree of the elements of the screened kernel's Poisson problem on the device mesh
         (default: the study's ``device.electrostatics_order``). Linear elements factorise
-        about ten times faster and put the on-site repulsion a few per cent below the
-        quadratic ones (the Galerkin Coulomb energy converges from below); on the five-gate
-        device J comes out 18 % higher (benchmarks/RESULTS.md).
+        about ten times faster; on the five-gate device they put the on-site repulsion 9 %
+        below the quadratic ones (the Galerkin Coulomb energy converges from below) and J
+        18 % above (benchmarks/RESULTS.md).
     poisson : femvalley.electrostatics.GroundedPoisson, optional
         The device's factorised operator, shared by solvers of the same device (e.g. the
         systems of a gate-voltage scan); built on first use otherwise.

@@ -555,6 +555,55 @@ def _two_electron_part(
     return figures
 
 
+def _basis_note(sweep: Any, n_states: int) -> dict[str, str]:
+    """Return a note naming the detunings where the basis holds under one state in a dot."""
+    short = sweep.detuning_mV[np.nanmin(sweep.basis_dot_weight, axis=1) < 1.0]
+    if not short.size:
+        return {}
+    where = ", ".join(f"{x:g} mV" for x in short)
+    return {
+        "basis_note": (
+            f"at {where} the {n_states} one-electron states hold less than one state in a dot: "
+            "the (1,1) configurations are missing there (excited levels and J are not "
+            "those of the double dot); raise two_electron.n_states"
+        )
+    }
+
+
+def _charge_anticrossings(solver: Any, sweep: Any) -> list[dict[str, Any]]:
+    """Locate every (1,1) to (2,0)/(0,2) singlet anticrossing the sweep brackets.
+
+    Between two points where the ground singlet's double occupancy crosses 1/2, the smallest
+    singlet gap is found by root finding (:meth:`TwoElectronSolver.charge_anticrossing`).
+    """
+    occupied = []
+    for p in range(sweep.detuning_mV.size):
+        singlets = np.nonzero(sweep.spin[p] == 0)[0]
+        occupied.append(
+            float(sweep.double_occupancy[p, singlets[0]].sum()) if singlets.size else np.nan
+        )
+    found: list[dict[str, Any]] = []
+    for p in range(len(occupied) - 1):
+        a, b = occupied[p], occupied[p + 1]
+        if not (np.isfinite(a) and np.isfinite(b)) or (a - 0.5) * (b - 0.5) >= 0:
+            continue
+        bracket = (float(sweep.detuning_mV[p]), float(sweep.detuning_mV[p + 1]))
+        try:
+            ca = solver.charge_anticrossing(tuple(sorted(bracket)))
+        except (ValueError, RuntimeError) as err:
+            found.append({"bracket_mV": list(bracket), "error": str(err)})
+            continue
+        found.append(
+            {
+                "detuning_mV": ca.detuning_mV,
+                "singlet_gap_ueV": 1e3 * ca.gap_meV,
+                "double_occupancy": list(ca.double_occupancy),
+                "evaluations": ca.evaluations,
+            }
+        )
+    return found
+
+
 #: the files of a study's two-electron part
 TWO_ELECTRON_STORE = "two_electron.h5"
 TWO_ELECTRON_CSV = "two_electron.csv"
@@ -616,6 +665,7 @@ def two_electron_outputs(
         basis_sizes=list(conv.sizes),
         exchange_ueV_per_size=[1e3 * x for x in conv.exchange_meV],
     )
+    crossings = _charge_anticrossings(solver, sweep)
     files = [TWO_ELECTRON_STORE, TWO_ELECTRON_CSV]
     if paraview:
         from femvalley.io.paraview import write_vtu
@@ -644,6 +694,9 @@ def two_electron_outputs(
         "points": int(eps.size),
         "files": files,
         "ground_spin": int(sweep.spin[report, 0]),
+        "charge_anticrossings": crossings,
+        "basis_dot_weight_min": float(np.nanmin(sweep.basis_dot_weight)),
+        **_basis_note(sweep, te.n_states),
         "seconds_per_point": float(sweep.attrs["seconds_per_point"]),
     }
     return exchange, part, drawn

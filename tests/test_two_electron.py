@@ -419,7 +419,8 @@ def test_the_bulk_kernel_is_the_screened_one_without_the_device(coarse_systems):
 def test_a_study_with_a_two_electron_table_writes_j_against_detuning(tmp_path):
     """[two_electron] in a study: two_electron.h5 (read back equal), two_electron.csv, the
     figure and the ground state's density for ParaView; J among the summary's numbers with
-    its basis error as the bound; the store's levels are the CI of the same system again."""
+    its basis error as the bound; the store's levels are the CI of the same system again; a
+    range across the (1,1) to (2,0) transition gets its singlet anticrossing located."""
     import json
 
     from femvalley.config import StudyConfig
@@ -435,27 +436,40 @@ def test_a_study_with_a_two_electron_table_writes_j_against_detuning(tmp_path):
             "detuning": {"points": 3},
             "solver": {"n_states": 4},
             "output": {"vtu_states": 1},
-            "two_electron": {"n_states": 6, "points": 2, "poisson_order": 1, "n_levels": 4},
+            "two_electron": {
+                "n_states": 10,
+                "points": 3,
+                "poisson_order": 1,
+                "n_levels": 4,
+                "detuning_mV": [0.0, 300.0],
+            },
         }
     )
     res = run_study(cfg, out_dir=tmp_path, progress=False)
     sweep = TwoElectronSweep.load(tmp_path / "two_electron.h5")
-    np.testing.assert_allclose(sweep.detuning_mV, [-10.0, 10.0])
-    assert sweep.energies_meV.shape == (2, 4) and set(np.unique(sweep.spin)) <= {0, 1}
-    assert sweep.attrs["kernel"] == "screened" and sweep.attrs["n_states"] == 6
-    again = TwoElectronSolver(res.system, n_states=6, n_levels=4, poisson_order=1).point(10.0)
-    np.testing.assert_allclose(sweep.energies_meV[1], again.spectrum.energies_meV, atol=1e-9)
-    assert sweep.exchange_meV[1] == pytest.approx(again.exchange_meV, abs=1e-12)
+    np.testing.assert_allclose(sweep.detuning_mV, [0.0, 150.0, 300.0])
+    assert sweep.energies_meV.shape == (3, 4) and set(np.unique(sweep.spin)) <= {0, 1}
+    assert sweep.attrs["kernel"] == "screened" and sweep.attrs["n_states"] == 10
+    # one electron per dot fits in the basis up to 150 mV; at 300 mV all 10 states lie in the
+    # lower dot (the (1,1) configurations are missing there, which the summary says)
+    assert np.all(sweep.basis_dot_weight[:2] >= 1.0) and sweep.basis_dot_weight[2, 1] < 1.0
+    again = TwoElectronSolver(res.system, n_states=10, n_levels=4, poisson_order=1).point(300.0)
+    np.testing.assert_allclose(sweep.energies_meV[2], again.spectrum.energies_meV, atol=1e-9)
+    assert sweep.exchange_meV[2] == pytest.approx(again.exchange_meV, abs=1e-12)
+    assert sweep.double_occupancy[0, 0].sum() < 0.01 < 0.99 < sweep.double_occupancy[2, 0, 0]
     rows = (tmp_path / "two_electron.csv").read_text().splitlines()
-    assert rows[0].startswith("detuning_mV,J_ueV,J_error_ueV,E0_meV") and len(rows) == 3
+    assert rows[0].startswith("detuning_mV,J_ueV,J_error_ueV,E0_meV") and len(rows) == 4
     summary = json.loads((tmp_path / "summary.json").read_text())
     j = summary["numbers"]["exchange"]
-    assert j["unit"] == "ueV" and j["solver_bound"] == pytest.approx(
-        1e3 * sweep.exchange_error_meV[0]
-    )
+    assert j["unit"] == "ueV" and j["at_detuning_mV"] == 150.0
+    assert j["solver_bound"] == pytest.approx(1e3 * sweep.exchange_error_meV[1])
     assert "two_electron.png" in summary["figures"]
     assert (tmp_path / "paraview" / "two_electron_density.vtu").is_file()
-    assert summary["two_electron"]["points"] == 2
+    part = summary["two_electron"]
+    assert part["points"] == 3 and "300 mV" in part["basis_note"]
+    (crossing,) = part["charge_anticrossings"]
+    assert 0.0 < crossing["detuning_mV"] < 150.0
+    assert crossing["double_occupancy"][0] == pytest.approx(0.5, abs=0.05)
 
 
 def test_two_electron_table_errors_name_the_field():
@@ -500,3 +514,22 @@ def test_an_ensemble_refuses_a_two_electron_table_by_name():
 
     with pytest.raises(ValueError, match=r"\[two_electron\] is computed by single studies"):
         EnsembleConfig.from_dict({"two_electron": {}, "ensemble": {"seeds": 2}})
+
+
+def test_the_charge_anticrossing_of_the_singlets_is_located_with_half_double_occupancy(
+    coarse_systems,
+):
+    """The (1,1) and (2,0) singlets anticross: at the smallest singlet gap the ground singlet
+    is an equal superposition (double occupancy of the left dot 1/2), and the gap there is
+    smaller than anywhere else in the bracket."""
+    from femvalley.twoelectron import TwoElectronSolver
+
+    solver = TwoElectronSolver(coarse_systems["bo2d"], n_states=10, poisson_order=1, n_levels=6)
+    ca = solver.charge_anticrossing((20.0, 200.0))
+    assert 20.0 < ca.detuning_mV < 200.0
+    assert ca.double_occupancy[0] == pytest.approx(0.5, abs=0.05)
+    assert ca.double_occupancy[1] < 1e-3
+    for eps in (ca.detuning_mV - 5.0, ca.detuning_mV + 5.0):
+        spec = solver.point(eps).spectrum
+        singlets = spec.energies_meV[spec.spin == 0]
+        assert singlets[1] - singlets[0] > 2 * ca.gap_meV

@@ -10,7 +10,9 @@ m one-electron basis states:
   ``dot_R`` ((0,2));
 - ``valley_parity`` (P, n): the valley parity summed over both electrons (-2 .. 2);
 - ``exchange_meV`` (P,): ``J = E(T0) - E(S)``; ``exchange_error_meV`` (P,): its basis error;
-- ``one_electron_meV`` (P, m): the energies of the one-electron basis.
+- ``one_electron_meV`` (P, m): the energies of the one-electron basis;
+- ``basis_dot_weight`` (P, 2): how many basis states sit in ``dot_L`` and ``dot_R`` (below 1
+  in a dot, the basis cannot hold one electron per dot: raise ``n_states``).
 
 Root attributes: ``layout_version``, ``n_states``, ``n_levels``, ``kernel``, ``model``,
 ``error_basis_sizes`` and timings. The file is small and written once, atomically, after the
@@ -47,6 +49,7 @@ TWO_ELECTRON_DATASETS = {
     "exchange_meV": ("meV", "J = E(T0) - E(S) of the lowest triplet and singlet"),
     "exchange_error_meV": ("meV", "basis error of J (its change with the basis size)"),
     "one_electron_meV": ("meV", "energies of the one-electron basis states"),
+    "basis_dot_weight": ("1", "number of basis states in dot_L and dot_R (below 1: no (1,1))"),
 }
 
 

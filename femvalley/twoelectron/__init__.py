@@ -41,6 +41,7 @@ from femvalley.twoelectron.coulomb import (
 )
 from femvalley.twoelectron.exchange import (
     KERNELS,
+    ChargeAnticrossing,
     ExchangeConvergence,
     TwoElectronPoint,
     TwoElectronSolver,
@@ -57,6 +58,7 @@ from femvalley.twoelectron.sweep import TwoElectronSweep, two_electron_sweep
 
 __all__ = [
     "COULOMB_MEV_NM",
+    "ChargeAnticrossing",
     "EXCHANGE_SCAN_MODELS",
     "KERNELS",
     "DensityNodes",

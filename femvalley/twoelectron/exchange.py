@@ -46,6 +46,7 @@ from femvalley.twoelectron.coulomb import grid_coulomb_integrals
 from femvalley.twoelectron.screened import DensityNodes, ScreenedCoulomb
 
 __all__ = [
+    "ChargeAnticrossing",
     "KERNELS",
     "SILICON_EPS_R",
     "ExchangeConvergence",
@@ -130,6 +131,11 @@ class TwoElectronPoint:
     valley_parity : ndarray (n,)
         The valley parity summed over both electrons (-2 .. 2; the one-electron observable of
         the same name, NaN without a valley map).
+    basis_dot_weight : ndarray (2,)
+        How many one-electron basis states sit in ``dot_L`` and ``dot_R`` (the sum of the
+        states' probabilities in each). Below 1 in a dot, the basis cannot hold one electron
+        per dot: far in detuning the lowest ``m`` states all lie in the lower dot, and the
+        (1,1) configurations are missing; raise ``n_states``.
     timings_s : dict
     """
 
@@ -140,6 +146,7 @@ class TwoElectronPoint:
     spectrum: TwoElectronSpectrum
     double_occupancy: NDArray[np.float64]
     valley_parity: NDArray[np.float64]
+    basis_dot_weight: NDArray[np.float64]
     timings_s: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -196,6 +203,31 @@ class TwoElectronPoint:
         comps = self.states.components  # (m, nc, n)
         out = np.einsum("ab,acn,bcn->n", d, comps.conj(), comps)
         return np.asarray(out.real)
+
+
+@dataclass(frozen=True)
+class ChargeAnticrossing:
+    """The (1,1) to (2,0) (or (0,2)) anticrossing of the two lowest singlets.
+
+    Attributes
+    ----------
+    detuning_mV : float
+        The centre: where the ground singlet's double occupancy is 1/2 (there
+        ``E(S1) - E(S0)`` is smallest for two mixing configurations).
+    gap_meV : float
+        The singlet gap there. In a Hubbard model it is ``2 sqrt(2) t`` (the (1,1) singlet
+        couples to the doubly occupied one with ``sqrt(2) t``).
+    double_occupancy : tuple of float
+        The ground singlet's probability of both electrons in ``dot_L`` and in ``dot_R``
+        there (about 1/2 in one of them at the anticrossing).
+    evaluations : int
+        Two-electron points computed to locate it.
+    """
+
+    detuning_mV: float
+    gap_meV: float
+    double_occupancy: tuple[float, float]
+    evaluations: int
 
 
 def _matrix_or_none(observables: Any, name: str) -> Any:
@@ -314,6 +346,68 @@ class TwoElectronSolver:
             vertical_weights=grid.separation_weights,
         )
 
+    def charge_anticrossing(
+        self, bracket_mV: tuple[float, float], *, xtol_mV: float = 1e-3
+    ) -> ChargeAnticrossing:
+        """Locate the (1,1) to (2,0)/(0,2) anticrossing of the two lowest singlets.
+
+        At the centre of a two-level anticrossing the two configurations are equally mixed:
+        the ground singlet's double occupancy is 1/2 there, and the singlet gap is smallest.
+        The centre is found by bisection on that double occupancy within ``bracket_mV``
+        (whose ends must lie on either side of the transition) to ``xtol_mV``; a bracket
+        without a transition, or a basis that holds less than one state in a dot at the
+        centre, is refused by name.
+        """
+        lo, hi = (float(v) for v in bracket_mV)
+        if not hi > lo:
+            raise ValueError(f"bracket_mV = {bracket_mV!r} must be (low, high) with low < high")
+        count = [0]
+
+        def occupied(eps: float) -> tuple[float, TwoElectronPoint]:
+            pt = self.point(eps)
+            count[0] += 1
+            singlets = np.nonzero(pt.spectrum.spin == 0)[0]
+            if singlets.size < 2:
+                raise ValueError(
+                    f"n_levels = {self.n_levels} keeps fewer than two singlets at {eps:g} mV; "
+                    "raise n_levels"
+                )
+            return float(pt.double_occupancy[singlets[0]].sum()) - 0.5, pt
+
+        f_lo, _ = occupied(lo)
+        f_hi, at = occupied(hi)
+        if f_lo * f_hi > 0:
+            raise ValueError(
+                f"bracket_mV = {bracket_mV!r}: the ground singlet's double occupancy is "
+                f"{f_lo + 0.5:.3g} and {f_hi + 0.5:.3g} at its ends; no (1,1) to (2,0) "
+                "transition inside"
+            )
+        while hi - lo > xtol_mV:
+            mid = 0.5 * (lo + hi)
+            f_mid, at = occupied(mid)
+            if f_mid * f_lo > 0:
+                lo, f_lo = mid, f_mid
+            else:
+                hi = mid
+        if at.basis_dot_weight.min() < 1.0:
+            raise ValueError(
+                f"at {at.detuning_mV:.4g} mV the {self.n_states} basis states hold "
+                f"{at.basis_dot_weight.min():.2f} states in one dot: the (1,1) configurations "
+                "are missing; raise n_states"
+            )
+        spin = at.spectrum.spin
+        singlets = np.nonzero(spin == 0)[0]
+        energies = at.spectrum.energies_meV
+        return ChargeAnticrossing(
+            detuning_mV=at.detuning_mV,
+            gap_meV=float(energies[singlets[1]] - energies[singlets[0]]),
+            double_occupancy=(
+                float(at.double_occupancy[singlets[0], 0]),
+                float(at.double_occupancy[singlets[0], 1]),
+            ),
+            evaluations=count[0],
+        )
+
     def point(self, detuning_mV: float) -> TwoElectronPoint:
         """Return the two-electron levels at one detuning (mV)."""
         timings: dict[str, float] = {}
@@ -353,5 +447,6 @@ class TwoElectronSolver:
             spectrum=spectrum,
             double_occupancy=double,
             valley_parity=parity,
+            basis_dot_weight=np.array([float(np.trace(o).real) for o in dots]),
             timings_s=timings,
         )

@@ -46,6 +46,9 @@ class TwoElectronSweep:
         ``J`` at the full basis and its basis error.
     one_electron_meV : ndarray (P, m)
         The basis' one-electron energies.
+    basis_dot_weight : ndarray (P, 2)
+        How many basis states sit in ``dot_L`` and ``dot_R`` (below 1: the basis cannot hold
+        one electron per dot at that detuning).
     attrs : dict
         ``n_states``, ``kernel``, ``model``, the basis sizes of the error and timings.
     """
@@ -58,6 +61,7 @@ class TwoElectronSweep:
     exchange_meV: NDArray[np.float64]
     exchange_error_meV: NDArray[np.float64]
     one_electron_meV: NDArray[np.float64]
+    basis_dot_weight: NDArray[np.float64]
     attrs: dict[str, Any] = field(default_factory=dict)
 
     def arrays(self) -> dict[str, NDArray[Any]]:
@@ -73,6 +77,7 @@ class TwoElectronSweep:
                 "exchange_meV",
                 "exchange_error_meV",
                 "one_electron_meV",
+                "basis_dot_weight",
             )
         }
 
@@ -134,6 +139,7 @@ def two_electron_sweep(
     j = np.full(eps.size, np.nan)
     j_err = np.full(eps.size, np.nan)
     one = np.full((eps.size, m), np.nan)
+    basis_dots = np.full((eps.size, 2), np.nan)
     sizes: tuple[int, ...] = ()
     seconds = 0.0
     for i, x in enumerate(eps):
@@ -148,6 +154,7 @@ def two_electron_sweep(
         j[i] = conv.value_meV
         j_err[i] = conv.error_meV if math.isfinite(conv.error_meV) else np.nan
         one[i] = pt.states.energies_meV
+        basis_dots[i] = pt.basis_dot_weight
         seconds += sum(pt.timings_s.values())
         if on_point is not None:
             on_point(i, pt)
@@ -169,5 +176,6 @@ def two_electron_sweep(
         exchange_meV=j,
         exchange_error_meV=j_err,
         one_electron_meV=one,
+        basis_dot_weight=basis_dots,
         attrs=attrs,
     )

@@ -1,4 +1,4 @@
-"""femvalley: finite-element simulator for single electrons in silicon quantum dots.
+"""femvalley: finite-element simulator for electrons in silicon quantum dots.
 
 Position-dependent two-valley (and general n-band) k.p models on scikit-fem meshes,
 correlated random valley-coupling maps, and fast sparse eigensolvers with certified bounds.

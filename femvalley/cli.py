@@ -383,11 +383,27 @@ def print_numbers(summary: StudySummary) -> None:
         "valley_splitting_dot_R": "valley splitting, right dot",
         "lever_arm": "detuning lever arm",
         "anticrossing_detuning": "anticrossing at detuning",
+        "exchange": "exchange J",
     }
     nums = summary.numbers or {}
     for key, label in names.items():
         if key in nums:
-            print(f"  {label}: {nums[key].text}")
+            at = nums[key].details.get("at_detuning_mV") if key == "exchange" else None
+            where = f" (at {at:g} mV)" if at is not None else ""
+            print(f"  {label}{where}: {nums[key].text}")
+    te = summary.two_electron or {}
+    if "error" in te:
+        print(f"  two-electron part failed: {te['error']}")
+    for c in te.get("charge_anticrossings", []):
+        if "error" in c:
+            print(f"  charge anticrossing in {c['bracket_mV']} mV not located: {c['error']}")
+        else:
+            print(
+                f"  (1,1)-(2,0) singlet anticrossing at {c['detuning_mV']:.4g} mV, singlet gap "
+                f"{c['singlet_gap_ueV']:.3g} ueV (basis error not estimated)"
+            )
+    if "basis_note" in te:
+        print(f"  note: {te['basis_note']}")
     if summary.note is not None:
         print(f"  note: {summary.note}")
     if summary.analysis_error is not None:

@@ -539,12 +539,19 @@ def _two_electron_part(
     cfg = system.config
     te = cfg.two_electron
     assert te is not None
-    with phases.phase(
-        f"two electrons: {te.points} detunings, {te.n_states} states, {te.kernel} kernel"
-    ):
-        exchange, parts["two_electron"], figures = two_electron_outputs(
-            out, system, figures=cfg.output.figures, paraview=cfg.output.vtu_states > 0
-        )
+    try:
+        with phases.phase(
+            f"two electrons: {te.points} detunings, {te.n_states} states, {te.kernel} kernel"
+        ):
+            exchange, parts["two_electron"], figures = two_electron_outputs(
+                out, system, figures=cfg.output.figures, paraview=cfg.output.vtu_states > 0
+            )
+    except (ValueError, RuntimeError, np.linalg.LinAlgError, MemoryError) as err:
+        # the one-electron study is complete and stays: its summary says what failed here
+        text = "out of memory" if isinstance(err, MemoryError) else str(err)
+        parts["two_electron"] = {"error": f"{type(err).__name__}: {text}"}
+        phases.note(f"the two-electron part failed ({text}); the one-electron study is kept")
+        return []
     if coarser is not None and coarser.numbers and "exchange" in coarser.numbers:
         ratio = cfg.convergence.ratio
         pair = {"exchange": exchange}

@@ -533,3 +533,38 @@ def test_the_charge_anticrossing_of_the_singlets_is_located_with_half_double_occ
         spec = solver.point(eps).spectrum
         singlets = spec.energies_meV[spec.spin == 0]
         assert singlets[1] - singlets[0] > 2 * ca.gap_meV
+
+
+def test_a_failing_two_electron_part_keeps_the_one_electron_study(tmp_path, monkeypatch, capsys):
+    """Nothing computed is lost: when the two-electron part fails, the study's summary is
+    written with its one-electron numbers and the failure, and the CLI prints it."""
+    import json
+
+    import femvalley.study as study_module
+    from femvalley.cli import print_numbers
+    from femvalley.config import StudyConfig
+    from femvalley.study import StudySummary, run_study
+
+    from .conftest import COARSE_STUDY_PARAMS
+
+    def fail(*args, **kwargs):
+        raise ValueError("a made-up failure of the CI")
+
+    monkeypatch.setattr(study_module, "two_electron_outputs", fail)
+    cfg = StudyConfig.from_dict(
+        {
+            "model": "bo2d",
+            "device": {"params": COARSE_STUDY_PARAMS},
+            "detuning": {"points": 3},
+            "solver": {"n_states": 4},
+            "output": {"figures": False, "vtu_states": 0},
+            "two_electron": {"n_states": 4, "points": 1},
+        }
+    )
+    run_study(cfg, out_dir=tmp_path, progress=False)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert "made-up failure" in summary["two_electron"]["error"]
+    assert "lever_arm" in summary["numbers"] and "exchange" not in summary["numbers"]
+    capsys.readouterr()
+    print_numbers(StudySummary.from_dict(summary))
+    assert "two-electron part failed: ValueError: a made-up failure" in capsys.readouterr().out

@@ -398,8 +398,9 @@ def print_numbers(summary: StudySummary) -> None:
         if "error" in c:
             print(f"  charge anticrossing in {c['bracket_mV']} mV not located: {c['error']}")
         else:
+            pair = "(2,0)" if c["double_occupancy"][0] >= c["double_occupancy"][1] else "(0,2)"
             print(
-                f"  (1,1)-(2,0) singlet anticrossing at {c['detuning_mV']:.4g} mV, singlet gap "
+                f"  (1,1)-{pair} singlet anticrossing at {c['detuning_mV']:.4g} mV, singlet gap "
                 f"{c['singlet_gap_ueV']:.3g} ueV (basis error not estimated)"
             )
     if "basis_note" in te:

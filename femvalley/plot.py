@@ -547,7 +547,7 @@ def plot_two_electron(sweep: Any, path: str | Path, *, title: str | None = None)
     ``sweep``: a :class:`femvalley.twoelectron.TwoElectronSweep`. Left: the levels relative
     to the lowest at each detuning (meV; singlets solid, triplets dashed). Right: ``|J|``
     (ueV, log scale) with its basis error; filled markers where J > 0 (singlet ground state),
-    open where J < 0.
+    open where J < 0, grey triangles at the bound where J is not above its basis error.
     """
     plt = _pyplot()
     eps = np.asarray(sweep.detuning_mV, dtype=float)
@@ -565,29 +565,32 @@ def plot_two_electron(sweep: Any, path: str | Path, *, title: str | None = None)
     ax.set_ylabel(r"$E - E_0$ (meV)")
     ax.grid(True, alpha=0.3)
     j_ueV = 1e3 * np.asarray(sweep.exchange_meV, dtype=float)
-    err = 1e3 * np.asarray(sweep.exchange_error_meV, dtype=float)
-    pos = j_ueV > 0
-    bx.errorbar(
-        eps[pos],
-        j_ueV[pos],
-        yerr=np.nan_to_num(err[pos]),
-        fmt="o",
-        color="C0",
-        label="J > 0",
-        capsize=2,
-    )
-    if np.any(~pos):
+    err = np.nan_to_num(1e3 * np.asarray(sweep.exchange_error_meV, dtype=float))
+    resolved = np.abs(j_ueV) > err
+    pos = resolved & (j_ueV > 0)
+    neg = resolved & (j_ueV < 0)
+    bx.errorbar(eps[pos], j_ueV[pos], yerr=err[pos], fmt="o", color="C0", label="J > 0", capsize=2)
+    if np.any(neg):
         bx.errorbar(
-            eps[~pos],
-            np.abs(j_ueV[~pos]),
-            yerr=np.nan_to_num(err[~pos]),
+            eps[neg],
+            -j_ueV[neg],
+            yerr=err[neg],
             fmt="o",
             mfc="none",
             color="C3",
             label="J < 0 (|J|)",
             capsize=2,
         )
-    if np.any(np.abs(j_ueV) > 0):
+    bound = ~resolved & np.isfinite(j_ueV)
+    if np.any(bound):  # not resolved: only the bound |J| + error is known
+        bx.plot(
+            eps[bound],
+            np.abs(j_ueV[bound]) + err[bound],
+            "v",
+            color="0.5",
+            label="not resolved: |J| below",
+        )
+    if np.any(np.abs(j_ueV) + err > 0):
         bx.set_yscale("log")
     bx.set_xlabel("detuning (mV)")
     bx.set_ylabel(r"exchange $|J|$ ($\mu$eV)")

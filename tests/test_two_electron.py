@@ -304,6 +304,14 @@ def test_separated_dots_in_the_hubbard_regime_give_four_t_squared_over_u(half_di
     (j0, t0, _), (j1, t1, _) = found.values()
     assert j1 < j0 / 5  # the barrier rises: J falls
     assert j1 / j0 == pytest.approx((t1 / t0) ** 2, rel=0.25)  # as t^2
+    # with silicon's eps_r (U about 5 times the orbital spacing) the electrons avoid each
+    # other and J falls far below the Hubbard estimate (docs/physics.md section 11.5)
+    e, phi = _double_well_states(step, half_distance_nm, 16)
+    j_si = two_electron_spectrum(e, grid_coulomb_integrals(phi, step_nm=step, eps_r=11.7))
+    wannier = np.stack([phi[0] + phi[1], phi[0] - phi[1]]) / np.sqrt(2)
+    w = grid_coulomb_integrals(wannier, step_nm=step, eps_r=11.7).real
+    t = (e[1] - e[0]) / 2
+    assert 0.05 < j_si.exchange_meV() / (4 * t * t / (w[0, 0, 0, 0] - w[0, 0, 1, 1])) < 0.3
 
 
 @pytest.mark.parametrize("order", [1, 2])

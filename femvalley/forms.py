@@ -34,6 +34,7 @@ __all__ = [
     "dielectric_laplace",
     "kinetic",
     "mass",
+    "minimal_coupling",
     "weighted_mass",
 ]
 
@@ -81,5 +82,21 @@ def kinetic(pairs: Sequence[tuple[int, int]]) -> Any:
             else:
                 out = out + 0.5 * c * (u.grad[a] * v.grad[b] + u.grad[b] * v.grad[a])
         return out
+
+    return form
+
+
+def minimal_coupling(axis: int) -> Any:
+    """``i int c a (d_axis phi_i phi_j - phi_i d_axis phi_j)``: the k-linear term of a field.
+
+    The kinetic energy ``(k + a) c (k + a)`` along ``axis`` with ``a = (e / hbar) A_axis``
+    (nm^-1; keyword ``a`` of ``asm``, with ``c`` in meV nm^2) has this first-order part,
+    purely imaginary and antisymmetric (so Hermitian), and the second-order part
+    ``int c a^2 phi_i phi_j`` (:data:`weighted_mass`).
+    """
+
+    @BilinearForm(dtype=np.complex128)
+    def form(u: Field, v: Field, w: Mapping[str, Any]) -> NDArray[Any]:
+        return np.asarray(1j * w["c"] * w["a"] * (v.grad[axis] * u - v * u.grad[axis]))
 
     return form

@@ -61,6 +61,7 @@ __all__ = [
     "lebesgue_constant",
     "assemble",
     "check_hermitian",
+    "coefficient_at_quadrature",
     "two_valley_model",
     "single_band_model",
     "make_basis",
@@ -220,10 +221,14 @@ def _callable_at_quadrature(value: Any, basis: Basis, name: str, dtype: type) ->
         ) from None
 
 
-def _at_quadrature(
+def coefficient_at_quadrature(
     value: Any, basis: Basis, name: str, *, complex_ok: bool = False
 ) -> NDArray[Any]:
-    """Evaluate a coefficient field at the quadrature points, shape (nelems, nqp)."""
+    """Evaluate a coefficient field at the quadrature points of ``basis``: (nelems, nqp).
+
+    ``value``: a number, a mapping of region name to number, a callable ``f(x)`` of the
+    coordinates, values at the quadrature points, or a 1-D array over the vertices or DOFs.
+    """
     nel = basis.nelems
     nqp = basis.X.shape[1]
     dtype = np.complex128 if complex_ok else np.float64
@@ -771,7 +776,7 @@ def assemble(
     for _key, (smat, group_terms) in groups.items():
         coeffs = {}
         for k, t in enumerate(group_terms):
-            c = _at_quadrature(t.coefficient, basis, f"quadratic{t.axes}.coefficient")
+            c = coefficient_at_quadrature(t.coefficient, basis, f"quadratic{t.axes}.coefficient")
             if t.axes[0] == t.axes[1] and c.min() < 0:
                 raise ValueError(
                     f"quadratic{t.axes}.coefficient has negative values (min {c.min():.3g} "
@@ -794,14 +799,14 @@ def assemble(
         potential = sp.csr_matrix((n * ni, n * ni))
         pot_min = 0.0
     else:
-        u = _at_quadrature(model.potential, basis, "potential")
+        u = coefficient_at_quadrature(model.potential, basis, "potential")
         pot_min = float(u.min())
         potential = _kron_identity(_condense(_weighted_mass(basis, u), interior), n)
 
     terms: dict[str, SparseMatrix] = {}
     ranges: dict[str, tuple[float, float]] = {}
     for name, value in model.potential_terms.items():
-        u = _at_quadrature(value, basis, f"potential_terms[{name!r}]")
+        u = coefficient_at_quadrature(value, basis, f"potential_terms[{name!r}]")
         ranges[name] = (float(u.min()), float(u.max()))
         terms[name] = _kron_identity(_condense(_weighted_mass(basis, u), interior), n)
 

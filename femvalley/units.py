@@ -31,6 +31,7 @@ import math
 
 __all__ = [
     "BOHR_MAGNETON_MEV_PER_T",
+    "E_OVER_HBAR_PER_NM2_T",
     "HBAR2_OVER_2M0_MEV_NM2",
     "K0_FRACTION",
     "K0_PER_NM",
@@ -46,6 +47,10 @@ __all__ = [
 
 #: hbar^2 / (2 m0) in meV nm^2 (CODATA 2018: 0.0380998 eV nm^2).
 HBAR2_OVER_2M0_MEV_NM2: float = 38.09982
+
+#: e / hbar in nm^-2 T^-1 (CODATA 2018: 1.519267447e15 m^-2 T^-1): the wave-number shift
+#: ``(e / hbar) A`` of a vector potential ``A`` in T nm.
+E_OVER_HBAR_PER_NM2_T: float = 1.519267447e-3
 
 #: Electron potential energy in meV per volt of electrostatic potential (charge -e).
 MEV_PER_VOLT: float = -1000.0

@@ -1,0 +1,15 @@
+"""Magnetic fields in the k.p model (first step: the orbital effect of a uniform field).
+
+- :mod:`~femvalley.magnetic.field`: a uniform field and its vector potential in a chosen
+  gauge (symmetric, or Landau for a field along a coordinate axis);
+- :mod:`~femvalley.magnetic.orbital`: the minimal coupling ``k -> k + e A / hbar`` of the
+  kinetic terms, assembled once per field direction and bound late to the field's
+  magnitude: ``H(B) = H(0) + B L + B^2 Q``.
+
+Units: T, nm, meV.
+"""
+
+from femvalley.magnetic.field import GAUGES, UniformField
+from femvalley.magnetic.orbital import OrbitalFieldTerms, orbital_field_terms
+
+__all__ = ["GAUGES", "OrbitalFieldTerms", "UniformField", "orbital_field_terms"]

@@ -1,0 +1,113 @@
+"""The orbital effect of a uniform magnetic field: minimal coupling in the kinetic terms.
+
+With ``k -> k + a``, ``a = (e / hbar) A`` (nm^-1; :data:`femvalley.units.E_OVER_HBAR_PER_NM2_T`),
+each diagonal kinetic term ``k_x c_x k_x`` of a model becomes
+
+    (k_x + a_x) c_x (k_x + a_x) = k_x c_x k_x + (a_x c_x k_x + k_x c_x a_x) + c_x a_x^2,
+
+whose Galerkin matrices are the kinetic one, ``B L`` with
+``L_ij = i int c_x a_x (d_x phi_i phi_j - phi_i d_x phi_j)`` (purely imaginary and
+antisymmetric: Hermitian) and ``B^2 Q`` with ``Q_ij = int c_x a_x^2 phi_i phi_j``, where ``a``
+is that of a 1 T field. Both are assembled once per direction and gauge
+(:func:`orbital_field_terms`); a sweep over the field's magnitude ``B`` re-assembles nothing:
+``H(B) = H(0) + B L + B^2 Q`` (:meth:`OrbitalFieldTerms.hamiltonian`).
+
+The kinetic energy stays positive semi-definite in a field, so the spectrum's lower bound of
+the model without field (:meth:`femvalley.kp.KPOperators.spectrum_lower_bound_meV`) still
+holds, up to the quadrature error of ``Q``.
+
+Checked against the Fock-Darwin spectrum of a 2-D harmonic dot, and for gauge invariance
+(``tests/test_magnetic.py``).
+
+Units: T, nm, meV.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from femvalley.kp import KPOperators, coefficient_at_quadrature
+from femvalley.magnetic.field import UniformField
+from femvalley.typing import SparseMatrix
+from femvalley.units import E_OVER_HBAR_PER_NM2_T
+
+__all__ = ["OrbitalFieldTerms", "orbital_field_terms"]
+
+
+@dataclass(frozen=True, eq=False)
+class OrbitalFieldTerms:
+    """``L`` and ``Q`` of a uniform field (per T and per T^2), condensed like the operators.
+
+    Attributes
+    ----------
+    field : UniformField
+        Direction, gauge and origin.
+    linear, quadratic : scipy.sparse.csr_matrix
+        ``L`` (meV/T, complex Hermitian) and ``Q`` (meV/T^2, real symmetric), of the size of
+        the operators' Hamiltonian (component-major, every component alike).
+    """
+
+    field: UniformField
+    linear: SparseMatrix
+    quadratic: SparseMatrix
+
+    def hamiltonian(self, operators: KPOperators, field_T: float, **scales: float) -> Any:
+        """``H(B) = operators.hamiltonian(**scales) + B L + B^2 Q`` for a field of ``field_T``."""
+        b = float(field_T)
+        if not np.isfinite(b):
+            raise ValueError(f"field_T = {field_T!r} must be a finite number (T)")
+        h = operators.hamiltonian(**scales)
+        if b == 0.0:
+            return h
+        return (h + b * self.linear + (b * b) * self.quadratic).tocsr()
+
+
+def orbital_field_terms(operators: KPOperators, field: UniformField) -> OrbitalFieldTerms:
+    """Assemble ``L`` and ``Q`` of a uniform field for the kinetic terms of ``operators``.
+
+    Every kinetic term of the model must be diagonal (``k_a c_a k_a``) and act on every
+    component alike (no component matrix): the effective-mass models of femvalley are.
+    """
+    from skfem import asm
+
+    from femvalley.forms import minimal_coupling, weighted_mass
+
+    model = operators.model
+    basis = operators.basis
+    dim = basis.mesh.dim()
+    for t in model.quadratic:
+        if t.axes[0] != t.axes[1] or t.components is not None:
+            raise ValueError(
+                f"quadratic{t.axes}: the orbital field is implemented for diagonal kinetic "
+                "terms acting on every component alike"
+            )
+    pts = np.asarray(basis.global_coordinates())  # (dim, nelems, nqp)
+    a_qp = E_OVER_HBAR_PER_NM2_T * field.vector_potential_T_nm(pts)  # nm^-1 per T
+    interior = operators.interior
+    ni = int(interior.size)
+    lin = sp.csr_matrix((basis.N, basis.N), dtype=np.complex128)
+    quad_weight = np.zeros(a_qp.shape[1:])
+    for t in model.quadratic:
+        axis = int(t.axes[0])
+        if axis >= dim:
+            continue
+        c = coefficient_at_quadrature(t.coefficient, basis, f"quadratic{t.axes}.coefficient")
+        lin = lin + asm(minimal_coupling(axis), basis, c=c, a=a_qp[axis])
+        quad_weight = quad_weight + c * a_qp[axis] ** 2
+    quad = asm(weighted_mass, basis, weight=quad_weight)
+    n = int(model.n_components)
+
+    def condensed(m: Any) -> SparseMatrix:
+        block = sp.csr_matrix(m)[interior][:, interior]
+        return sp.block_diag([block] * n, format="csr") if n > 1 else block.tocsr()
+
+    linear = condensed(lin)
+    if ni:
+        from femvalley.kp import check_hermitian
+
+        check_hermitian(linear, name="the field term L")
+    return OrbitalFieldTerms(field=field, linear=linear, quadratic=condensed(quad))

@@ -88,3 +88,51 @@ def test_a_bad_field_is_refused_by_name():
         UniformField(gauge="coulomb")
     with pytest.raises(ValueError, match="landau' needs a field along x, y or z"):
         UniformField(direction=(1.0, 1.0, 0.0), gauge="landau")
+
+
+def test_zeeman_splits_every_valley_state_by_g_mu_b_b_and_crosses_the_valley_splitting():
+    """A spin on each valley component (four components, spin fastest), a uniform Delta and an
+    in-plane field (no orbital effect on a 2-D plane): every level is the orbital one plus
+    +-|Delta| +- g mu_B B / 2, exactly; the lower valley's spin-up state crosses the upper
+    valley's spin-down state where g mu_B B equals the valley splitting 2 |Delta|, with no
+    gap (no spin-orbit coupling couples them)."""
+    from skfem import MeshTri
+
+    from femvalley.kp import KPModel, QuadraticTerm, assemble
+    from femvalley.magnetic import UniformField, orbital_field_terms
+
+    delta, g, mu_b = 0.1, 2.0, 5.7883818060e-2
+    x = np.linspace(-60.0, 60.0, 31)
+    kinetic = [
+        QuadraticTerm(axes=(0, 0), coefficient=C_T),
+        QuadraticTerm(axes=(1, 1), coefficient=C_T),
+    ]
+
+    def potential(p):
+        return (3.0**2 / (4 * C_T)) * (p[0] ** 2 + p[1] ** 2)
+
+    valley = np.array([[0.0, delta], [delta, 0.0]])
+    four = assemble(
+        KPModel(
+            n_components=4,
+            quadratic=kinetic,
+            potential=potential,
+            constant=np.kron(valley, np.eye(2)),
+        ),
+        MeshTri.init_tensor(x, x),
+    )
+    one = assemble(
+        KPModel(n_components=1, quadratic=kinetic, potential=potential), MeshTri.init_tensor(x, x)
+    )
+    e_orb = _levels(one, orbital_field_terms(one, UniformField(direction=(1.0, 0.0, 0.0))), 0.0, 1)[
+        0
+    ]
+    terms = orbital_field_terms(four, UniformField(direction=(1.0, 0.0, 0.0)), g_factor=g)
+    for field_T in (0.5, 1.0):
+        z = g * mu_b * field_T / 2
+        want = np.sort([e_orb + v * delta + s * z for v in (-1, 1) for s in (-1, 1)])
+        np.testing.assert_allclose(_levels(four, terms, field_T, 4), want, atol=1e-9)
+    crossing_T = 2 * delta / (g * mu_b)
+    e = _levels(four, terms, crossing_T, 4)
+    assert abs(e[2] - e[1]) < 1e-9  # degenerate: an exact crossing without spin-orbit
+    np.testing.assert_allclose([e[0], e[3]], [e_orb - 2 * delta, e_orb + 2 * delta], atol=1e-9)

@@ -4,12 +4,23 @@
   gauge (symmetric, or Landau for a field along a coordinate axis);
 - :mod:`~femvalley.magnetic.orbital`: the minimal coupling ``k -> k + e A / hbar`` of the
   kinetic terms, assembled once per field direction and bound late to the field's
-  magnitude: ``H(B) = H(0) + B L + B^2 Q``.
+  magnitude: ``H(B) = H(0) + B L + B^2 Q``; with a g factor, the Zeeman term of a spin on
+  every component pair joins ``L``.
 
 Units: T, nm, meV.
 """
 
 from femvalley.magnetic.field import GAUGES, UniformField
-from femvalley.magnetic.orbital import OrbitalFieldTerms, orbital_field_terms
+from femvalley.magnetic.orbital import (
+    OrbitalFieldTerms,
+    orbital_field_terms,
+    zeeman_matrix_meV_per_T,
+)
 
-__all__ = ["GAUGES", "OrbitalFieldTerms", "UniformField", "orbital_field_terms"]
+__all__ = [
+    "GAUGES",
+    "OrbitalFieldTerms",
+    "UniformField",
+    "orbital_field_terms",
+    "zeeman_matrix_meV_per_T",
+]

@@ -35,7 +35,7 @@ from femvalley.magnetic.field import UniformField
 from femvalley.typing import SparseMatrix
 from femvalley.units import E_OVER_HBAR_PER_NM2_T
 
-__all__ = ["OrbitalFieldTerms", "orbital_field_terms"]
+__all__ = ["OrbitalFieldTerms", "orbital_field_terms", "zeeman_matrix_meV_per_T"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,13 +47,17 @@ class OrbitalFieldTerms:
     field : UniformField
         Direction, gauge and origin.
     linear, quadratic : scipy.sparse.csr_matrix
-        ``L`` (meV/T, complex Hermitian) and ``Q`` (meV/T^2, real symmetric), of the size of
-        the operators' Hamiltonian (component-major, every component alike).
+        ``L`` (meV/T, complex Hermitian; with the Zeeman term when a g factor was given) and
+        ``Q`` (meV/T^2, real symmetric), of the size of the operators' Hamiltonian
+        (component-major).
+    g_factor : float or None
+        The Zeeman term's g factor (None: no spin).
     """
 
     field: UniformField
     linear: SparseMatrix
     quadratic: SparseMatrix
+    g_factor: float | None = None
 
     def hamiltonian(self, operators: KPOperators, field_T: float, **scales: float) -> Any:
         """``H(B) = operators.hamiltonian(**scales) + B L + B^2 Q`` for a field of ``field_T``."""
@@ -66,11 +70,34 @@ class OrbitalFieldTerms:
         return (h + b * self.linear + (b * b) * self.quadratic).tocsr()
 
 
-def orbital_field_terms(operators: KPOperators, field: UniformField) -> OrbitalFieldTerms:
+def zeeman_matrix_meV_per_T(field: UniformField, *, g_factor: float, n_components: int) -> Any:
+    """Return ``(g mu_B / 2) n . sigma`` on the spin of every ``(orbital, spin)`` component pair.
+
+    The components are ordered with the spin fastest (``(valley +z, up), (+z, down), (-z, up),
+    (-z, down)`` for four), so the matrix is ``I_(n/2) (x) (g mu_B / 2) n . sigma`` (meV per T).
+    """
+    from femvalley.units import BOHR_MAGNETON_MEV_PER_T
+
+    if n_components % 2:
+        raise ValueError(
+            f"a Zeeman term needs a spin on every component pair; the model has "
+            f"{n_components} components"
+        )
+    nx, ny, nz = field.direction
+    sigma = np.array([[nz, nx - 1j * ny], [nx + 1j * ny, -nz]], dtype=np.complex128)
+    return np.kron(np.eye(n_components // 2), 0.5 * g_factor * BOHR_MAGNETON_MEV_PER_T * sigma)
+
+
+def orbital_field_terms(
+    operators: KPOperators, field: UniformField, *, g_factor: float | None = None
+) -> OrbitalFieldTerms:
     """Assemble ``L`` and ``Q`` of a uniform field for the kinetic terms of ``operators``.
 
     Every kinetic term of the model must be diagonal (``k_a c_a k_a``) and act on every
     component alike (no component matrix): the effective-mass models of femvalley are.
+    With ``g_factor`` (e.g. 2.0 for silicon), the components are (orbital, spin) pairs with
+    the spin fastest, and the Zeeman term ``(g mu_B / 2) B . sigma`` joins ``L``: a uniform
+    field's Zeeman term is ``Z (x) M`` with the scalar mass matrix ``M``.
     """
     from skfem import asm
 
@@ -106,8 +133,18 @@ def orbital_field_terms(operators: KPOperators, field: UniformField) -> OrbitalF
         return sp.block_diag([block] * n, format="csr") if n > 1 else block.tocsr()
 
     linear = condensed(lin)
+    if g_factor is not None:
+        if not np.isfinite(g_factor):
+            raise ValueError(f"g_factor = {g_factor!r} must be a finite number")
+        z = zeeman_matrix_meV_per_T(field, g_factor=float(g_factor), n_components=n)
+        linear = (linear + sp.kron(sp.csr_matrix(z), operators.mass_scalar, format="csr")).tocsr()
     if ni:
         from femvalley.kp import check_hermitian
 
         check_hermitian(linear, name="the field term L")
-    return OrbitalFieldTerms(field=field, linear=linear, quadratic=condensed(quad))
+    return OrbitalFieldTerms(
+        field=field,
+        linear=linear,
+        quadratic=condensed(quad),
+        g_factor=None if g_factor is None else float(g_factor),
+    )

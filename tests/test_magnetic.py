@@ -136,3 +136,40 @@ def test_zeeman_splits_every_valley_state_by_g_mu_b_b_and_crosses_the_valley_spl
     e = _levels(four, terms, crossing_T, 4)
     assert abs(e[2] - e[1]) < 1e-9  # degenerate: an exact crossing without spin-orbit
     np.testing.assert_allclose([e[0], e[3]], [e_orb - 2 * delta, e_orb + 2 * delta], atol=1e-9)
+
+
+def test_a_study_system_with_spin_in_an_in_plane_field():
+    """The demo's Born-Oppenheimer system (coarse) with a spin on each valley component: at
+    zero field every level is the spinless one twice; in an in-plane field (no orbital effect
+    on the plane) the levels are the spinless ones +- g mu_B B / 2 exactly, so the lower
+    state's spin-up level crosses the next state's spin-down level at
+    B = (E1 - E0) / (g mu_B): for the lowest valley pair, the spin-valley crossing."""
+    from femvalley.config import StudyConfig
+    from femvalley.eigen import solve_matrices
+    from femvalley.magnetic import UniformField, orbital_field_terms, with_spin
+    from femvalley.system import build_system
+
+    from .conftest import COARSE_STUDY_PARAMS
+
+    system = build_system(
+        StudyConfig.from_dict({"model": "bo2d", "device": {"params": COARSE_STUDY_PARAMS}})
+    )
+    ops = system.operators
+    spinless = np.sort(system.solve(-5.0).energies_meV[:4])
+    spin_ops = with_spin(ops)
+    assert spin_ops.n_components == 4 and spin_ops.ndof == 2 * ops.ndof
+    terms = orbital_field_terms(spin_ops, UniformField(direction=(1.0, 0.0, 0.0)), g_factor=2.0)
+    bound = ops.spectrum_lower_bound_meV(detuning=-5.0)
+
+    def levels(field_T):
+        h = terms.hamiltonian(spin_ops, field_T, detuning=-5.0)
+        return np.sort(solve_matrices(h, spin_ops.mass, k=8, lower_bound_meV=bound).energies_meV)
+
+    np.testing.assert_allclose(levels(0.0)[::2], spinless, atol=1e-7)
+    np.testing.assert_allclose(levels(0.0)[1::2], spinless, atol=1e-7)
+    z = 2.0 * 5.7883818060e-2 * 0.5  # g mu_B B at 0.5 T
+    want = np.sort(np.concatenate([spinless - z / 2, spinless + z / 2]))[:4]
+    np.testing.assert_allclose(levels(0.5)[:4], want, atol=1e-7)
+    crossing_T = (spinless[1] - spinless[0]) / (2.0 * 5.7883818060e-2)
+    e = levels(crossing_T)
+    assert abs(e[2] - e[1]) < 1e-6 < e[1] - e[0]

@@ -5,7 +5,9 @@
 - :mod:`~femvalley.magnetic.orbital`: the minimal coupling ``k -> k + e A / hbar`` of the
   kinetic terms, assembled once per field direction and bound late to the field's
   magnitude: ``H(B) = H(0) + B L + B^2 Q``; with a g factor, the Zeeman term of a spin on
-  every component pair joins ``L``.
+  every component pair joins ``L``;
+- :mod:`~femvalley.magnetic.spin`: the operators of a model with a spin on every component
+  (no spin-orbit coupling yet), without assembling them again.
 
 Units: T, nm, meV.
 """
@@ -16,11 +18,13 @@ from femvalley.magnetic.orbital import (
     orbital_field_terms,
     zeeman_matrix_meV_per_T,
 )
+from femvalley.magnetic.spin import with_spin
 
 __all__ = [
     "GAUGES",
     "OrbitalFieldTerms",
     "UniformField",
     "orbital_field_terms",
+    "with_spin",
     "zeeman_matrix_meV_per_T",
 ]

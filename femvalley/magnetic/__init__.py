@@ -5,7 +5,8 @@
 - :mod:`~femvalley.magnetic.orbital`: the minimal coupling ``k -> k + e A / hbar`` of the
   kinetic terms, assembled once per field direction and bound late to the field's
   magnitude: ``H(B) = H(0) + B L + B^2 Q``; with a g factor, the Zeeman term of a spin on
-  every component pair joins ``L``;
+  every component pair joins ``L``; the Zeeman term of a position-dependent field (a
+  micro-magnet) as a fixed term;
 - :mod:`~femvalley.magnetic.spin`: the operators of a model with a spin on every component
   (no spin-orbit coupling yet), without assembling them again.
 
@@ -16,6 +17,7 @@ from femvalley.magnetic.field import GAUGES, UniformField
 from femvalley.magnetic.orbital import (
     OrbitalFieldTerms,
     orbital_field_terms,
+    zeeman_field_term,
     zeeman_matrix_meV_per_T,
 )
 from femvalley.magnetic.spin import with_spin
@@ -26,5 +28,6 @@ __all__ = [
     "UniformField",
     "orbital_field_terms",
     "with_spin",
+    "zeeman_field_term",
     "zeeman_matrix_meV_per_T",
 ]

@@ -35,7 +35,12 @@ from femvalley.magnetic.field import UniformField
 from femvalley.typing import SparseMatrix
 from femvalley.units import E_OVER_HBAR_PER_NM2_T
 
-__all__ = ["OrbitalFieldTerms", "orbital_field_terms", "zeeman_matrix_meV_per_T"]
+__all__ = [
+    "OrbitalFieldTerms",
+    "orbital_field_terms",
+    "zeeman_field_term",
+    "zeeman_matrix_meV_per_T",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,3 +153,54 @@ def orbital_field_terms(
         quadratic=condensed(quad),
         g_factor=None if g_factor is None else float(g_factor),
     )
+
+
+def zeeman_field_term(
+    operators: KPOperators, field_T: Any, *, g_factor: float = 2.0
+) -> SparseMatrix:
+    """Return the Zeeman term ``(g mu_B / 2) B(r) . sigma`` of a position-dependent field.
+
+    ``field_T(points)`` gives the field (T) at points (dim, ...) as an array (3, ...), e.g.
+    the fixed field of a micro-magnet (a uniform gradient, or a field map interpolated by the
+    caller). The components of ``operators`` are (orbital, spin) pairs with the spin fastest
+    (:func:`femvalley.magnetic.with_spin`). Each Cartesian component contributes
+    ``(I (x) (g mu_B / 2) sigma_i) (x) M[B_i]`` with the mass matrix weighted by ``B_i``.
+    Only the spin sees this field (its vector potential, a weak correction for a
+    micro-magnet, is not included).
+    """
+    from skfem import asm
+
+    from femvalley.forms import weighted_mass
+    from femvalley.units import BOHR_MAGNETON_MEV_PER_T
+
+    n = int(operators.model.n_components)
+    if n % 2:
+        raise ValueError(
+            f"a Zeeman term needs a spin on every component pair; the model has {n} components"
+        )
+    basis = operators.basis
+    values = np.asarray(field_T(np.asarray(basis.global_coordinates())), dtype=float)
+    shape = (3, basis.nelems, basis.X.shape[1])
+    try:
+        values = np.broadcast_to(values, shape)
+    except ValueError:
+        raise ValueError(
+            f"field_T returned shape {values.shape}; expected {shape} (the 3 components at "
+            "the quadrature points)"
+        ) from None
+    if not np.all(np.isfinite(values)):
+        raise ValueError("field_T returned values that are not finite")
+    interior = operators.interior
+    paulis = (
+        np.array([[0, 1], [1, 0]], dtype=np.complex128),
+        np.array([[0, -1j], [1j, 0]], dtype=np.complex128),
+        np.array([[1, 0], [0, -1]], dtype=np.complex128),
+    )
+    scale = 0.5 * float(g_factor) * BOHR_MAGNETON_MEV_PER_T
+    out = sp.csr_matrix((n * interior.size, n * interior.size), dtype=np.complex128)
+    for i, sigma in enumerate(paulis):
+        if not np.any(values[i]):
+            continue
+        m = sp.csr_matrix(asm(weighted_mass, basis, weight=values[i]))[interior][:, interior]
+        out = out + sp.kron(sp.csr_matrix(np.kron(np.eye(n // 2), scale * sigma)), m)
+    return out.tocsr()

@@ -39,6 +39,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -619,9 +620,7 @@ class GroundedPoisson:
         """
         idx = np.asarray(dofs, dtype=np.int64)
         b = np.asarray(load).reshape(idx.size, -1)
-        position = np.full(self.ndofs, -1, dtype=np.int64)
-        position[self.free] = np.arange(self.free.size)
-        where = position[idx]
+        where = self.free_position[idx]
         on_free = where >= 0
         rhs = np.zeros((self.free.size, b.shape[1]), dtype=b.dtype)
         rhs[where[on_free]] = b[on_free]
@@ -629,6 +628,13 @@ class GroundedPoisson:
         out = np.zeros((idx.size, b.shape[1]), dtype=sol.dtype)
         out[on_free] = sol[where[on_free]]
         return out
+
+    @cached_property
+    def free_position(self) -> NDArray[np.int64]:
+        """Position of every DOF among the free ones (-1 on the gates)."""
+        position = np.full(self.ndofs, -1, dtype=np.int64)
+        position[self.free] = np.arange(self.free.size)
+        return position
 
     def _solve_free(self, rhs: NDArray[Any]) -> NDArray[Any]:
         """Solve on the free DOFs for the columns of ``rhs`` (real and imaginary parts)."""

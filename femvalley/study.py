@@ -652,7 +652,7 @@ def two_electron_outputs(
     def keep(i: int, point: Any) -> None:
         if i == report:
             kept["density"] = point.density(0)
-            kept["convergence"] = point.exchange_convergence()
+            kept["convergence"] = point.convergence  # computed once, by the sweep
 
     sweep = two_electron_sweep(solver, eps, on_point=keep)
     sweep.save(out / TWO_ELECTRON_STORE)

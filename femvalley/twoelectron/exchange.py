@@ -159,6 +159,11 @@ class TwoElectronPoint:
         """J = E(T0) - E(S) of the lowest triplet and singlet (meV)."""
         return self.spectrum.exchange_meV()
 
+    @cached_property
+    def convergence(self) -> ExchangeConvergence:
+        """:meth:`exchange_convergence` at the default sizes, computed once."""
+        return self.exchange_convergence()
+
     def exchange_convergence(self, sizes: tuple[int, ...] | None = None) -> ExchangeConvergence:
         """``J`` with the first ``m'`` states for every ``m'`` in ``sizes``.
 

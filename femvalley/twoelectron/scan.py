@@ -160,7 +160,6 @@ def exchange_scan(
         must lie below the upper branch (checked).
     """
     from femvalley.config import ReductionConfig, ValleyMapConfig, check_scan
-    from femvalley.electrostatics import grounded_poisson
     from femvalley.system import build_system
 
     check_scan(config, gate, models)
@@ -188,20 +187,16 @@ def exchange_scan(
             system = build_system(cfg, reuse=first)
             if first is None:
                 first = system
-            if poisson is None and kernel == "screened":
-                dev = cfg.device.resolved()
-                order = poisson_order or int(cfg.device.electrostatics_order)
-                poisson = grounded_poisson(
-                    system.device_mesh, permittivity=dev.materials, gates=dev.gates, order=order
-                )
             solver = TwoElectronSolver(
                 system,
                 n_states=n_states,
                 kernel=kernel,
                 n_levels=4,
                 poisson_order=poisson_order,
-                poisson=poisson if kernel == "screened" else None,
+                poisson=poisson,  # the first solver factorises it, the others share it
             )
+            if poisson is None and kernel == "screened":
+                poisson = solver.poisson
             t0 = time.perf_counter()
             pt = solver.point(0.0)
             times.append(time.perf_counter() - t0)

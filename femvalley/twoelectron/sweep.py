@@ -149,7 +149,7 @@ def two_electron_sweep(
         spin[i, :k] = pt.spectrum.spin
         double[i, :k] = pt.double_occupancy
         parity[i, :k] = pt.valley_parity
-        conv = pt.exchange_convergence()
+        conv = pt.convergence
         sizes = conv.sizes
         j[i] = conv.value_meV
         j_err[i] = conv.error_meV if math.isfinite(conv.error_meV) else np.nan

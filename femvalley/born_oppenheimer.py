@@ -361,6 +361,23 @@ class PlanarReduction:
 
         return MeshTri.init_tensor(self.grid.x_nm, self.grid.y_nm)
 
+    def reduce_term(self, values: ArrayLike) -> NDArray[np.float64]:
+        """Reduce another field at the 3-D vertices to the plane, like :attr:`terms`.
+
+        ``bo2d``: ``<chi| f |chi>`` of every column; ``slice2d``: ``f`` at the slice. Used for
+        first-order quantities on the plane (a gate's unit potential, a micro-magnet's field,
+        the height ``z``).
+        """
+        cols = self.grid.columns(np.asarray(values, dtype=float))
+        if self.method == "bo2d":
+            assert self.columns is not None
+            return self.columns.expectation(cols)
+        assert self.slice_z_nm is not None
+        z = self.grid.z_nm
+        j = int(np.clip(np.searchsorted(z, self.slice_z_nm, side="right") - 1, 0, z.size - 2))
+        w = (self.slice_z_nm - z[j]) / (z[j + 1] - z[j])
+        return np.asarray((1 - w) * cols[:, j] + w * cols[:, j + 1])
+
 
 def column_coefficients(
     mesh: Mesh, grid: TensorGrid, values: Mapping[str, Mapping[str, float]]

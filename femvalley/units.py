@@ -37,6 +37,7 @@ __all__ = [
     "K0_PER_NM",
     "MEV_PER_UEV",
     "MEV_PER_VOLT",
+    "PLANCK_MEV_S",
     "SI_LATTICE_CONSTANT_NM",
     "SI_MONOLAYER_NM",
     "UEV_PER_MEV",
@@ -69,6 +70,9 @@ K0_PER_NM: float = K0_FRACTION * 2.0 * math.pi / SI_LATTICE_CONSTANT_NM
 
 #: Bohr magneton in meV per tesla.
 BOHR_MAGNETON_MEV_PER_T: float = 5.7883818060e-2
+
+#: Planck constant h in meV s (CODATA 2018: 4.135667696e-15 eV s): 1 meV / h = 241.8 GHz.
+PLANCK_MEV_S: float = 4.135667696e-12
 
 #: Conversion factors between energy units used at I/O edges.
 UEV_PER_MEV: float = 1000.0

@@ -14,18 +14,37 @@ Units: T, nm, meV.
 """
 
 from femvalley.magnetic.field import GAUGES, UniformField
+from femvalley.magnetic.micromagnet import FieldMap, MicroMagnet
 from femvalley.magnetic.orbital import (
     OrbitalFieldTerms,
     orbital_field_terms,
     zeeman_field_term,
     zeeman_matrix_meV_per_T,
 )
+from femvalley.magnetic.qubit import (
+    QubitPoint,
+    SpinQubit,
+    SpinValleyAnticrossing,
+    spin_qubit,
+    spin_qubit_from_operators,
+)
 from femvalley.magnetic.spin import with_spin
+from femvalley.magnetic.spin_orbit import DRESSELHAUS_SI_MEV_NM, SpinOrbitTerm, dresselhaus_term
 
 __all__ = [
+    "FieldMap",
+    "MicroMagnet",
+    "QubitPoint",
+    "SpinQubit",
+    "SpinValleyAnticrossing",
+    "spin_qubit",
+    "spin_qubit_from_operators",
+    "DRESSELHAUS_SI_MEV_NM",
     "GAUGES",
     "OrbitalFieldTerms",
+    "SpinOrbitTerm",
     "UniformField",
+    "dresselhaus_term",
     "orbital_field_terms",
     "with_spin",
     "zeeman_field_term",

@@ -161,10 +161,12 @@ def zeeman_field_term(
     """Return the Zeeman term ``(g mu_B / 2) B(r) . sigma`` of a position-dependent field.
 
     ``field_T(points)`` gives the field (T) at points (dim, ...) as an array (3, ...), e.g.
-    the fixed field of a micro-magnet (a uniform gradient, or a field map interpolated by the
-    caller). The components of ``operators`` are (orbital, spin) pairs with the spin fastest
-    (:func:`femvalley.magnetic.with_spin`). Each Cartesian component contributes
-    ``(I (x) (g mu_B / 2) sigma_i) (x) M[B_i]`` with the mass matrix weighted by ``B_i``.
+    the fixed field of a micro-magnet (:meth:`femvalley.magnetic.MicroMagnet.field_at_T`);
+    or ``field_T`` holds the field's values (3, n) at the vertices or the DOFs (a field
+    reduced to a Born-Oppenheimer plane). The components of ``operators`` are (orbital,
+    spin) pairs with the spin fastest (:func:`femvalley.magnetic.with_spin`). Each Cartesian
+    component contributes ``(I (x) (g mu_B / 2) sigma_i) (x) M[B_i]`` with the mass matrix
+    weighted by ``B_i``.
     Only the spin sees this field (its vector potential, a weak correction for a
     micro-magnet, is not included).
     """
@@ -179,8 +181,19 @@ def zeeman_field_term(
             f"a Zeeman term needs a spin on every component pair; the model has {n} components"
         )
     basis = operators.basis
-    values = np.asarray(field_T(np.asarray(basis.global_coordinates())), dtype=float)
     shape = (3, basis.nelems, basis.X.shape[1])
+    if callable(field_T):
+        values = np.asarray(field_T(np.asarray(basis.global_coordinates())), dtype=float)
+    else:
+        nodal = np.asarray(field_T, dtype=float)
+        if nodal.ndim != 2 or nodal.shape[0] != 3:
+            raise ValueError(
+                f"field_T has shape {nodal.shape}; expected a callable or (3, n) values at the "
+                f"{basis.mesh.nvertices} vertices or {basis.N} DOFs"
+            )
+        values = np.stack(
+            [coefficient_at_quadrature(nodal[i], basis, f"field_T[{i}]") for i in range(3)]
+        )
     try:
         values = np.broadcast_to(values, shape)
     except ValueError:

@@ -35,6 +35,7 @@ __all__ = [
     "HBAR2_OVER_2M0_MEV_NM2",
     "K0_FRACTION",
     "K0_PER_NM",
+    "K0_PRIME_PER_NM",
     "MEV_PER_UEV",
     "MEV_PER_VOLT",
     "PLANCK_MEV_S",
@@ -67,6 +68,11 @@ K0_FRACTION: float = 0.85
 
 #: Valley wave number k0 = 0.85 * 2 pi / a in nm^-1 (about 9.83 nm^-1).
 K0_PER_NM: float = K0_FRACTION * 2.0 * math.pi / SI_LATTICE_CONSTANT_NM
+
+#: Distance k0' = 2 pi / a - k0 of the Z valleys from the X point (nm^-1, about 1.74): the
+#: Bloch functions of the two-band k.p model sit at X, so couplings between femvalley's smooth
+#: valley envelopes that the two-band model writes at X carry the phase exp(2 i k0' z).
+K0_PRIME_PER_NM: float = 2.0 * math.pi / SI_LATTICE_CONSTANT_NM - K0_PER_NM
 
 #: Bohr magneton in meV per tesla.
 BOHR_MAGNETON_MEV_PER_T: float = 5.7883818060e-2

@@ -71,7 +71,7 @@ def test_with_a_real_valley_coupling_each_valley_branch_is_a_dresselhaus_dot():
     errors = []
     for cells in (20, 40):
         ops = _four_components(cells, delta)
-        so = dresselhaus_term(ops, coupling_meV_nm=beta)
+        so = dresselhaus_term(ops, coupling_meV_nm=beta, valley_form_factor=1.0)
         e = _levels(ops.hamiltonian() + so.matrix, ops, 12)
         errors.append(np.abs(e - want).max())
     assert errors[1] < 2e-3 and errors[1] < errors[0] / 8  # P2: fourth order (13.8x measured)
@@ -92,7 +92,12 @@ def test_the_valley_phase_sets_the_intra_valley_spin_orbit_coupling():
 
     def levels(d, b):
         ops = _four_components(24, d)
-        return _levels(ops.hamiltonian() + dresselhaus_term(ops, coupling_meV_nm=b).matrix, ops, 6)
+        return _levels(
+            ops.hamiltonian()
+            + dresselhaus_term(ops, coupling_meV_nm=b, valley_form_factor=1.0).matrix,
+            ops,
+            6,
+        )
 
     real = levels(delta, beta)
     for phi in (np.pi / 3, np.pi / 2):
@@ -113,13 +118,13 @@ def test_kramers_pairs_without_field_and_gauge_invariance_with_one():
     ops = _four_components(
         36, 0.1 * np.exp(0.7j), potential=lambda p: k * (p[0] ** 2 + 2 * p[1] ** 2) + 0.01 * p[0]
     )
-    so = dresselhaus_term(ops, coupling_meV_nm=8.0)
+    so = dresselhaus_term(ops, coupling_meV_nm=8.0, valley_form_factor=1.0)
     e0 = _levels(ops.hamiltonian() + so.matrix, ops, 8)
     np.testing.assert_allclose(e0[::2], e0[1::2], atol=1e-8)
     levels = []
     for field in (UniformField(), UniformField(gauge="landau", origin_nm=(4.0, -2.0, 0.0))):
         terms = orbital_field_terms(ops, field, g_factor=2.0)
-        so_b = dresselhaus_term(ops, coupling_meV_nm=8.0, field=field)
+        so_b = dresselhaus_term(ops, coupling_meV_nm=8.0, valley_form_factor=1.0, field=field)
         levels.append(_levels(terms.hamiltonian(ops, 1.5) + so_b.at(1.5), ops, 8))
     np.testing.assert_allclose(levels[1], levels[0], atol=2e-4)
     assert np.min(np.diff(levels[0])[::2]) > 0.01  # no Kramers pairs in a field

@@ -29,7 +29,12 @@ from femvalley.magnetic.qubit import (
     spin_qubit_from_operators,
 )
 from femvalley.magnetic.spin import with_spin
-from femvalley.magnetic.spin_orbit import DRESSELHAUS_SI_MEV_NM, SpinOrbitTerm, dresselhaus_term
+from femvalley.magnetic.spin_orbit import (
+    DRESSELHAUS_SI_MEV_NM,
+    SpinOrbitTerm,
+    dresselhaus_term,
+    valley_form_factor,
+)
 
 __all__ = [
     "FieldMap",
@@ -39,6 +44,7 @@ __all__ = [
     "SpinValleyAnticrossing",
     "spin_qubit",
     "spin_qubit_from_operators",
+    "valley_form_factor",
     "DRESSELHAUS_SI_MEV_NM",
     "GAUGES",
     "OrbitalFieldTerms",

@@ -1,29 +1,34 @@
-"""The bulk Dresselhaus spin-orbit coupling of the two Z valleys.
+"""The bulk Dresselhaus spin-orbit coupling between the two Z valleys.
 
-In the two-band k.p model of silicon the bulk Dresselhaus interaction couples the two Z
-valleys (it vanishes inside one valley): with ``D(k) = k_y sigma_y - k_x sigma_x`` and the
-coupling constant ``Delta_so`` (about 1.7 meV nm in Si and 12.9 meV nm in Ge, from ab initio
-band structures), it is ``Delta_so [[0, -i D], [i D, 0]]`` in the basis of the Bloch functions
-of the two-band model.
+In the two-band k.p model of silicon the Bloch functions ``u_-``, ``u_+`` sit at the X point
+and the envelopes carry the valleys' offsets ``exp(-+ i k0' z)`` from it
+(``k0' = 2 pi / a - k0``, :data:`femvalley.units.K0_PRIME_PER_NM`). The bulk Dresselhaus
+interaction couples ``u_-`` and ``u_+``: ``Delta_so [[0, -i D], [i D, 0]]`` with
+``D(k) = k_y sigma_y - k_x sigma_x`` and ``Delta_so`` about 1.7 meV nm in Si (12.9 meV nm in
+Ge), from ab initio band structures.
 
-femvalley's valley components are the envelopes of the ``+z`` and ``-z`` valleys with the
-intervalley coupling ``Delta = A int exp(-2 i k0 z) U |psi|^2`` in the ``(+z, -z)`` entry.
-The two-band model's inter-valley potential ``-i s_k V_inter`` in its ``(-, +)`` entry
-(``s_k = (-1)^k`` per monolayer, ``V_inter = -A U``) gives the same ``Delta`` once its ``-``
-Bloch function (at ``2 pi / a - k0'``, i.e. at ``+k0``) is femvalley's ``+z`` component and
-its ``+`` Bloch function times ``-i`` is femvalley's ``-z`` component. In femvalley's basis
-the Dresselhaus term is then real in the valley index:
+femvalley's valley components are smooth envelopes ``F_(+z)``, ``F_(-z)`` with the plane waves
+of the valley minima taken out, and the intervalley coupling
+``Delta = A int exp(-2 i k0 z) U |psi|^2`` in the ``(+z, -z)`` entry. Written in these
+components (``+z`` is the two-band model's ``-`` envelope ``exp(-i k0' z) F_(+z)``; its ``+``
+envelope is ``-i exp(i k0' z) F_(-z)``, which reproduces the two-band model's inter-valley
+potential as femvalley's ``Delta``), the Dresselhaus term becomes
 
-    H_so = -Delta_so tau_x (x) (k_y sigma_y - k_x sigma_x),
+    H_so = -Delta_so [[0, eta D], [D eta^*, 0]]  (symmetrised: (eta D + D eta) / 2),
 
-with ``tau_x`` the first Pauli matrix on the valleys. For a uniform real ``Delta`` the valley
-eigenstates are those of ``tau_x`` and each valley branch carries an intra-valley Dresselhaus
-coupling ``-+Delta_so``; for a valley phase ``phi`` (``Delta = |Delta| e^(i phi)``) the
-intra-valley part is ``-+Delta_so cos(phi)``: the valley phase sets the spin-orbit coupling of
-a dot. The overall sign is not observable (a rotation of the spin by pi about z flips it).
+with the valley form factor ``eta(r) = exp(2 i k0' z)``. For envelopes that vary slowly
+along z the oscillating ``eta`` averages out: only the sharp structure of the confinement (the
+interfaces) gives the valley states a spin-orbit coupling, set by the ``2 k0'`` Fourier
+component of the density. On a 3-D mesh ``eta`` is taken at the quadrature points (the mesh
+must resolve the period ``pi / k0'`` = 1.8 nm along z); on a plane (Born-Oppenheimer) it is
+the column's ``<chi| exp(2 i k0' z) |chi>``, passed as ``valley_form_factor``.
+
+With a uniform real ``Delta`` and ``eta = 1`` the term is ``-Delta_so tau_x (x) D`` and each
+valley branch is a dot with the coupling ``-+Delta_so``; a common phase of ``Delta`` and
+``eta`` changes nothing (it is the phase of the ``-z`` component).
 
 In a field, ``k -> k + (e / hbar) A``: the term gains a part linear in ``B`` that keeps the
-spectrum gauge invariant. Components are ordered (valley, spin) with the spin fastest
+spectrum gauge invariant. Components are (valley, spin) with the spin fastest
 (:func:`femvalley.magnetic.with_spin`): ``(+z, up), (+z, down), (-z, up), (-z, down)``.
 
 Units: meV nm (``coupling_meV_nm``), T, nm, meV.
@@ -40,18 +45,15 @@ import scipy.sparse as sp
 from femvalley.kp import KPOperators, coefficient_at_quadrature
 from femvalley.magnetic.field import UniformField
 from femvalley.typing import SparseMatrix
-from femvalley.units import E_OVER_HBAR_PER_NM2_T
+from femvalley.units import E_OVER_HBAR_PER_NM2_T, K0_PRIME_PER_NM
 
-__all__ = ["DRESSELHAUS_SI_MEV_NM", "SpinOrbitTerm", "dresselhaus_term"]
+__all__ = ["DRESSELHAUS_SI_MEV_NM", "SpinOrbitTerm", "dresselhaus_term", "valley_form_factor"]
 
 #: The bulk Dresselhaus constant of silicon's Z valleys (meV nm), ab initio (HSE).
 DRESSELHAUS_SI_MEV_NM: float = 1.7
 
-_PAULI = (
-    np.array([[0, 1], [1, 0]], dtype=np.complex128),
-    np.array([[0, -1j], [1j, 0]], dtype=np.complex128),
-)
-_TAU_X = np.array([[0.0, 1.0], [1.0, 0.0]])
+_SIGMA_X = np.array([[0, 1], [1, 0]], dtype=np.complex128)
+_SIGMA_Y = np.array([[0, -1j], [1j, 0]], dtype=np.complex128)
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,21 +83,29 @@ class SpinOrbitTerm:
         return (self.matrix + b * self.per_T).tocsr()
 
 
+def valley_form_factor(z_nm: Any) -> Any:
+    """Return ``exp(2 i k0' z)`` at heights ``z_nm`` (the 3-D valley form factor)."""
+    return np.exp(2j * K0_PRIME_PER_NM * np.asarray(z_nm, dtype=float))
+
+
 def dresselhaus_term(
     operators: KPOperators,
     *,
     coupling_meV_nm: Any = DRESSELHAUS_SI_MEV_NM,
+    valley_form_factor: Any = None,
     field: UniformField | None = None,
 ) -> SpinOrbitTerm:
-    """Assemble ``-Delta_so tau_x (x) (k_y sigma_y - k_x sigma_x)`` for four-component operators.
+    """Assemble ``-Delta_so [[0, eta D], [D eta^*, 0]]`` for four-component operators.
 
     Parameters
     ----------
     operators : KPOperators
         Two valleys with a spin each (four components, spin fastest), on a 2-D or 3-D mesh.
     coupling_meV_nm : number, region mapping, callable or array
-        ``Delta_so`` (meV nm); a position-dependent value is ordered symmetrically,
-        ``(Delta_so k + k Delta_so) / 2``.
+        ``Delta_so`` (meV nm).
+    valley_form_factor : complex coefficient, optional
+        ``eta(r)``: by default ``exp(2 i k0' z)`` on a 3-D mesh; a 2-D mesh needs it (the
+        column's ``<chi| exp(2 i k0' z) |chi>``, or 1 for the two-band model's own basis).
     field : UniformField, optional
         A uniform field whose vector potential enters ``k`` (the part linear in ``B`` is
         returned as ``per_T``).
@@ -113,32 +123,48 @@ def dresselhaus_term(
             "model)"
         )
     basis = operators.basis
-    if basis.mesh.dim() < 2:
+    dim = basis.mesh.dim()
+    if dim < 2:
         raise ValueError("the Dresselhaus term needs a mesh with x and y (2-D or 3-D)")
     c = coefficient_at_quadrature(coupling_meV_nm, basis, "coupling_meV_nm")
+    pts = np.asarray(basis.global_coordinates())
+    if valley_form_factor is None:
+        if dim != 3:
+            raise ValueError(
+                "valley_form_factor is needed on a 2-D mesh: the column's "
+                "<chi| exp(2 i k0' z) |chi> (or 1 in the two-band model's own valley basis)"
+            )
+        eta = np.exp(2j * K0_PRIME_PER_NM * pts[2])
+    else:
+        eta = coefficient_at_quadrature(
+            valley_form_factor, basis, "valley_form_factor", complex_ok=True
+        )
+    weight = c * eta  # Delta_so eta at the quadrature points
     interior = operators.interior
-    # (c k_a + k_a c) / 2 is minimal_coupling with c * a = c / 2 (a form of (c k + k c))
-    ones = np.ones_like(c)
-    momentum = [
-        sp.csr_matrix(asm(minimal_coupling(axis), basis, c=0.5 * c, a=ones))[interior][:, interior]
-        for axis in (0, 1)
-    ]
-    # D = k_y sigma_y - k_x sigma_x ; H = -tau_x (x) D
-    spin_x = sp.kron(sp.csr_matrix(np.kron(_TAU_X, _PAULI[0])), momentum[0])
-    spin_y = sp.kron(sp.csr_matrix(np.kron(_TAU_X, _PAULI[1])), momentum[1])
-    matrix = (spin_x - spin_y).tocsr()
+
+    def block(values: Any, axis: int | None) -> SparseMatrix:
+        """``(w k_a + k_a w) / 2`` for ``axis``, or ``int w phi_i phi_j`` for None."""
+        if axis is None:
+            re = asm(weighted_mass, basis, weight=values.real)
+            im = asm(weighted_mass, basis, weight=values.imag)
+        else:
+            ones = np.ones_like(values.real)
+            re = asm(minimal_coupling(axis), basis, c=0.5 * values.real, a=ones)
+            im = asm(minimal_coupling(axis), basis, c=0.5 * values.imag, a=ones)
+        m = sp.csr_matrix(re) + 1j * sp.csr_matrix(im)
+        return m[interior][:, interior]
+
+    def assemble_term(bx: SparseMatrix, by: SparseMatrix) -> SparseMatrix:
+        # the (+z, -z) block -(eta D) = bx sigma_x - by sigma_y (spin, node); the (-z, +z)
+        # block is its adjoint
+        upper = sp.kron(sp.csr_matrix(_SIGMA_X), bx) - sp.kron(sp.csr_matrix(_SIGMA_Y), by)
+        zero = sp.csr_matrix(upper.shape, dtype=np.complex128)
+        return sp.bmat([[zero, upper], [upper.conj().T, zero]], format="csr")
+
+    matrix = assemble_term(block(weight, 0), block(weight, 1))
     check_hermitian(matrix, name="the Dresselhaus term")
     per_T = None
     if field is not None:
-        a_qp = E_OVER_HBAR_PER_NM2_T * field.vector_potential_T_nm(
-            np.asarray(basis.global_coordinates())
-        )
-        shift = [
-            sp.csr_matrix(asm(weighted_mass, basis, weight=c * a_qp[axis]))[interior][:, interior]
-            for axis in (0, 1)
-        ]
-        per_T = (
-            sp.kron(sp.csr_matrix(np.kron(_TAU_X, _PAULI[0])), shift[0])
-            - sp.kron(sp.csr_matrix(np.kron(_TAU_X, _PAULI[1])), shift[1])
-        ).tocsr()
+        a_qp = E_OVER_HBAR_PER_NM2_T * field.vector_potential_T_nm(pts)
+        per_T = assemble_term(block(weight * a_qp[0], None), block(weight * a_qp[1], None))
     return SpinOrbitTerm(matrix=matrix, per_T=per_T, field=field)

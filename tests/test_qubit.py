@@ -239,3 +239,15 @@ def test_a_qubit_on_the_demo_device_plane():
     rabi = qubit.point(0.2).rabi_MHz(plunger)
     assert rabi > 0.01
     assert rabi == pytest.approx(qubit.gradient_rabi_MHz(plunger, 0.2), rel=0.02)
+    # phonons on the plane: the columns' form factor <chi|exp(2 i k0' z)|chi> is small (smooth
+    # vertical states), so the shear term hardly matters; the dipole formula holds at 0.2 T
+    from femvalley.phonons import PhononParameters
+
+    point = qubit.point(0.2)
+    eta = np.abs(qubit.phonon_inputs["valley_form_factor"])
+    assert 0 < eta.max() < 0.05
+    dipole = point.relaxation(temperature_K=0.1)
+    exact = point.relaxation(temperature_K=0.1, method="exact")
+    assert exact.rate_per_s == pytest.approx(dipole.rate_per_s, rel=0.02)
+    no_shear = point.relaxation(temperature_K=0.1, parameters=PhononParameters().without_shear())
+    assert no_shear.rate_per_s == pytest.approx(dipole.rate_per_s, rel=0.01)

@@ -26,7 +26,8 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,7 +39,12 @@ from femvalley.magnetic.field import UniformField
 from femvalley.magnetic.micromagnet import FieldMap, MicroMagnet
 from femvalley.magnetic.orbital import OrbitalFieldTerms, orbital_field_terms, zeeman_field_term
 from femvalley.magnetic.spin import with_spin
-from femvalley.magnetic.spin_orbit import DRESSELHAUS_SI_MEV_NM, dresselhaus_term
+from femvalley.magnetic.spin_orbit import (
+    DRESSELHAUS_SI_MEV_NM,
+    dresselhaus_term,
+    valley_form_factor,
+)
+from femvalley.phonons import SILICON_PHONONS, PhononCoupling, PhononParameters, RelaxationRate
 from femvalley.typing import SparseMatrix
 from femvalley.units import BOHR_MAGNETON_MEV_PER_T, PLANCK_MEV_S
 
@@ -141,6 +147,24 @@ class QubitPoint:
         rate_per_us = math.sqrt(2.0) * math.pi * math.sqrt(total)  # MHz = 1/us
         return math.inf if rate_per_us == 0.0 else 1.0 / rate_per_us
 
+    def relaxation(
+        self,
+        *,
+        temperature_K: float = 0.1,
+        parameters: PhononParameters = SILICON_PHONONS,
+        method: str = "dipole",
+    ) -> RelaxationRate:
+        """``Gamma_1`` of ``|1> -> |0>`` by acoustic phonons (:mod:`femvalley.phonons`)."""
+        energy = float(self.energies_meV[1] - self.energies_meV[0])
+        return self.qubit.phonons.rate(
+            self.vectors[:, 1],
+            self.vectors[:, 0],
+            energy,
+            temperature_K=temperature_K,
+            parameters=parameters,
+            method=method,
+        )
+
     def position_nm(self, level: int = 0) -> NDArray[np.float64]:
         """``<r>`` of a level (nm; two or three coordinates)."""
         return np.array([self.element(p, level, level).real for p in self.qubit.position])
@@ -194,6 +218,9 @@ class SpinQubit:
     magnet : MicroMagnet, FieldMap or None
     max_field_T : float
         The largest external field the bound holds for.
+    phonon_inputs : dict
+        Keywords of :class:`~femvalley.phonons.PhononCoupling` (positions, second moments,
+        valley form factor) for :attr:`phonons`.
     """
 
     operators: KPOperators
@@ -207,6 +234,17 @@ class SpinQubit:
     g_factor: float
     magnet: MicroMagnet | FieldMap | None
     max_field_T: float
+    phonon_inputs: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def phonons(self) -> PhononCoupling:
+        """The moments for phonon rates (two valleys with spin only), built on first use."""
+        if self.operators.model.n_components != 4:
+            raise ValueError(
+                "phonon rates need two valleys with a spin each; this qubit has "
+                f"{self.operators.model.n_components} components"
+            )
+        return PhononCoupling(self.operators, **self.phonon_inputs)
 
     @property
     def direction(self) -> tuple[float, float, float]:
@@ -377,8 +415,11 @@ def spin_qubit_from_operators(
     magnet: MicroMagnet | FieldMap | None = None,
     magnet_field_T: Any = None,
     dresselhaus_meV_nm: Any = None,
+    valley_form_factor: Any = None,
     gate_terms_meV_per_mV: Mapping[str, Any] | None = None,
     positions_nm: Sequence[Any] | None = None,
+    second_moments_nm2: Mapping[str, Any] | None = None,
+    form_factor_moments: Mapping[str, Any] | None = None,
     scales: Mapping[str, float] | None = None,
     max_field_T: float = 10.0,
     spin: bool = True,
@@ -401,10 +442,16 @@ def spin_qubit_from_operators(
         reduced to a Born-Oppenheimer plane).
     dresselhaus_meV_nm : coefficient, optional
         The Dresselhaus constant (two valleys only); None leaves the term out.
+    valley_form_factor : complex coefficient, optional
+        ``eta(r)`` of the terms between the valleys that the two-band model writes at the X
+        point (Dresselhaus, phonon shear; :mod:`femvalley.magnetic.spin_orbit`): by default
+        ``exp(2 i k0' z)`` on a 3-D mesh; needed on a 2-D mesh for either.
     gate_terms_meV_per_mV : mapping of gate to coefficient
         Every gate's unit potential energy (meV per mV) at the vertices, DOFs or as a callable.
     positions_nm : sequence of coefficients, optional
         The coordinates whose expectation values are reported; default the mesh's own.
+    second_moments_nm2, form_factor_moments : mappings, optional
+        For phonon rates on a plane (:class:`~femvalley.phonons.PhononCoupling`).
     scales : mapping, optional
         The operators' term scales at the operating point.
     max_field_T : float
@@ -440,7 +487,12 @@ def spin_qubit_from_operators(
         )
         bound -= mu * float(np.sqrt((values**2).sum(axis=0)).max())
     if dresselhaus_meV_nm is not None:
-        so = dresselhaus_term(spin_ops, coupling_meV_nm=dresselhaus_meV_nm, field=field)
+        so = dresselhaus_term(
+            spin_ops,
+            coupling_meV_nm=dresselhaus_meV_nm,
+            valley_form_factor=valley_form_factor,
+            field=field,
+        )
         fixed = fixed + so.matrix
         assert so.per_T is not None
         terms = dataclasses.replace(terms, linear=(terms.linear + so.per_T).tocsr())
@@ -471,6 +523,12 @@ def spin_qubit_from_operators(
         g_factor=float(g_factor),
         magnet=magnet,
         max_field_T=float(max_field_T),
+        phonon_inputs={
+            "positions_nm": positions_nm,
+            "second_moments_nm2": second_moments_nm2,
+            "valley_form_factor": valley_form_factor,
+            "form_factor_moments": form_factor_moments,
+        },
     )
 
 
@@ -503,7 +561,30 @@ def spin_qubit(
         return values if red is None else red.reduce_term(values)
 
     gates = {g: on_plane(-pot.unit_V[i]) for i, g in enumerate(pot.gates)}  # meV per mV
-    positions = [on_plane(vmesh.p[i]) for i in range(3)] if red is not None else None
+    positions = None
+    seconds = None
+    eta = None
+    eta_moments = None
+    if red is not None:
+        x, y, z = (vmesh.p[i] for i in range(3))
+        positions = [on_plane(x), on_plane(y), on_plane(z)]
+        seconds = {"xx": on_plane(x * x), "yy": on_plane(y * y), "zz": on_plane(z * z)}
+        seconds["xy"] = on_plane(x * y)
+        phase = valley_form_factor(z)
+
+        def complex_on_plane(values: Any) -> Any:
+            return on_plane(np.real(values)) + 1j * on_plane(np.imag(values))
+
+        eta = complex_on_plane(phase)
+        eta_moments = {
+            "x": complex_on_plane(phase * x),
+            "y": complex_on_plane(phase * y),
+            "z": complex_on_plane(phase * z),
+            "xx": complex_on_plane(phase * x * x),
+            "yy": complex_on_plane(phase * y * y),
+            "zz": complex_on_plane(phase * z * z),
+            "xy": complex_on_plane(phase * x * y),
+        }
     magnet_values = None
     if magnet is not None and red is not None:
         b = magnet.field_at_T(vmesh.p)
@@ -516,8 +597,11 @@ def spin_qubit(
         magnet=magnet,
         magnet_field_T=magnet_values,
         dresselhaus_meV_nm=dresselhaus_meV_nm,
+        valley_form_factor=eta,
         gate_terms_meV_per_mV=gates,
         positions_nm=positions,
+        second_moments_nm2=seconds,
+        form_factor_moments=eta_moments,
         scales={"detuning": float(detuning_mV)},
         max_field_T=max_field_T,
     )

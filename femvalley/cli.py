@@ -384,13 +384,30 @@ def print_numbers(summary: StudySummary) -> None:
         "lever_arm": "detuning lever arm",
         "anticrossing_detuning": "anticrossing at detuning",
         "exchange": "exchange J",
+        "larmor_frequency": "Larmor frequency",
+        "rabi_frequency": "Rabi frequency",
+        "t2_star": "dephasing time T2*",
+        "relaxation_rate": "phonon relaxation rate",
+        "spin_valley_anticrossing": "spin-valley anticrossing at field",
     }
     nums = summary.numbers or {}
     for key, label in names.items():
         if key in nums:
             at = nums[key].details.get("at_detuning_mV") if key == "exchange" else None
             where = f" (at {at:g} mV)" if at is not None else ""
+            field = nums[key].details.get("at_field_T")
+            where = f" (at {field:g} T)" if field is not None else where
             print(f"  {label}{where}: {nums[key].text}")
+    sp = summary.spin or {}
+    if "error" in sp:
+        print(f"  spin part failed: {sp['error']}")
+    if "crossing_estimate_T" in sp:
+        gap = sp.get("anticrossing_gap_ueV")
+        extra = f"; the anticrossing's gap is {gap:.3g} ueV" if gap is not None else ""
+        print(
+            f"  spin-valley crossing expected at E_V / (g mu_B) = "
+            f"{sp['crossing_estimate_T']:.4g} T{extra}"
+        )
     te = summary.two_electron or {}
     if "error" in te:
         print(f"  two-electron part failed: {te['error']}")

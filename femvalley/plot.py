@@ -27,6 +27,7 @@ __all__ = [
     "plot_ensemble_parameters",
     "plot_spectrum",
     "plot_tunnel_coupling_scan",
+    "plot_spin",
     "plot_two_electron",
     "plot_valley_splitting_curves",
     "plot_valley_splitting_histogram",
@@ -596,6 +597,63 @@ def plot_two_electron(sweep: Any, path: str | Path, *, title: str | None = None)
     bx.set_ylabel(r"exchange $|J|$ ($\mu$eV)")
     bx.grid(True, which="both", alpha=0.3)
     bx.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _save(fig, path, dpi=150)
+
+
+def plot_spin(
+    sweep: Any,
+    path: str | Path,
+    *,
+    crossing_T: float | None = None,
+    title: str | None = None,
+) -> Path:
+    """Write a PNG of a spin-valley qubit against the field (four panels).
+
+    ``sweep``: a :class:`femvalley.magnetic.QubitSweep`. (a) the levels relative to the
+    lowest (meV); (b) the Rabi frequency of the drive (MHz, log); (c) ``T2*`` of the gate
+    noise (us, log); (d) ``Gamma_1`` with and without the phonons' shear coupling (1/s, log).
+    ``crossing_T``: the spin-valley crossing field, drawn as a dashed line in every panel.
+    """
+    plt = _pyplot()
+    b = np.asarray(sweep.field_T, dtype=float)
+    e = np.asarray(sweep.energies_meV, dtype=float)
+    fig, axes = plt.subplots(2, 2, figsize=(9.0, 6.4), constrained_layout=True)
+    ax, rx, tx, gx = axes.ravel()
+    rel = e - e[:, :1]
+    for j in range(e.shape[1]):
+        ax.plot(b, rel[:, j], "-", marker=".", lw=1, label=f"level {j}")
+    ax.set_ylabel(r"$E - E_0$ (meV)")
+    ax.legend(fontsize=7)
+
+    def positive(values: Any) -> Any:
+        v = np.asarray(values, dtype=float)
+        return np.where(np.isfinite(v) & (v > 0), v, np.nan)
+
+    rx.plot(b, positive(sweep.rabi_MHz), "o-", ms=3, color="C0")
+    rx.set_ylabel(
+        f"Rabi frequency (MHz), {sweep.attrs.get('drive_amplitude_mV', 1.0):g} mV on "
+        f"{sweep.attrs.get('drive_gate', '?')}"
+    )
+    tx.plot(b, positive(sweep.t2star_us), "o-", ms=3, color="C2")
+    tx.set_ylabel(r"$T_2^*$ ($\mu$s)")
+    gx.plot(b, positive(sweep.gamma1_per_s), "o-", ms=3, color="C3", label="with shear")
+    gx.plot(b, positive(sweep.gamma1_no_shear_per_s), "--", color="C0", label="without shear")
+    gx.set_ylabel(r"$\Gamma_1$ (1/s), T = " + f"{sweep.attrs.get('temperature_K', 0):g} K")
+    gx.legend(fontsize=7)
+    for axis, values in (
+        (rx, sweep.rabi_MHz),
+        (tx, sweep.t2star_us),
+        (gx, sweep.gamma1_no_shear_per_s),
+    ):
+        if np.any(np.isfinite(positive(values))):
+            axis.set_yscale("log")
+    for axis in axes.ravel():
+        axis.set_xlabel("field (T)")
+        axis.grid(True, which="both", alpha=0.3)
+        if crossing_T is not None and b.min() <= crossing_T <= b.max():
+            axis.axvline(crossing_T, ls="--", color="0.4", lw=1)
     if title:
         fig.suptitle(title, fontsize=9)
     return _save(fig, path, dpi=150)

@@ -187,6 +187,11 @@ class StudySummary(JsonRecord):
     two_electron : mapping, optional
         The ``[two_electron]`` part: basis size, kernel, points, files, the ground state's
         spin at the reported detuning, seconds per point (J itself is ``numbers["exchange"]``).
+    spin : mapping, optional
+        The ``[spin]`` part: fields, drive gate, files, the spin-valley crossing estimate and
+        anticrossing (the qubit's numbers are ``numbers["larmor_frequency"]``,
+        ``"rabi_frequency"``, ``"t2_star"``, ``"relaxation_rate"``,
+        ``"spin_valley_anticrossing"``).
     figures, paraview : list of str
         Files written (relative to the study directory).
     extra : mapping
@@ -211,6 +216,7 @@ class StudySummary(JsonRecord):
     note: str | None = None
     model_fit: Mapping[str, Any] | None = None
     two_electron: Mapping[str, Any] | None = None
+    spin: Mapping[str, Any] | None = None
     figures: Sequence[str] = ()
     paraview: Sequence[str] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -497,6 +503,7 @@ def finish_study(
         if cfg.two_electron is not None
         else []
     )
+    te_figures += _spin_part(out, system, parts, coarser, phases) if cfg.spin is not None else []
     figures: list[str] = []
     if cfg.output.figures:
         with phases.phase("figures"):
@@ -559,6 +566,38 @@ def _two_electron_part(
         method = f"change from the mesh {ratio:.4g}x coarser"
         exchange = attach_discretisation(pair, errors, method=method)["exchange"]
     parts["numbers"] = {**(parts.get("numbers") or {}), "exchange": exchange}
+    return figures
+
+
+def _spin_part(
+    out: Path,
+    system: StudySystem,
+    parts: dict[str, Any],
+    coarser: StudySummary | None,
+    phases: Phases,
+) -> list[str]:
+    """Run the ``[spin]`` part into ``parts`` (its numbers among the numbers); return figures."""
+    from femvalley.qubit_study import spin_outputs
+
+    sc = system.config.spin
+    assert sc is not None
+    try:
+        with phases.phase(f"spin qubit: {sc.points} fields"):
+            numbers, parts["spin"], figures = spin_outputs(
+                out, system, figures=system.config.output.figures
+            )
+    except (ValueError, RuntimeError, np.linalg.LinAlgError, MemoryError) as err:
+        text = "out of memory" if isinstance(err, MemoryError) else str(err)
+        parts["spin"] = {"error": f"{type(err).__name__}: {text}"}
+        phases.note(f"the spin part failed ({text}); the one-electron study is kept")
+        return []
+    if coarser is not None and coarser.numbers:
+        ratio = system.config.convergence.ratio
+        common = {k: v for k, v in numbers.items() if k in coarser.numbers}
+        errors = discretisation_errors(common, {k: coarser.numbers[k] for k in common}, ratio=ratio)
+        method = f"change from the mesh {ratio:.4g}x coarser"
+        numbers = {**numbers, **attach_discretisation(common, errors, method=method)}
+    parts["numbers"] = {**(parts.get("numbers") or {}), **numbers}
     return figures
 
 

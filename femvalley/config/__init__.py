@@ -2,6 +2,7 @@
 
 - :mod:`femvalley.config.study`: a study (:class:`StudyConfig` and its sections) and the
   built-in demo study (:meth:`StudyConfig.demo`, the packaged ``demo.toml``);
+- :mod:`femvalley.config.spin`: the ``[spin]`` table of a study (:class:`SpinConfig`);
 - :mod:`femvalley.config.ensemble`: an ensemble of studies (:class:`EnsembleConfig`);
 - :mod:`femvalley.config.checks`: the value checks every section uses, whose errors name the
   field, the value and what is allowed.
@@ -18,6 +19,7 @@ from femvalley.config.checks import (
     read_section,
 )
 from femvalley.config.ensemble import EnsembleConfig, EnsembleSpec, ExecutionConfig
+from femvalley.config.spin import MicroMagnetConfig, SpinConfig
 from femvalley.config.study import (
     ESTIMATES,
     MESH_PARAMETERS,
@@ -53,9 +55,11 @@ __all__ = [
     "EnsembleConfig",
     "EnsembleSpec",
     "ExecutionConfig",
+    "MicroMagnetConfig",
     "OutputConfig",
     "ReductionConfig",
     "SolverConfig",
+    "SpinConfig",
     "StudyConfig",
     "TwoElectronConfig",
     "ValleyMapConfig",

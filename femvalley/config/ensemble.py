@@ -152,6 +152,11 @@ class EnsembleConfig:
                 "[two_electron] is computed by single studies (femvalley run STUDY.toml), not "
                 "by ensembles; remove the table from the ensemble file"
             )
+        if self.study.spin is not None:
+            raise ValueError(
+                "[spin] is computed by single studies (femvalley run STUDY.toml), not by "
+                "ensembles; remove the table from the ensemble file"
+            )
         for i, combo in enumerate(self.ensemble.combinations()):
             try:
                 self._apply(combo, self.study.valley_map.seed)

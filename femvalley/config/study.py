@@ -82,6 +82,7 @@ from femvalley.config.checks import (
     read_section,
     short_value,
 )
+from femvalley.config.spin import SpinConfig
 from femvalley.io.toml import dump_toml, loads, read_toml, text_digest
 from femvalley.valley_map import ValleyMapSpec
 
@@ -761,6 +762,8 @@ class StudyConfig:
     convergence: ConvergenceConfig = field(default_factory=ConvergenceConfig)
     #: ``[two_electron]``: the exchange against detuning (None: one electron only)
     two_electron: TwoElectronConfig | None = None
+    #: ``[spin]``: a spin-valley qubit against the magnetic field (None: no field)
+    spin: SpinConfig | None = None
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -811,6 +814,7 @@ class StudyConfig:
                 f"solver.n_states = {self.solver.n_states}: a two-valley spectrum needs >= 2"
             )
         self._check_two_electron()
+        self._check_spin(gates)
         params = self.device.build_params()
         for name in self.convergence.refine:
             value = getattr(params, name, None)
@@ -832,6 +836,31 @@ class StudyConfig:
                 "two_electron.kernel = 'bulk' is for the planar models (model = 'bo2d' or "
                 "'slice2d'); a 3-D study uses kernel = 'screened'"
             )
+
+    def _check_spin(self, gates: Sequence[str]) -> None:
+        sc = self.spin
+        if sc is None:
+            return
+        if not isinstance(sc, SpinConfig):
+            raise ValueError("spin must be a [spin] table")
+        if sc.drive_gate and sc.drive_gate not in gates:
+            raise ValueError(
+                f"spin.drive_gate = {sc.drive_gate!r}: no such gate on {self.device.name}; "
+                f"gates: {list(gates)}"
+            )
+        if isinstance(sc.noise_uV, Mapping):
+            unknown = sorted(set(sc.noise_uV) - set(gates))
+            if unknown:
+                raise ValueError(
+                    f"spin.noise_uV: no gate(s) {unknown} on {self.device.name}; gates: "
+                    f"{list(gates)}"
+                )
+
+    def spin_drive_gate(self) -> str:
+        """Return the ``[spin]`` drive gate: its own, else the swept left plunger."""
+        if self.spin is not None and self.spin.drive_gate:
+            return self.spin.drive_gate
+        return self.device.resolved().plungers[self.device.pair[0]]
 
     # -- mesh levels -----------------------------------------------------------------------
     def mesh_sizes_nm(self) -> dict[str, float]:
@@ -880,13 +909,15 @@ class StudyConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StudyConfig:
         """Build from nested mappings (as read from TOML); unknown keys are errors."""
-        allowed = {"model", "biases_V", "two_electron", *_SECTIONS}
+        allowed = {"model", "biases_V", "two_electron", "spin", *_SECTIONS}
         unknown = sorted(set(data) - allowed)
         if unknown:
             raise ValueError(f"unknown section(s) {unknown}; allowed: {sorted(allowed)}")
         kwargs = {name: read_section(data, name, section) for name, section in _SECTIONS.items()}
         if "two_electron" in data:
             kwargs["two_electron"] = read_section(data, "two_electron", TwoElectronConfig)
+        if "spin" in data:
+            kwargs["spin"] = read_section(data, "spin", SpinConfig)
         biases = data.get("biases_V", {})
         if not isinstance(biases, Mapping):
             raise ValueError(
@@ -954,6 +985,8 @@ class StudyConfig:
             te = dataclasses.asdict(self.two_electron)
             te["detuning_mV"] = list(self.two_electron.detuning_mV)
             out["two_electron"] = te
+        if self.spin is not None:
+            out["spin"] = self.spin.to_dict()
         return out
 
     def to_toml(self) -> str:

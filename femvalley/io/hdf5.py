@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-__all__ = ["CorruptStoreError", "InPlaceStore", "read_csr", "read_store", "write_csr"]
+__all__ = [
+    "CorruptStoreError",
+    "InPlaceStore",
+    "read_csr",
+    "read_datasets",
+    "read_store",
+    "write_csr",
+    "write_datasets",
+]
 
 
 class CorruptStoreError(ValueError):
@@ -43,6 +51,58 @@ def read_store(path: str | Path, what: str) -> Iterator[Any]:
             f"{p} is not a readable {what} ({cause}); it may be damaged or from another "
             "program: move it away or start a new --out"
         ) from err
+
+
+def write_datasets(
+    path: str | Path,
+    datasets: Mapping[str, tuple[str, str]],
+    arrays: Mapping[str, Any],
+    *,
+    attrs: Mapping[str, Any],
+    layout_version: int,
+) -> Path:
+    """Write a small store that is written once, atomically (a temporary file renamed).
+
+    Every dataset of ``datasets`` (name -> (units, description), both written as the
+    dataset's attributes), the root ``attrs`` and ``layout_version``.
+    """
+    import h5py
+    import numpy as np
+
+    from femvalley.io.atomic import atomic_path
+
+    missing = sorted(set(datasets) - set(arrays))
+    if missing:
+        raise ValueError(f"arrays missing from the store: {missing}")
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["layout_version"] = layout_version
+        for key, value in attrs.items():
+            f.attrs[key] = value
+        for name, (units, text) in datasets.items():
+            ds = f.create_dataset(name, data=np.asarray(arrays[name]))
+            ds.attrs["units"] = units
+            ds.attrs["description"] = text
+    return Path(path)
+
+
+def read_datasets(
+    path: str | Path, datasets: Mapping[str, tuple[str, str]], what: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the arrays and root attributes of a store of :func:`write_datasets`."""
+    import numpy as np
+
+    with read_store(path, what) as f:
+        arrays = {name: np.asarray(f[name][()]) for name in datasets}
+        attrs: dict[str, Any] = {}
+        for key, value in f.attrs.items():
+            if key == "layout_version":
+                continue
+            attrs[key] = value.tolist() if isinstance(value, np.ndarray) else value
+            if isinstance(attrs[key], np.generic):
+                attrs[key] = attrs[key].item()
+            if isinstance(attrs[key], bytes):
+                attrs[key] = attrs[key].decode()
+    return arrays, attrs
 
 
 def write_csr(parent: Any, name: str, matrix: Any) -> Any:

@@ -25,11 +25,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from numpy.typing import NDArray
 
-from femvalley.io.atomic import atomic_path
-from femvalley.io.hdf5 import read_store
+from femvalley.io.hdf5 import read_datasets, write_datasets
 
 __all__ = [
     "TWO_ELECTRON_DATASETS",
@@ -57,31 +55,11 @@ def write_two_electron(
     path: str | Path, arrays: Mapping[str, NDArray[Any]], *, attrs: Mapping[str, Any]
 ) -> Path:
     """Write the store (atomically); ``arrays`` holds every name of the layout."""
-    import h5py
-
-    missing = sorted(set(TWO_ELECTRON_DATASETS) - set(arrays))
-    if missing:
-        raise ValueError(f"two-electron arrays missing: {missing}")
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["layout_version"] = TWO_ELECTRON_LAYOUT
-        for key, value in attrs.items():
-            f.attrs[key] = value
-        for name, (units, text) in TWO_ELECTRON_DATASETS.items():
-            ds = f.create_dataset(name, data=np.asarray(arrays[name]))
-            ds.attrs["units"] = units
-            ds.attrs["description"] = text
-    return Path(path)
+    return write_datasets(
+        path, TWO_ELECTRON_DATASETS, arrays, attrs=attrs, layout_version=TWO_ELECTRON_LAYOUT
+    )
 
 
 def read_two_electron(path: str | Path) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
     """Return the arrays and the root attributes of a store (one clear error if damaged)."""
-    with read_store(path, "two-electron store") as f:
-        arrays = {name: np.asarray(f[name][()]) for name in TWO_ELECTRON_DATASETS}
-        attrs: dict[str, Any] = {}
-        for key, value in f.attrs.items():
-            if key == "layout_version":
-                continue
-            attrs[key] = value.tolist() if isinstance(value, np.ndarray) else value
-            if isinstance(attrs[key], np.generic):
-                attrs[key] = attrs[key].item()
-    return arrays, attrs
+    return read_datasets(path, TWO_ELECTRON_DATASETS, "two-electron store")

@@ -35,11 +35,13 @@ from femvalley.magnetic.spin_orbit import (
     dresselhaus_term,
     valley_form_factor,
 )
+from femvalley.magnetic.sweep import QubitSweep, qubit_sweep
 
 __all__ = [
     "FieldMap",
     "MicroMagnet",
     "QubitPoint",
+    "QubitSweep",
     "SpinQubit",
     "SpinValleyAnticrossing",
     "spin_qubit",
@@ -52,6 +54,7 @@ __all__ = [
     "UniformField",
     "dresselhaus_term",
     "orbital_field_terms",
+    "qubit_sweep",
     "with_spin",
     "zeeman_field_term",
     "zeeman_matrix_meV_per_T",

@@ -91,12 +91,15 @@ class QubitPoint:
         Their states (condensed, M-orthonormal).
     spin : ndarray (k, 3)
         ``<sigma_x>, <sigma_y>, <sigma_z>`` of every level.
+    residual_meV : ndarray (k,)
+        ``||H x - E M x||`` in the ``M^-1`` norm: some eigenvalue lies within it of ``E``.
     """
 
     field_T: float
     energies_meV: NDArray[np.float64]
     vectors: NDArray[Any]
     spin: NDArray[np.float64]
+    residual_meV: NDArray[np.float64]
     qubit: SpinQubit
 
     def element(self, matrix: Any, i: int, j: int) -> complex:
@@ -107,6 +110,36 @@ class QubitPoint:
     def larmor_GHz(self) -> float:
         """``f_L = (E_1 - E_0) / h`` (GHz)."""
         return float((self.energies_meV[1] - self.energies_meV[0]) * _MHZ_PER_MEV * 1e-3)
+
+    @property
+    def larmor_bound_GHz(self) -> float:
+        """Certified bound of :attr:`larmor_GHz` from the two levels' residuals (GHz)."""
+        return float((self.residual_meV[0] + self.residual_meV[1]) * _MHZ_PER_MEV * 1e-3)
+
+    def _angle_bound(self, level: int) -> float:
+        """``sin`` of the angle between a computed state and the exact one (Davis-Kahan)."""
+        e = self.energies_meV
+        r = self.residual_meV
+        if level + 1 >= e.size:
+            return math.inf  # no computed level above: the gap is unknown
+        others = np.delete(np.arange(e.size), level)
+        gap = float(np.min(np.abs(e[others] - e[level]) - r[others]))
+        return math.inf if gap <= r[level] else float(r[level] / gap)
+
+    def rabi_bound_MHz(self, gate: str, amplitude_mV: float = 1.0) -> float:
+        """Bound of :meth:`rabi_MHz` from the states' residuals (to first order in them)."""
+        scale = self.qubit.gate_max_meV_per_mV[self._gate_name(gate)]
+        angles = self._angle_bound(0) + self._angle_bound(1)
+        return float(abs(amplitude_mV) * scale * angles * _MHZ_PER_MEV)
+
+    def larmor_slope_bound_MHz_per_mV(self, gate: str) -> float:
+        """Bound of :meth:`larmor_slope_MHz_per_mV` from the states' residuals."""
+        scale = self.qubit.gate_max_meV_per_mV[self._gate_name(gate)]
+        return float(2 * scale * (self._angle_bound(0) + self._angle_bound(1)) * _MHZ_PER_MEV)
+
+    def _gate_name(self, gate: str) -> str:
+        self._gate(gate)
+        return gate
 
     def _gate(self, gate: str) -> SparseMatrix:
         try:
@@ -279,13 +312,28 @@ class SpinQubit:
         )
         order = np.argsort(res.energies_meV)
         vectors = np.asarray(res.vectors)[:, order]
+        energies = np.asarray(res.energies_meV)[order]
+        m = self.operators.mass
+        r = h @ vectors - (m @ vectors) * energies[None, :]
+        z = self.mass_solve(np.ascontiguousarray(r.real)) + 1j * self.mass_solve(
+            np.ascontiguousarray(r.imag)
+        )
+        residual = np.sqrt(np.maximum(np.einsum("ik,ik->k", r.conj(), z).real, 0.0))
         return QubitPoint(
             field_T=float(field_T),
-            energies_meV=np.asarray(res.energies_meV)[order],
+            energies_meV=energies,
             vectors=vectors,
             spin=self._spin(vectors),
+            residual_meV=residual,
             qubit=self,
         )
+
+    @cached_property
+    def mass_solve(self) -> Any:
+        """``M^-1 b`` (the factorised mass matrix), for residual norms."""
+        from femvalley.linalg import factorize
+
+        return factorize(sp.csc_matrix(self.operators.mass.real))
 
     def _spin(self, vectors: NDArray[Any]) -> NDArray[np.float64]:
         n = int(self.operators.model.n_components)
@@ -369,13 +417,21 @@ class SpinQubit:
             return float(e[2] - e[1])
 
         best = minimize_scalar(gap, bounds=(lo, hi), method="bounded", options={"xatol": xtol_T})
-        zero = self.point(0.0, n_states=n_states).energies_meV
-        # at zero field (up to a micro-magnet's field) the valley splitting is E_2 - E_0
-        ev = float(zero[2] - zero[0])
-        mu = self.g_factor * BOHR_MAGNETON_MEV_PER_T
         return SpinValleyAnticrossing(
-            field_T=float(best.x), gap_ueV=1e3 * float(best.fun), crossing_estimate_T=ev / mu
+            field_T=float(best.x),
+            gap_ueV=1e3 * float(best.fun),
+            crossing_estimate_T=self.crossing_estimate_T(),
         )
+
+    def crossing_estimate_T(self) -> float:
+        """``E_V / (g mu_B)``: the valley splitting at zero external field over ``g mu_B`` (T).
+
+        ``E_V`` is the mean of the two spin pairs' splittings, ``(E_2 + E_3 - E_0 - E_1) / 2``
+        (a micro-magnet's field splits each pair alike to first order).
+        """
+        e = self.point(0.0, n_states=4).energies_meV
+        ev = 0.5 * float(e[2] + e[3] - e[0] - e[1])
+        return ev / (self.g_factor * BOHR_MAGNETON_MEV_PER_T)
 
 
 def _gradient_T_per_nm(magnet: MicroMagnet | FieldMap, r: NDArray[np.float64]) -> Any:

@@ -401,6 +401,8 @@ def print_numbers(summary: StudySummary) -> None:
     sp = summary.spin or {}
     if "error" in sp:
         print(f"  spin part failed: {sp['error']}")
+    if "note" in sp:
+        print(f"  note: {sp['note']}")
     if "crossing_estimate_T" in sp:
         gap = sp.get("anticrossing_gap_ueV")
         extra = f"; the anticrossing's gap is {gap:.3g} ueV" if gap is not None else ""

@@ -31,8 +31,8 @@ SPIN_STORE = "spin.h5"
 SPIN_CSV = "spin.csv"
 
 
-def _t2_bounds(point: Any, noise: Any) -> tuple[float, float]:
-    """``T2*`` and its bound from the Larmor slopes' bounds (us)."""
+def _t2_bounds(point: Any, noise: Any) -> tuple[float, float, float]:
+    """``T2*``, its bound and its smallest possible value, from the slopes' bounds (us)."""
     gates = sorted(point.qubit.gate_terms)
     amplitude = noise if isinstance(noise, dict) else dict.fromkeys(gates, float(noise))
     lo = hi = 0.0
@@ -47,9 +47,9 @@ def _t2_bounds(point: Any, noise: Any) -> tuple[float, float]:
     t2 = point.t2star_us(amplitude)
     longest = math.inf if lo == 0 else 1.0 / (math.sqrt(2) * math.pi * math.sqrt(lo))
     shortest = 1.0 / (math.sqrt(2) * math.pi * math.sqrt(hi)) if hi > 0 else math.inf
-    if not math.isfinite(t2):
-        return t2, math.inf
-    return t2, max(longest - t2, t2 - shortest)
+    if not math.isfinite(t2) or not math.isfinite(longest):
+        return t2, math.inf, shortest
+    return t2, max(longest - t2, t2 - shortest), shortest
 
 
 def spin_outputs(
@@ -111,14 +111,23 @@ def spin_outputs(
             **where,
         ),
     }
-    t2, t2_bound = _t2_bounds(point, noise)
-    if math.isfinite(t2):
+    t2, t2_bound, shortest = _t2_bounds(point, noise)
+    t2_method = "1 / (sqrt(2) pi sqrt(sum_g (dV_g d f_L / d V_g)^2)), quasi-static noise"
+    if math.isfinite(t2_bound):
         numbers["t2_star"] = ReportedNumber.bounded(
             t2,
             t2_bound,
             "us",
-            method="1 / (sqrt(2) pi sqrt(sum_g (dV_g d f_L / d V_g)^2)), quasi-static noise",
+            method=t2_method,
             bound_method="the Larmor slopes' bounds",
+            **where,
+        )
+    elif math.isfinite(shortest):  # the slopes are not resolved: only a lower bound
+        numbers["t2_star"] = ReportedNumber.descriptive(
+            shortest,
+            "us",
+            f"> {shortest:.2g} us (the Larmor slopes are below their bounds)",
+            method=t2_method,
             **where,
         )
     if qubit.operators.model.n_components == 4 and point.larmor_GHz > 0:
@@ -145,7 +154,19 @@ def spin_outputs(
         "files": [SPIN_STORE, SPIN_CSV],
         "seconds_per_point": float(sweep.attrs["seconds_per_point"]),
         "micro_magnet": magnet is not None,
+        # <sigma . b> of level 1 minus level 0 at the report field: about 2 for a spin qubit
+        # (opposite spins), about 0 when the two lowest levels are two orbital or valley
+        # states of one spin (e.g. at a detuning where the dots are degenerate)
+        "spin_flip_at_report_field": float(
+            np.dot(point.spin[1] - point.spin[0], np.asarray(qubit.direction))
+        ),
     }
+    if abs(part["spin_flip_at_report_field"]) < 1.0:
+        part["note"] = (
+            f"at {sc.reported_field_T:g} T the two lowest levels have the same spin: the qubit is "
+            "not a spin qubit at spin.detuning_mV (two dots or two valleys lie below the "
+            "Zeeman energy); choose a detuning where one dot is clearly lowest"
+        )
     crossing = _anticrossing(qubit, sweep, sc.n_states)
     part.update(crossing)
     if "anticrossing_field_T" in crossing:
@@ -172,18 +193,23 @@ def spin_outputs(
 
 
 def _anticrossing(qubit: Any, sweep: Any, n_states: int) -> dict[str, Any]:
-    """Locate the spin-valley anticrossing if the sweep brackets it (a gap minimum inside)."""
-    e = np.asarray(sweep.energies_meV)
+    """Locate the spin-valley anticrossing if the sweep brackets it.
+
+    Below it level 1 is the lower valley's upper spin (``<sigma . b> ~ +1``), above it the
+    upper valley's lower spin (``~ -1``): the fields where level 1's spin changes sign bracket
+    the anticrossing, whose smallest gap between levels 1 and 2 is then searched.
+    """
     out: dict[str, Any] = {"crossing_estimate_T": qubit.crossing_estimate_T()}
-    if n_states < 3 or e.shape[0] < 3:
-        return out
-    gap = e[:, 2] - e[:, 1]
-    i = int(np.nanargmin(gap))
-    if i == 0 or i == gap.size - 1:
+    if n_states < 3:
         return out
     b = np.asarray(sweep.field_T)
+    along = np.asarray(sweep.spin)[:, 1] @ np.asarray(qubit.direction)
+    flips = np.nonzero((along[:-1] > 0) & (along[1:] < 0))[0]
+    if flips.size == 0:
+        return out
+    i = int(flips[0])
     tol = 1e-5 * max(1.0, float(b.max()))
-    found = qubit.anticrossing((float(b[i - 1]), float(b[i + 1])), n_states=n_states, xtol_T=tol)
+    found = qubit.anticrossing((float(b[i]), float(b[i + 1])), n_states=n_states, xtol_T=tol)
     out.update(
         anticrossing_field_T=found.field_T,
         anticrossing_field_tolerance_T=tol,

@@ -91,9 +91,9 @@ def _exponent(qubit, fields_T, **kwargs):
     from femvalley.phonons import PhononParameters
 
     rates = [
-        qubit.point(b).relaxation(
-            temperature_K=0.0, parameters=PhononParameters().without_shear(), **kwargs
-        ).rate_per_s
+        qubit.point(b)
+        .relaxation(temperature_K=0.0, parameters=PhononParameters().without_shear(), **kwargs)
+        .rate_per_s
         for b in fields_T
     ]
     return np.log(rates[1] / rates[0]) / np.log(fields_T[1] / fields_T[0])

@@ -230,3 +230,37 @@ def test_a_field_gradient_along_the_spin_axis_shifts_each_spin_like_a_potential(
     same = orbital_field_terms(spin_ops, UniformField(direction=(0.0, 1.0, 0.0)), g_factor=2.0)
     diff = uniform - 0.6 * same.linear  # the orbital part vanishes on the plane for B along y
     assert abs(diff).max() < 1e-12
+
+
+def test_a_valley_dependent_g_factor_splits_each_valley_branch_by_its_own_g():
+    """A g matrix over the valleys, g0 I + dg tau_x, with a uniform real Delta (valley states
+    of tau_x = -+1): the lower valley's spins split by (g0 - dg) mu_B B, the upper one's by
+    (g0 + dg) mu_B B, exactly; a g matrix that is not Hermitian is refused."""
+    from skfem import MeshTri
+
+    from femvalley.kp import KPModel, QuadraticTerm, assemble
+    from femvalley.magnetic import UniformField, orbital_field_terms
+
+    delta, g0, dg, mu_b, field_T = 0.1, 2.0, 0.01, 5.7883818060e-2, 1.0
+    x = np.linspace(-60.0, 60.0, 25)
+    four = assemble(
+        KPModel(
+            n_components=4,
+            quadratic=[
+                QuadraticTerm(axes=(0, 0), coefficient=C_T),
+                QuadraticTerm(axes=(1, 1), coefficient=C_T),
+            ],
+            potential=lambda p: (9.0 / (4 * C_T)) * (p[0] ** 2 + p[1] ** 2),
+            constant=np.kron(np.array([[0.0, delta], [delta, 0.0]]), np.eye(2)),
+        ),
+        MeshTri.init_tensor(x, x),
+    )
+    g = g0 * np.eye(2) + dg * np.array([[0.0, 1.0], [1.0, 0.0]])
+    terms = orbital_field_terms(four, UniformField(direction=(1.0, 0.0, 0.0)), g_factor=g)
+    e = _levels(four, terms, field_T, 4)
+    assert e[1] - e[0] == pytest.approx((g0 - dg) * mu_b * field_T, abs=1e-9)
+    assert e[3] - e[2] == pytest.approx((g0 + dg) * mu_b * field_T, abs=1e-9)
+    with pytest.raises(ValueError, match="Hermitian"):
+        orbital_field_terms(four, UniformField(), g_factor=np.array([[2.0, 0.1], [0.0, 2.0]]))
+    with pytest.raises(ValueError, match="expected a number or a finite 2 x 2 matrix"):
+        orbital_field_terms(four, UniformField(), g_factor=np.eye(3))

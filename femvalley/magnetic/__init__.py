@@ -18,6 +18,7 @@ from femvalley.magnetic.micromagnet import FieldMap, MicroMagnet
 from femvalley.magnetic.orbital import (
     OrbitalFieldTerms,
     orbital_field_terms,
+    valley_g_matrix,
     zeeman_field_term,
     zeeman_matrix_meV_per_T,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "spin_qubit",
     "spin_qubit_from_operators",
     "valley_form_factor",
+    "valley_g_matrix",
     "DRESSELHAUS_SI_MEV_NM",
     "GAUGES",
     "OrbitalFieldTerms",

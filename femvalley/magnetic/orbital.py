@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import NDArray
 
 from femvalley.kp import KPOperators, coefficient_at_quadrature
 from femvalley.magnetic.field import UniformField
@@ -37,6 +38,7 @@ from femvalley.units import E_OVER_HBAR_PER_NM2_T
 
 __all__ = [
     "OrbitalFieldTerms",
+    "valley_g_matrix",
     "orbital_field_terms",
     "zeeman_field_term",
     "zeeman_matrix_meV_per_T",
@@ -55,14 +57,14 @@ class OrbitalFieldTerms:
         ``L`` (meV/T, complex Hermitian; with the Zeeman term when a g factor was given) and
         ``Q`` (meV/T^2, real symmetric), of the size of the operators' Hamiltonian
         (component-major).
-    g_factor : float or None
+    g_factor : float, ndarray or None
         The Zeeman term's g factor (None: no spin).
     """
 
     field: UniformField
     linear: SparseMatrix
     quadratic: SparseMatrix
-    g_factor: float | None = None
+    g_factor: Any = None
 
     def hamiltonian(self, operators: KPOperators, field_T: float, **scales: float) -> Any:
         """``H(B) = operators.hamiltonian(**scales) + B L + B^2 Q`` for a field of ``field_T``."""
@@ -75,11 +77,34 @@ class OrbitalFieldTerms:
         return (h + b * self.linear + (b * b) * self.quadratic).tocsr()
 
 
-def zeeman_matrix_meV_per_T(field: UniformField, *, g_factor: float, n_components: int) -> Any:
-    """Return ``(g mu_B / 2) n . sigma`` on the spin of every ``(orbital, spin)`` component pair.
+def valley_g_matrix(g_factor: Any, n_orbital: int) -> NDArray[np.complex128]:
+    """Return the g factor as an ``n_orbital`` x ``n_orbital`` Hermitian matrix.
+
+    A number is ``g I``; a matrix (e.g. ``g0 I + dg tau_x`` on two valleys: the valley
+    states of a real ``Delta`` get ``g0 +- dg``) is checked finite and Hermitian.
+    """
+    g = np.asarray(g_factor, dtype=np.complex128)
+    if g.ndim == 0:
+        if not np.isfinite(g) or g.imag != 0:
+            raise ValueError(f"g_factor = {g_factor!r} must be a finite real number")
+        return np.asarray(g.real * np.eye(n_orbital), dtype=np.complex128)
+    if g.shape != (n_orbital, n_orbital) or not np.all(np.isfinite(g)):
+        raise ValueError(
+            f"g_factor has shape {g.shape}; expected a number or a finite {n_orbital} x "
+            f"{n_orbital} matrix over the components without spin (the valleys)"
+        )
+    if np.abs(g - g.conj().T).max() > 1e-12 * max(1.0, float(np.abs(g).max())):
+        raise ValueError("g_factor: a g matrix over the valleys must be Hermitian")
+    return g
+
+
+def zeeman_matrix_meV_per_T(field: UniformField, *, g_factor: Any, n_components: int) -> Any:
+    """Return ``(mu_B / 2) G (x) n . sigma`` on the spin of every ``(orbital, spin)`` pair.
 
     The components are ordered with the spin fastest (``(valley +z, up), (+z, down), (-z, up),
-    (-z, down)`` for four), so the matrix is ``I_(n/2) (x) (g mu_B / 2) n . sigma`` (meV per T).
+    (-z, down)`` for four), so the matrix is ``G (x) (mu_B / 2) n . sigma`` (meV per T) with
+    the g matrix ``G`` over the orbital components (:func:`valley_g_matrix`; a number is
+    ``g I``).
     """
     from femvalley.units import BOHR_MAGNETON_MEV_PER_T
 
@@ -90,11 +115,12 @@ def zeeman_matrix_meV_per_T(field: UniformField, *, g_factor: float, n_component
         )
     nx, ny, nz = field.direction
     sigma = np.array([[nz, nx - 1j * ny], [nx + 1j * ny, -nz]], dtype=np.complex128)
-    return np.kron(np.eye(n_components // 2), 0.5 * g_factor * BOHR_MAGNETON_MEV_PER_T * sigma)
+    g = valley_g_matrix(g_factor, n_components // 2)
+    return np.kron(g, 0.5 * BOHR_MAGNETON_MEV_PER_T * sigma)
 
 
 def orbital_field_terms(
-    operators: KPOperators, field: UniformField, *, g_factor: float | None = None
+    operators: KPOperators, field: UniformField, *, g_factor: Any = None
 ) -> OrbitalFieldTerms:
     """Assemble ``L`` and ``Q`` of a uniform field for the kinetic terms of ``operators``.
 
@@ -139,9 +165,7 @@ def orbital_field_terms(
 
     linear = condensed(lin)
     if g_factor is not None:
-        if not np.isfinite(g_factor):
-            raise ValueError(f"g_factor = {g_factor!r} must be a finite number")
-        z = zeeman_matrix_meV_per_T(field, g_factor=float(g_factor), n_components=n)
+        z = zeeman_matrix_meV_per_T(field, g_factor=g_factor, n_components=n)
         linear = (linear + sp.kron(sp.csr_matrix(z), operators.mass_scalar, format="csr")).tocsr()
     if ni:
         from femvalley.kp import check_hermitian
@@ -151,13 +175,11 @@ def orbital_field_terms(
         field=field,
         linear=linear,
         quadratic=condensed(quad),
-        g_factor=None if g_factor is None else float(g_factor),
+        g_factor=None if g_factor is None else valley_g_matrix(g_factor, n // 2),
     )
 
 
-def zeeman_field_term(
-    operators: KPOperators, field_T: Any, *, g_factor: float = 2.0
-) -> SparseMatrix:
+def zeeman_field_term(operators: KPOperators, field_T: Any, *, g_factor: Any = 2.0) -> SparseMatrix:
     """Return the Zeeman term ``(g mu_B / 2) B(r) . sigma`` of a position-dependent field.
 
     ``field_T(points)`` gives the field (T) at points (dim, ...) as an array (3, ...), e.g.
@@ -209,11 +231,12 @@ def zeeman_field_term(
         np.array([[0, -1j], [1j, 0]], dtype=np.complex128),
         np.array([[1, 0], [0, -1]], dtype=np.complex128),
     )
-    scale = 0.5 * float(g_factor) * BOHR_MAGNETON_MEV_PER_T
+    scale = 0.5 * BOHR_MAGNETON_MEV_PER_T
+    g = valley_g_matrix(g_factor, n // 2)
     out = sp.csr_matrix((n * interior.size, n * interior.size), dtype=np.complex128)
     for i, sigma in enumerate(paulis):
         if not np.any(values[i]):
             continue
         m = sp.csr_matrix(asm(weighted_mass, basis, weight=values[i]))[interior][:, interior]
-        out = out + sp.kron(sp.csr_matrix(np.kron(np.eye(n // 2), scale * sigma)), m)
+        out = out + sp.kron(sp.csr_matrix(np.kron(g, scale * sigma)), m)
     return out.tocsr()

@@ -37,7 +37,12 @@ from numpy.typing import NDArray
 from femvalley.kp import KPOperators, coefficient_at_quadrature
 from femvalley.magnetic.field import UniformField
 from femvalley.magnetic.micromagnet import FieldMap, MicroMagnet
-from femvalley.magnetic.orbital import OrbitalFieldTerms, orbital_field_terms, zeeman_field_term
+from femvalley.magnetic.orbital import (
+    OrbitalFieldTerms,
+    orbital_field_terms,
+    valley_g_matrix,
+    zeeman_field_term,
+)
 from femvalley.magnetic.spin import with_spin
 from femvalley.magnetic.spin_orbit import (
     DRESSELHAUS_SI_MEV_NM,
@@ -248,6 +253,7 @@ class SpinQubit:
     lower_bound_meV : float
         A lower bound of the spectrum at ``max_field_T``.
     g_factor : float
+        The mean g factor over the valleys (the crossing estimate, the gradient formula).
     magnet : MicroMagnet, FieldMap or None
     max_field_T : float
         The largest external field the bound holds for.
@@ -467,7 +473,7 @@ def spin_qubit_from_operators(
     direction: Sequence[float] = (0.0, 1.0, 0.0),
     gauge: str = "symmetric",
     gauge_origin_nm: Sequence[float] | None = None,
-    g_factor: float = 2.0,
+    g_factor: Any = 2.0,
     magnet: MicroMagnet | FieldMap | None = None,
     magnet_field_T: Any = None,
     dresselhaus_meV_nm: Any = None,
@@ -489,8 +495,9 @@ def spin_qubit_from_operators(
     direction, gauge, gauge_origin_nm
         The external field (:class:`~femvalley.magnetic.UniformField`); the gauge origin
         defaults to the centre of the mesh.
-    g_factor : float
-        ``g0`` of the Zeeman term.
+    g_factor : float or matrix
+        ``g0`` of the Zeeman term, or a Hermitian matrix over the valleys for a
+        valley-dependent g (:func:`~femvalley.magnetic.orbital.valley_g_matrix`).
     magnet : MicroMagnet or FieldMap, optional
         A micro-magnet; its field is taken at the mesh's points (2-D points at its plane).
     magnet_field_T : (3, n) values, optional
@@ -531,7 +538,9 @@ def spin_qubit_from_operators(
     ndof = spin_ops.ndof
     fixed = sp.csr_matrix((ndof, ndof), dtype=np.complex128)
     bound = spin_ops.spectrum_lower_bound_meV(**dict(scales or {}))
-    mu = 0.5 * abs(g_factor) * BOHR_MAGNETON_MEV_PER_T
+    g_matrix = valley_g_matrix(g_factor, spin_ops.model.n_components // 2)
+    g_mean = float(np.trace(g_matrix).real) / g_matrix.shape[0]
+    mu = 0.5 * float(np.abs(np.linalg.eigvalsh(g_matrix)).max()) * BOHR_MAGNETON_MEV_PER_T
     bound -= mu * max_field_T
     if magnet is not None or magnet_field_T is not None:
         source = magnet_field_T if magnet_field_T is not None else magnet.field_at_T  # type: ignore[union-attr]
@@ -576,7 +585,7 @@ def spin_qubit_from_operators(
         position=position,
         scales={k: float(v) for k, v in (scales or {}).items()},
         lower_bound_meV=float(bound) - 1e-3,
-        g_factor=float(g_factor),
+        g_factor=g_mean,
         magnet=magnet,
         max_field_T=float(max_field_T),
         phonon_inputs={

@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -535,6 +535,41 @@ def finish_study(
     return summary
 
 
+def _optional_part(
+    name: str,
+    label: str,
+    run: Callable[[], tuple[dict[str, ReportedNumber], dict[str, Any], list[str]]],
+    cfg: StudyConfig,
+    parts: dict[str, Any],
+    coarser: StudySummary | None,
+    phases: Phases,
+) -> list[str]:
+    """Run an optional part of a study (``[two_electron]``, ``[spin]``) into ``parts``.
+
+    ``run()`` returns the part's numbers, its summary entry and its figures. The numbers join
+    the study's, with discretisation errors from the coarser level's same numbers. A failing
+    part keeps the one-electron study: the summary records the failure under ``name``.
+    """
+    try:
+        with phases.phase(label):
+            numbers, parts[name], figures = run()
+    except (ValueError, RuntimeError, np.linalg.LinAlgError, MemoryError) as err:
+        # the one-electron study is complete and stays: its summary says what failed here
+        text = "out of memory" if isinstance(err, MemoryError) else str(err)
+        parts[name] = {"error": f"{type(err).__name__}: {text}"}
+        what = name.replace("_", "-")
+        phases.note(f"the {what} part failed ({text}); the one-electron study is kept")
+        return []
+    if coarser is not None and coarser.numbers:
+        common = {k: v for k, v in numbers.items() if k in coarser.numbers}
+        ratio = cfg.convergence.ratio
+        errors = discretisation_errors(common, {k: coarser.numbers[k] for k in common}, ratio=ratio)
+        method = f"change from the mesh {ratio:.4g}x coarser"
+        numbers = {**numbers, **attach_discretisation(common, errors, method=method)}
+    parts["numbers"] = {**(parts.get("numbers") or {}), **numbers}
+    return figures
+
+
 def _two_electron_part(
     out: Path,
     system: StudySystem,
@@ -546,27 +581,15 @@ def _two_electron_part(
     cfg = system.config
     te = cfg.two_electron
     assert te is not None
-    try:
-        with phases.phase(
-            f"two electrons: {te.points} detunings, {te.n_states} states, {te.kernel} kernel"
-        ):
-            exchange, parts["two_electron"], figures = two_electron_outputs(
-                out, system, figures=cfg.output.figures, paraview=cfg.output.vtu_states > 0
-            )
-    except (ValueError, RuntimeError, np.linalg.LinAlgError, MemoryError) as err:
-        # the one-electron study is complete and stays: its summary says what failed here
-        text = "out of memory" if isinstance(err, MemoryError) else str(err)
-        parts["two_electron"] = {"error": f"{type(err).__name__}: {text}"}
-        phases.note(f"the two-electron part failed ({text}); the one-electron study is kept")
-        return []
-    if coarser is not None and coarser.numbers and "exchange" in coarser.numbers:
-        ratio = cfg.convergence.ratio
-        pair = {"exchange": exchange}
-        errors = discretisation_errors(pair, {"exchange": coarser.numbers["exchange"]}, ratio=ratio)
-        method = f"change from the mesh {ratio:.4g}x coarser"
-        exchange = attach_discretisation(pair, errors, method=method)["exchange"]
-    parts["numbers"] = {**(parts.get("numbers") or {}), "exchange": exchange}
-    return figures
+
+    def run() -> tuple[dict[str, ReportedNumber], dict[str, Any], list[str]]:
+        exchange, part, figures = two_electron_outputs(
+            out, system, figures=cfg.output.figures, paraview=cfg.output.vtu_states > 0
+        )
+        return {"exchange": exchange}, part, figures
+
+    label = f"two electrons: {te.points} detunings, {te.n_states} states, {te.kernel} kernel"
+    return _optional_part("two_electron", label, run, cfg, parts, coarser, phases)
 
 
 def _spin_part(
@@ -579,26 +602,16 @@ def _spin_part(
     """Run the ``[spin]`` part into ``parts`` (its numbers among the numbers); return figures."""
     from femvalley.qubit_study import spin_outputs
 
-    sc = system.config.spin
+    cfg = system.config
+    sc = cfg.spin
     assert sc is not None
-    try:
-        with phases.phase(f"spin qubit: {sc.points} fields"):
-            numbers, parts["spin"], figures = spin_outputs(
-                out, system, figures=system.config.output.figures
-            )
-    except (ValueError, RuntimeError, np.linalg.LinAlgError, MemoryError) as err:
-        text = "out of memory" if isinstance(err, MemoryError) else str(err)
-        parts["spin"] = {"error": f"{type(err).__name__}: {text}"}
-        phases.note(f"the spin part failed ({text}); the one-electron study is kept")
-        return []
-    if coarser is not None and coarser.numbers:
-        ratio = system.config.convergence.ratio
-        common = {k: v for k, v in numbers.items() if k in coarser.numbers}
-        errors = discretisation_errors(common, {k: coarser.numbers[k] for k in common}, ratio=ratio)
-        method = f"change from the mesh {ratio:.4g}x coarser"
-        numbers = {**numbers, **attach_discretisation(common, errors, method=method)}
-    parts["numbers"] = {**(parts.get("numbers") or {}), **numbers}
-    return figures
+
+    def run() -> tuple[dict[str, ReportedNumber], dict[str, Any], list[str]]:
+        return spin_outputs(out, system, figures=cfg.output.figures)
+
+    return _optional_part(
+        "spin", f"spin qubit: {sc.points} fields", run, cfg, parts, coarser, phases
+    )
 
 
 def _basis_note(sweep: Any, n_states: int) -> dict[str, str]:

@@ -178,6 +178,7 @@ def main() -> None:
         f"{platform.python_version()}"
     )
     rows = [run_model(m, args.points, args.figure and m == "bo2d") for m in args.models]
+    rows += [run_spot(m) for m in args.spot]
     cols = [
         ("model", "{}"),
         ("E_V_ueV", "{:.1f}"),

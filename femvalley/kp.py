@@ -62,6 +62,7 @@ __all__ = [
     "assemble",
     "check_hermitian",
     "coefficient_at_quadrature",
+    "condensed_mass",
     "two_valley_model",
     "single_band_model",
     "make_basis",
@@ -352,6 +353,20 @@ def _weighted_mass(basis: Basis, values_qp: NDArray[Any]) -> SparseMatrix:
 
     form = complex_weighted_mass if np.iscomplexobj(values_qp) else weighted_mass
     return asm(form, basis, weight=values_qp).tocsr()
+
+
+def condensed_mass(operators: KPOperators, weight: Any, name: str = "weight") -> SparseMatrix:
+    """Return ``int f phi_i phi_j`` on the interior DOFs of ``operators`` (one component).
+
+    ``weight`` is any coefficient of :func:`coefficient_at_quadrature`, real or complex (the
+    form is bilinear: a complex ``f`` gives a complex symmetric matrix). Terms of other
+    modules (a gate's potential, a field component, a moment of the density) built with it
+    act on the operators' condensed vectors like their own terms.
+    """
+    values = coefficient_at_quadrature(weight, operators.basis, name, complex_ok=True)
+    if np.iscomplexobj(values) and not np.any(values.imag):
+        values = values.real
+    return _condense(_weighted_mass(operators.basis, values), operators.interior)
 
 
 # --------------------------------------------------------------------------------------------

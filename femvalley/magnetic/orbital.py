@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from femvalley.kp import KPOperators, coefficient_at_quadrature
+from femvalley.kp import KPOperators, coefficient_at_quadrature, condensed_mass
 from femvalley.magnetic.field import UniformField
 from femvalley.typing import SparseMatrix
 from femvalley.units import E_OVER_HBAR_PER_NM2_T
@@ -192,9 +192,6 @@ def zeeman_field_term(operators: KPOperators, field_T: Any, *, g_factor: Any = 2
     Only the spin sees this field (its vector potential, a weak correction for a
     micro-magnet, is not included).
     """
-    from skfem import asm
-
-    from femvalley.forms import weighted_mass
     from femvalley.units import BOHR_MAGNETON_MEV_PER_T
 
     n = int(operators.model.n_components)
@@ -237,6 +234,6 @@ def zeeman_field_term(operators: KPOperators, field_T: Any, *, g_factor: Any = 2
     for i, sigma in enumerate(paulis):
         if not np.any(values[i]):
             continue
-        m = sp.csr_matrix(asm(weighted_mass, basis, weight=values[i]))[interior][:, interior]
+        m = condensed_mass(operators, values[i], f"field_T[{i}]")
         out = out + sp.kron(sp.csr_matrix(np.kron(g, scale * sigma)), m)
     return out.tocsr()

@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from femvalley.kp import KPOperators, coefficient_at_quadrature
+from femvalley.kp import KPOperators, coefficient_at_quadrature, condensed_mass
 from femvalley.magnetic.field import UniformField
 from femvalley.magnetic.micromagnet import FieldMap, MicroMagnet
 from femvalley.magnetic.orbital import (
@@ -70,16 +70,8 @@ _MHZ_PER_MEV = 1e-6 / PLANCK_MEV_S
 
 def _weighted(operators: KPOperators, values: Any, name: str) -> SparseMatrix:
     """``I_n (x) int f phi_i phi_j``, condensed like ``operators``."""
-    from skfem import asm
-
-    from femvalley.forms import weighted_mass
-
-    basis = operators.basis
-    f = coefficient_at_quadrature(values, basis, name)
-    interior = operators.interior
-    m = sp.csr_matrix(asm(weighted_mass, basis, weight=f))[interior][:, interior]
     n = int(operators.model.n_components)
-    return sp.kron(sp.identity(n, format="csr"), m, format="csr")
+    return sp.kron(sp.identity(n, format="csr"), condensed_mass(operators, values, name), "csr")
 
 
 @dataclass(frozen=True, eq=False)

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from femvalley.kp import KPOperators, coefficient_at_quadrature
+from femvalley.kp import KPOperators, coefficient_at_quadrature, condensed_mass
 from femvalley.magnetic.field import UniformField
 from femvalley.typing import SparseMatrix
 from femvalley.units import E_OVER_HBAR_PER_NM2_T, K0_PRIME_PER_NM
@@ -112,7 +112,7 @@ def dresselhaus_term(
     """
     from skfem import asm
 
-    from femvalley.forms import minimal_coupling, weighted_mass
+    from femvalley.forms import minimal_coupling
     from femvalley.kp import check_hermitian
 
     n = int(operators.model.n_components)
@@ -145,14 +145,10 @@ def dresselhaus_term(
     def block(values: Any, axis: int | None) -> SparseMatrix:
         """``(w k_a + k_a w) / 2`` for ``axis``, or ``int w phi_i phi_j`` for None."""
         if axis is None:
-            re = asm(weighted_mass, basis, weight=values.real)
-            im = asm(weighted_mass, basis, weight=values.imag)
-        else:
-            ones = np.ones_like(values.real)
-            re = asm(minimal_coupling(axis), basis, c=0.5 * values.real, a=ones)
-            im = asm(minimal_coupling(axis), basis, c=0.5 * values.imag, a=ones)
-        m = sp.csr_matrix(re) + 1j * sp.csr_matrix(im)
-        return m[interior][:, interior]
+            return condensed_mass(operators, values, "valley_form_factor")
+        ones = np.ones_like(values.real)
+        m = asm(minimal_coupling(axis), basis, c=0.5 * values, a=ones)
+        return sp.csr_matrix(m)[interior][:, interior]
 
     def assemble_term(bx: SparseMatrix, by: SparseMatrix) -> SparseMatrix:
         # the (+z, -z) block -(eta D) = bx sigma_x - by sigma_y (spin, node); the (-z, +z)

@@ -43,10 +43,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from femvalley.kp import KPOperators, coefficient_at_quadrature
+from femvalley.kp import KPOperators, coefficient_at_quadrature, condensed_mass
 from femvalley.phonons.parameters import SILICON_PHONONS, PhononParameters
 from femvalley.typing import SparseMatrix
 
@@ -152,9 +151,6 @@ class PhononCoupling:
         valley_form_factor: Any = None,
         form_factor_moments: Mapping[str, Any] | None = None,
     ) -> None:
-        from skfem import asm
-
-        from femvalley.forms import weighted_mass
         from femvalley.units import K0_PRIME_PER_NM
 
         n = int(operators.model.n_components)
@@ -166,7 +162,6 @@ class PhononCoupling:
         self.operators = operators
         basis = operators.basis
         dim = basis.mesh.dim()
-        interior = operators.interior
         pts = np.asarray(basis.global_coordinates())
         if positions_nm is None:
             coords = [pts[i] for i in range(dim)]
@@ -204,13 +199,7 @@ class PhononCoupling:
         given = _checked_keys(form_factor_moments, _AXES + _PAIRS, "form_factor_moments")
 
         def condensed(w: Any) -> SparseMatrix:
-            if np.iscomplexobj(w):
-                m = sp.csr_matrix(
-                    asm(weighted_mass, basis, weight=np.real(w))
-                ) + 1j * sp.csr_matrix(asm(weighted_mass, basis, weight=np.imag(w)))
-            else:
-                m = sp.csr_matrix(asm(weighted_mass, basis, weight=w))
-            return m[interior][:, interior]
+            return condensed_mass(operators, w)
 
         self._moments: dict[str, SparseMatrix] = {k: condensed(w) for k, w in weights.items()}
         self._inter: dict[str, SparseMatrix] | None = None
